@@ -1,0 +1,116 @@
+package synth
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/parallax-robotics/parallax/camera"
+)
+
+func TestCameraSource(t *testing.T) {
+	w := mustWorld(t, Config{Seed: 2, Stereo: true, Width: 64, Height: 32, FPS: 20})
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var src camera.Source = &Camera{World: w, View: ViewRight, StartTime: start, First: 10, Frames: 3}
+	if err := src.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for k := 0; k < 3; k++ {
+		f, err := src.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, want := w.Render(10 + k)
+		if f.Seq != uint64(k) || !f.Stamp.Equal(start.Add(time.Duration(k)*50*time.Millisecond)) || f.Camera != ViewRight {
+			t.Errorf("frame %d: seq %d stamp %v camera %q", k, f.Seq, f.Stamp, f.Camera)
+		}
+		if string(f.Pix) != string(want.Pix) || f.Truth.Pose != want.Truth.Pose {
+			t.Errorf("frame %d differs from Render(%d)", k, 10+k)
+		}
+	}
+	if _, err := src.Read(ctx); !errors.Is(err, camera.ErrEOF) {
+		t.Errorf("after Frames: %v, want ErrEOF", err)
+	}
+	if err := src.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Read(ctx); !errors.Is(err, camera.ErrClosed) {
+		t.Errorf("after Close: %v, want ErrClosed", err)
+	}
+	if err := src.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+func TestCameraViews(t *testing.T) {
+	mono := mustWorld(t, Config{Width: 32, Height: 16})
+	stereo := mustWorld(t, Config{Width: 32, Height: 16, Stereo: true})
+	for _, tc := range []struct {
+		w    *World
+		view string
+		ok   bool
+		want string
+	}{
+		{mono, "", true, ViewMono}, {mono, ViewMono, true, ViewMono}, {mono, ViewLeft, true, ViewLeft},
+		{mono, ViewRight, false, ""}, {stereo, "", true, ViewLeft}, {stereo, ViewRight, true, ViewRight},
+		{stereo, ViewMono, false, ""}, {stereo, "centre", false, ""},
+	} {
+		c := tc.w.Camera(tc.view, false)
+		err := c.Start()
+		if tc.ok != (err == nil) {
+			t.Errorf("stereo=%v view %q: Start error %v", tc.w.cfg.Stereo, tc.view, err)
+			continue
+		}
+		if err != nil {
+			if !errors.Is(err, ErrUnknownView) {
+				t.Errorf("view %q: error %v does not wrap ErrUnknownView", tc.view, err)
+			}
+			continue
+		}
+		f, err := c.Read(context.Background())
+		if err != nil || f.Camera != tc.want {
+			t.Errorf("view %q: frame %v, %v", tc.view, f, err)
+		}
+		c.Close()
+	}
+	if err := (&Camera{}).Start(); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("Camera without World: %v", err)
+	}
+}
+
+// TestCameraRealtime checks that a paced camera waits for each frame's time,
+// and that a cancelled context and Close both end a waiting Read.
+func TestCameraRealtime(t *testing.T) {
+	w := mustWorld(t, Config{Width: 32, Height: 16, FPS: 10})
+	c := w.Camera(ViewMono, true)
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	t0 := time.Now()
+	for k := 0; k < 3; k++ {
+		if _, err := c.Read(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if el := time.Since(t0); el < 190*time.Millisecond {
+		t.Errorf("3 paced frames at 10 fps took %v, want at least 200 ms", el)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, err := c.Read(cctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Read with an expiring context: %v", err)
+	}
+	if f, err := c.Read(ctx); err != nil || f.Seq != 3 {
+		t.Errorf("Read after a cancelled one: %v, %v; want frame 3 (none dropped)", f, err)
+	}
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		c.Close()
+	}()
+	if _, err := c.Read(ctx); !errors.Is(err, camera.ErrClosed) {
+		t.Errorf("Read during Close: %v", err)
+	}
+}
