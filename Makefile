@@ -1,0 +1,64 @@
+# Parallax build. `make` lists the targets; `make test` installs what it needs
+# (scripts/deps.sh) and runs vet and the tests. Needs only Go and Debian 12.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO ?= go
+# Packages the go targets work on: `make test PKG=./camera/...`.
+PKG ?= ./...
+# A test binary that runs longer than this is stuck, not slow.
+TEST_TIMEOUT ?= 10m
+# Extra flags for go test, e.g. TESTFLAGS='-run TestRTSP -v'.
+TESTFLAGS ?=
+# Benchmarks to run: `make bench BENCH=Forward`.
+BENCH ?= .
+# How long each fuzz target runs under `make fuzz`.
+FUZZTIME ?= 10s
+
+# protoc finds protoc-gen-go where `go install` put it.
+GOBIN_DIR := $(or $(shell $(GO) env GOBIN),$(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin)
+export PATH := $(GOBIN_DIR):$(PATH)
+
+.PHONY: help deps build test demo bench lint fuzz proto clean
+
+help: ## List the targets.
+	@echo "Parallax: make <target>   (variables: PKG=$(PKG) TEST_TIMEOUT=$(TEST_TIMEOUT) TESTFLAGS= BENCH=$(BENCH) FUZZTIME=$(FUZZTIME) TORCH_CUDA=)"
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## (.*)/  \1\t\2/' | expand -t 10
+
+deps: ## Install Debian packages, protoc-gen-go and the patched gotch in third_party/ (fast when present).
+	@bash scripts/deps.sh
+
+build: deps ## Compile every package, and bin/parallax when cmd/parallax exists.
+	$(GO) build $(PKG)
+	@if [[ -d cmd/parallax ]]; then \
+		echo "$(GO) build -o bin/parallax ./cmd/parallax"; \
+		$(GO) build -o bin/parallax ./cmd/parallax; \
+	else \
+		echo "build: no cmd/parallax yet, no bin/parallax"; \
+	fi
+
+test: deps ## go vet, then go test (TEST_TIMEOUT per package, TESTFLAGS passed on).
+	$(GO) vet $(PKG)
+	$(GO) test -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(PKG)
+
+demo: deps ## Run the demo: go run ./cmd/parallax demo.
+	$(GO) run ./cmd/parallax demo
+
+bench: deps ## Run the benchmarks (BENCH regexp) with allocation counts.
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem $(TESTFLAGS) $(PKG)
+
+lint: deps ## gofmt must list nothing (outside third_party/), and go vet must pass.
+	@unformatted="$$(find . \( -path ./third_party -o -path ./.git -o -path ./bin -o -path ./tmp \) -prune -o -name '*.go' -print | xargs -r gofmt -l)"; \
+	if [[ -n "$$unformatted" ]]; then echo "gofmt -l lists these files; run gofmt -w on them:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet $(PKG)
+
+fuzz: deps ## Run every Fuzz target for FUZZTIME each (found with go test -list).
+	@FUZZTIME='$(FUZZTIME)' GO='$(GO)' bash scripts/fuzz.sh $(PKG)
+
+proto: deps ## Regenerate the protobuf Go code: go generate ./msgs/...
+	$(GO) generate ./msgs/...
+
+clean: ## Remove bin/ (keeps the Go build cache and third_party/).
+	rm -rf bin/

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Installs what building and testing Parallax needs on Debian 12, given Go:
+#   - Debian packages (libtorch, libav*, protoc, ffmpeg, python3-torch, ...),
+#   - protoc-gen-go at the version the module pins,
+#   - the patched gotch in third_party/gotch (scripts/gotch.sh), compiled once
+#     so the first `go test` does not look hung for 2-3 minutes.
+# Idempotent: when everything is present it only checks, in about a second.
+#
+# Environment: TORCH_CUDA=1 makes gotch link libtorch's CUDA libraries.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+
+# Why each package: libtorch-dev (networks, through gotch), g++ (cgo C++),
+# libavcodec/libavutil/libswscale (H.264 decoding), pkg-config (their cgo
+# flags), protobuf-compiler (make proto), ffmpeg (a real RTSP publisher in
+# tests), python3-torch (the same libtorch from Python: reference numbers).
+apt_packages=(libtorch-dev g++ libavcodec-dev libavutil-dev libswscale-dev pkg-config
+	protobuf-compiler ffmpeg python3-torch)
+protoc_gen_go_version="v1.36.12"
+
+log() { echo "deps: $*"; }
+
+# 1. Debian packages.
+missing=()
+for p in "${apt_packages[@]}"; do
+	status="$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)"
+	if [[ "$status" != "install ok installed" ]]; then
+		missing+=("$p")
+	fi
+done
+if ((${#missing[@]} > 0)); then
+	if [[ "$(id -u)" != 0 ]]; then
+		echo "deps: missing Debian packages: ${missing[*]}" >&2
+		echo "deps: install them as root, then rerun:" >&2
+		echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+		exit 1
+	fi
+	log "installing Debian packages: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+fi
+
+# 2. protoc-gen-go, where `go install` puts it (the Makefile adds that
+# folder to PATH for protoc).
+gobin="$(go env GOBIN)"
+if [[ -z "$gobin" ]]; then
+	gobin="$(go env GOPATH | cut -d: -f1)/bin"
+fi
+if ! go version -m "$gobin/protoc-gen-go" 2>/dev/null |
+	grep -Eq "^[[:space:]]+mod[[:space:]]+google.golang.org/protobuf[[:space:]]+$protoc_gen_go_version[[:space:]]"; then
+	log "installing protoc-gen-go $protoc_gen_go_version into $gobin"
+	# From outside the main module: `go install pkg@version` ignores it
+	# anyway, and this keeps a missing third_party/gotch from mattering.
+	(cd / && GOFLAGS= go install "google.golang.org/protobuf/cmd/protoc-gen-go@$protoc_gen_go_version")
+fi
+
+# 3. The patched gotch, remade when missing or when its recipe changed.
+if ! "$repo/scripts/gotch.sh" --check; then
+	log "making third_party/gotch (github.com/sugarme/gotch v0.7.0, patched)"
+	"$repo/scripts/gotch.sh"
+	log "compiling the libtorch wrapper (the first time takes 2-3 minutes and ~2.4 GB of RAM)"
+	start=$SECONDS
+	go build github.com/sugarme/gotch/ts github.com/sugarme/gotch/nn
+	log "wrapper compiled in $((SECONDS - start)) s"
+fi
