@@ -16,8 +16,8 @@ import (
 
 var pngDir = flag.String("png", "", "write PNGs of rendered frames and their depth into this folder (e.g. -png /tmp/synth)")
 
-// writePNGs saves a frame's image and a depth visualisation (inverse depth,
-// near is bright) under dir.
+// writePNGs saves a frame's image and a depth visualisation (log depth from
+// 1 m, white, to MaxDepth, black) under dir.
 func writePNGs(t *testing.T, dir, name string, f *msgs.Frame) {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -30,7 +30,8 @@ func writePNGs(t *testing.T, dir, name string, f *msgs.Frame) {
 			p := (y*f.Width + x) * 3
 			img.Set(x, y, color.RGBA{f.Pix[p], f.Pix[p+1], f.Pix[p+2], 255})
 			d := float64(f.Truth.Depth[y*f.Width+x])
-			dimg.SetGray(x, y, color.Gray{uint8(math.Min(255, 255*2/d))})
+			g := 255 * (1 - math.Log(math.Max(d, 1))/math.Log(MaxDepth))
+			dimg.SetGray(x, y, color.Gray{uint8(math.Max(0, math.Min(255, g)))})
 		}
 	}
 	for suffix, im := range map[string]image.Image{".png": img, "_depth.png": dimg} {

@@ -250,7 +250,7 @@ func TestTextureEverywhere(t *testing.T) {
 					}
 					sd := math.Sqrt(math.Max(0, ss/64-(s/64)*(s/64)))
 					blocks++
-					if sd > 1.5 {
+					if sd > 2 {
 						textured++
 					}
 				}

@@ -318,7 +318,7 @@ func makeTextures(rng *rand.Rand, p palette) [numMaterials + 1]*texture {
 	{
 		c := newCanvas(8, 8)
 		n1 := fbm(rng, 2, 7, 0.6)
-		n2 := fbm(rng, 8, 5, 0.5)
+		n2 := fbm(rng, 8, 5, 0.75)
 		c.paint(func(u, v float64, i int) rgb {
 			m := 0.5 + 0.35*float64(n1[i])
 			col := mix(p.verge1, p.verge2, math.Max(0, math.Min(1, m)))
@@ -340,8 +340,12 @@ func makeTextures(rng *rand.Rand, p palette) [numMaterials + 1]*texture {
 		}
 		return true, false
 	}
-	glassCol := func(n float32, v float64) rgb {
-		return p.glass.scale(1 + 0.5*float64(n) + 0.3*(v-1.6)/3)
+	// Glass is dark, so it gets an additive sky reflection with strong
+	// fine noise, or its texture would vanish in absolute terms.
+	gl := fbm(rng, 8, 6, 0.8)
+	glassCol := func(n float32, v float64, i int) rgb {
+		c := p.glass.scale(1 + 0.5*float64(n) + 0.3*(v-1.6)/3)
+		return mix(c, p.haze, math.Max(0, math.Min(0.6, 0.25+0.15*float64(gl[i])+0.1*float64(n))))
 	}
 	{
 		c := newCanvas(6, 6.4)
@@ -350,7 +354,7 @@ func makeTextures(rng *rand.Rand, p palette) [numMaterials + 1]*texture {
 		seed := rng.Uint64()
 		c.paint(func(u, v float64, i int) rgb {
 			if g, f := window(u, v); g {
-				return glassCol(n2[i], v)
+				return glassCol(n2[i], v, i)
 			} else if f {
 				return p.frame.scale(1 + 0.05*float64(n[i]))
 			}
@@ -370,7 +374,7 @@ func makeTextures(rng *rand.Rand, p palette) [numMaterials + 1]*texture {
 		n2 := fbm(rng, 8, 5, 0.75)
 		c.paint(func(u, v float64, i int) rgb {
 			if g, f := window(u, v); g {
-				return glassCol(n2[i], v)
+				return glassCol(n2[i], v, i)
 			} else if f {
 				return p.frame.scale(1 + 0.05*float64(n[i]))
 			}
@@ -388,13 +392,14 @@ func makeTextures(rng *rand.Rand, p palette) [numMaterials + 1]*texture {
 		c := newCanvas(48, 48)
 		n := fbm(rng, 2, 7, 0.6)
 		n2 := fbm(rng, 16, 4, 0.5)
+		n3 := fbm(rng, 8, 6, 0.8)
 		seed := rng.Uint64()
 		c.paint(func(u, v float64, i int) rgb {
 			// v grows upward from the ground (see shading of the ring).
 			bi := int(u / 6)
 			top := 10 + 22*hash2(seed, bi, 0)
 			if v < top {
-				col := p.far.scale(0.8 + 0.4*hash2(seed, bi, 1) + 0.1*float64(n[i]))
+				col := p.far.scale(0.8 + 0.4*hash2(seed, bi, 1) + 0.1*float64(n[i]) + 0.12*float64(n3[i]))
 				if frac(u/1.5) > 0.4 && frac(v/2) > 0.45 {
 					col = col.scale(0.6 + 0.3*float64(n2[i]))
 				}
@@ -410,7 +415,7 @@ func makeTextures(rng *rand.Rand, p palette) [numMaterials + 1]*texture {
 		n := fbm(rng, 2, 7, 0.55)
 		c.paint(func(u, v float64, i int) rgb {
 			if g, f := window(u/2, v/2); g {
-				return glassCol(n[i], v/2)
+				return glassCol(n[i], v/2, i)
 			} else if f {
 				return p.frame
 			}
