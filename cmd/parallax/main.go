@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// command is one subcommand: its flags are parsed by run itself, so that each
+// command owns its flag set and its usage text.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"demo", "run the pipeline on the built-in synthetic stereo camera and embedded NATS", runDemo},
+		{"camera serve", "serve the synthetic camera over RTSP as H.264", runCameraServe},
+		{"camera probe", "read a camera: codec, size, fps, decode time; --snapshot saves a PNG", runCameraProbe},
+	}
+}
+
+// errUsage marks an error whose usage text has already been printed.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errUsage):
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "parallax:", err)
+		os.Exit(1)
+	}
+}
+
+// dispatch finds the longest command name that prefixes args and runs it.
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		if len(args) > 1 {
+			return dispatch(ctx, append(args[1:], "-h"), stdout, stderr)
+		}
+		usage(stdout)
+		return nil
+	}
+	cmds := commands()
+	sort.Slice(cmds, func(i, j int) bool { return len(cmds[i].name) > len(cmds[j].name) })
+	for _, c := range cmds {
+		words := strings.Fields(c.name)
+		if len(args) >= len(words) && strings.Join(args[:len(words)], " ") == c.name {
+			return c.run(ctx, args[len(words):], stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "parallax: unknown command %q\n\n", strings.Join(args, " "))
+	usage(stderr)
+	return errUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Parallax: a self-supervised perception node for robots.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage: parallax COMMAND [flags]")
+	fmt.Fprintln(w)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'parallax help COMMAND' for a command's flags.")
+}
+
+// newFlags returns a flag set that reports errors instead of exiting, with a
+// usage line naming the command.
+func newFlags(name, args string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: parallax %s %s\n\nFlags:\n", name, args)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args, turning a flag error into errUsage (the flag package
+// has already printed the problem and the usage).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	return nil
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/parallax-robotics/parallax/camera/cameratest"
+	"github.com/parallax-robotics/parallax/camera/synth"
+)
+
+// syntheticCamera is the built-in synthetic camera served over RTSP: the
+// demo's camera and a stand-in for a real one.
+type syntheticCamera struct {
+	World  *synth.World
+	Server *cameratest.Server
+	// Paths are the served paths: "left" and "right" for a stereo rig, "mono" otherwise.
+	Paths []string
+}
+
+// startSyntheticCamera renders world and serves each view on its own path
+// of an RTSP server listening on listen.
+func startSyntheticCamera(world string, stereo bool, listen string, udp bool, logf func(string, ...any)) (*syntheticCamera, error) {
+	cfg, err := synth.ParseURL(world)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Stereo = cfg.Stereo || stereo
+	w, err := synth.NewWorld(cfg)
+	if err != nil {
+		return nil, err
+	}
+	srv := &cameratest.Server{Address: listen, UDP: udp, Logf: logf}
+	if err := srv.Start(); err != nil {
+		return nil, fmt.Errorf("RTSP server on %s: %w", listen, err)
+	}
+	sc := &syntheticCamera{World: w, Server: srv, Paths: []string{synth.ViewMono}}
+	if cfg.Stereo {
+		sc.Paths = []string{synth.ViewLeft, synth.ViewRight}
+	}
+	// Both views share one start time so their stamps pair exactly, as a
+	// hardware-synchronised stereo camera's would.
+	start := time.Now()
+	for _, view := range sc.Paths {
+		cam := w.Camera(view, true)
+		cam.StartTime = start
+		if err := cam.Start(); err != nil {
+			srv.Close()
+			return nil, err
+		}
+		if err := srv.Serve(view, cam, 0); err != nil {
+			srv.Close()
+			return nil, err
+		}
+	}
+	return sc, nil
+}
+
+// Close stops serving.
+func (sc *syntheticCamera) Close() { sc.Server.Close() }
+
+func runCameraServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("camera serve", "[flags]", stderr)
+	stereo := fs.Bool("stereo", false, "serve a stereo pair on /left and /right (else one view on /mono)")
+	listen := fs.String("listen", "127.0.0.1:8554", "address to listen on; \":8554\" serves every interface")
+	udp := fs.Bool("udp", false, "offer UDP transport besides TCP")
+	world := fs.String("world", "synth://", "the synthetic world and rig, as a synth:// URL (keys: "+strings.Join(synth.URLKeys(), ", ")+")")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "parallax camera serve: unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	sc, err := startSyntheticCamera(*world, *stereo, *listen, *udp, func(f string, a ...any) {
+		fmt.Fprintf(stderr, f+"\n", a...)
+	})
+	if err != nil {
+		return err
+	}
+	defer sc.Close()
+	cfg := sc.World.Config()
+	fmt.Fprintf(stdout, "serving the synthetic camera (seed %d, %dx%d at %g fps, H.264) until interrupted:\n",
+		cfg.Seed, cfg.Width, cfg.Height, cfg.FPS)
+	for _, p := range sc.Paths {
+		fmt.Fprintf(stdout, "  %s\n", sc.Server.URL(p))
+	}
+	<-ctx.Done()
+	return nil
+}
