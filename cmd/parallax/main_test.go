@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/parallax-robotics/parallax/msgs"
+	"github.com/parallax-robotics/parallax/msgs/foxglove"
+)
+
+// freeAddr returns a loopback address with a port nobody listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// serve runs `parallax camera serve` in the background until the test ends
+// and returns its address once it accepts connections.
+func serve(t *testing.T, args ...string) string {
+	t.Helper()
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var out, errb bytes.Buffer
+	go func() {
+		done <- dispatch(ctx, append([]string{"camera", "serve", "--listen", addr}, args...), &out, &errb)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("camera serve: %v (stderr %s)", err, errb.String())
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return addr
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("camera serve did not listen on %s", addr)
+	return ""
+}
+
+func TestCameraServeReadByFFprobe(t *testing.T) {
+	addr := serve(t, "--stereo", "--world", "synth://?width=320&height=96&seed=3")
+	for _, view := range []string{"left", "right"} {
+		out, err := exec.Command("ffprobe", "-v", "error", "-rtsp_transport", "tcp",
+			"-show_entries", "stream=codec_name,width,height", "-of", "compact",
+			"rtsp://"+addr+"/"+view).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ffprobe %s: %v\n%s", view, err, out)
+		}
+		if got := strings.TrimSpace(string(out)); got != "stream|codec_name=h264|width=320|height=96" {
+			t.Errorf("ffprobe %s: got %q", view, got)
+		}
+	}
+}
+
+func TestCameraProbe(t *testing.T) {
+	addr := serve(t, "--world", "synth://?width=160&height=48&fps=20")
+	snap := filepath.Join(t.TempDir(), "snap.png")
+	var out, errb bytes.Buffer
+	err := dispatch(context.Background(), []string{"camera", "probe", "rtsp://" + addr + "/mono",
+		"--duration", "2s", "--snapshot", snap}, &out, &errb)
+	if err != nil {
+		t.Fatalf("probe: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errb.String())
+	}
+	text := out.String()
+	for _, want := range []string{"codec     H264", "size      160x48", "decode    p50"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("probe output lacks %q:\n%s", want, text)
+		}
+	}
+	// The camera clock runs at the world's 20 fps; allow for scheduling.
+	m := regexp.MustCompile(`([0-9.]+) by camera clock`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("no fps in probe output:\n%s", text)
+	}
+	if fps, _ := strconv.ParseFloat(m[1], 64); fps < 17 || fps > 23 {
+		t.Errorf("measured %v fps by camera clock, want about 20", fps)
+	}
+	f, err := os.Open(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() != 160 || b.Dy() != 48 {
+		t.Errorf("snapshot is %v, want 160x48", b)
+	}
+}
+
+func TestCameraProbeErrors(t *testing.T) {
+	dead := freeAddr(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"refused", []string{"rtsp://user:secret@" + dead + "/cam", "--timeout", "3s"}, "refused"},
+		{"bad scheme", []string{"http://" + dead + "/cam"}, "rtsp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			err := dispatch(context.Background(), append([]string{"camera", "probe"}, tc.args...), &out, &errb)
+			if err == nil {
+				t.Fatalf("probe succeeded:\n%s", out.String())
+			}
+			msg := err.Error() + out.String() + errb.String()
+			if !strings.Contains(strings.ToLower(msg), tc.want) {
+				t.Errorf("error %q does not mention %q", err, tc.want)
+			}
+			if strings.Contains(msg, "secret") {
+				t.Errorf("the password leaked: %q", msg)
+			}
+		})
+	}
+	var out, errb bytes.Buffer
+	if err := dispatch(context.Background(), []string{"camera", "probe"}, &out, &errb); !errors.Is(err, errUsage) {
+		t.Errorf("probe without URL: %v, want a usage error", err)
+	}
+}
+
+// TestDemoPublishes runs the demo and checks, as a subscriber would, that
+// calibrations and JPEG previews of both cameras arrive and decode.
+func TestDemoPublishes(t *testing.T) {
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	var errb bytes.Buffer
+	go func() {
+		done <- dispatch(ctx, []string{"demo", "--duration", "20s", "--nats-listen", "127.0.0.1:0",
+			"--rtsp-listen", "127.0.0.1:0", "--image-rate", "5"}, pw, &errb)
+		pw.Close()
+	}()
+	lines := bufio.NewScanner(pr)
+	var url string
+	for lines.Scan() {
+		if m := regexp.MustCompile(`NATS on (nats://\S+),`).FindStringSubmatch(lines.Text()); m != nil {
+			url = m[1]
+			break
+		}
+	}
+	if url == "" {
+		t.Fatalf("the demo printed no NATS URL (stderr %s)", errb.String())
+	}
+	go io.Copy(io.Discard, pr)
+
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sub, err := nc.SubscribeSync("parallax.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) && (seen["parallax.left.image"] < 2 || seen["parallax.right.camera_info"] < 10) {
+		m, err := sub.NextMsg(time.Until(deadline))
+		if err != nil {
+			break
+		}
+		seen[m.Subject]++
+		s, err := msgs.ParseSubject(m.Subject)
+		if err != nil {
+			t.Fatalf("unexpected subject %q: %v", m.Subject, err)
+		}
+		switch s.Kind {
+		case msgs.KindCameraInfo:
+			var c foxglove.CameraCalibration
+			if err := proto.Unmarshal(m.Data, &c); err != nil {
+				t.Fatal(err)
+			}
+			k, err := msgs.IntrinsicsFromCalibration(&c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k.Width != 320 || k.Height != 96 || k.Fx <= 0 {
+				t.Errorf("%s: intrinsics %+v", m.Subject, k)
+			}
+			if base, _ := msgs.StereoBaseline(&c); s.Camera == "right" && (base < 0.5 || base > 0.6) {
+				t.Errorf("right camera baseline %v, want 0.54", base)
+			}
+		case msgs.KindImage:
+			var c foxglove.CompressedImage
+			if err := proto.Unmarshal(m.Data, &c); err != nil {
+				t.Fatal(err)
+			}
+			img, err := jpeg.Decode(bytes.NewReader(c.Data))
+			if err != nil {
+				t.Fatalf("%s: %v", m.Subject, err)
+			}
+			if b := img.Bounds(); c.Format != "jpeg" || b.Dx() != 320 || b.Dy() != 96 {
+				t.Errorf("%s: %s image %v", m.Subject, c.Format, b)
+			}
+		}
+	}
+	for _, subj := range []string{"parallax.left.camera_info", "parallax.right.camera_info", "parallax.left.image", "parallax.right.image"} {
+		if seen[subj] == 0 {
+			t.Errorf("nothing on %s (seen %v)", subj, seen)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("demo: %v", err)
+	}
+}
