@@ -70,9 +70,15 @@ func (c Codec) avID() C.int {
 	return 0
 }
 
-// MaxDimension is the largest width or height accepted for an image. It
-// bounds the memory one frame can take (3*16384*16384 bytes).
-const MaxDimension = 16384
+// Limits on image size. They bound the memory a forged or corrupt stream
+// header can make a decoder allocate.
+const (
+	// MaxDimension is the largest width or height accepted for an image.
+	MaxDimension = 16384
+	// MaxPixels is the largest picture a Decoder decodes: 8K UHD
+	// (7680x4320, 100 MB as RGB).
+	MaxPixels = 7680 * 4320
+)
 
 // RGB is a packed 8-bit RGB image, 3*Width bytes a row, rows top to bottom.
 type RGB struct {

@@ -38,7 +38,7 @@ func NewDecoder(c Codec) (*Decoder, error) {
 	}
 	initLogging()
 	var averr C.int
-	ctx := C.px_dec_open(id, &averr)
+	ctx := C.px_dec_open(id, MaxPixels, &averr)
 	if ctx == nil {
 		if averr == C.AVERROR_DECODER_NOT_FOUND {
 			return nil, fmt.Errorf("%w: libavcodec has no %v decoder", ErrUnsupported, c)
@@ -106,15 +106,8 @@ func (d *Decoder) send(au [][]byte) error {
 		return fmt.Errorf("%w: %v access unit of %d bytes exceeds %d", ErrCorrupt, d.codec, size, maxAccessUnit)
 	}
 	if d.codec == MJPEG {
-		first := au[0]
-		for _, e := range au {
-			if len(e) > 0 {
-				first = e
-				break
-			}
-		}
-		if len(first) < 2 || first[0] != 0xFF || first[1] != 0xD8 {
-			return fmt.Errorf("%w: MJPEG: no JPEG start-of-image marker", ErrCorrupt)
+		if err := checkJPEG(au); err != nil {
+			return err
 		}
 	}
 	p := C.px_dec_packet(d.c, C.int(size))
@@ -249,4 +242,31 @@ func (d *Decoder) Close() {
 		C.px_close(d.c)
 		d.c = nil
 	}
+}
+
+// checkJPEG rejects what is not one whole JPEG image: libavcodec decodes the
+// first rows of a truncated JPEG without reporting any error, and a robot
+// must not take the grey rest for a wall.
+func checkJPEG(au [][]byte) error {
+	var first, last []byte
+	for _, e := range au {
+		if len(e) > 0 {
+			if first == nil {
+				first = e
+			}
+			last = e
+		}
+	}
+	if len(first) < 2 || first[0] != 0xFF || first[1] != 0xD8 {
+		return fmt.Errorf("%w: MJPEG: no JPEG start-of-image marker", ErrCorrupt)
+	}
+	// Some writers pad an image with zero bytes after its end marker.
+	end := len(last)
+	for end > 0 && last[end-1] == 0 {
+		end--
+	}
+	if end < 2 || last[end-2] != 0xFF || last[end-1] != 0xD9 {
+		return fmt.Errorf("%w: MJPEG: no JPEG end-of-image marker (truncated image)", ErrCorrupt)
+	}
+	return nil
 }

@@ -65,7 +65,7 @@ void px_close(px_ctx *c) {
 	av_free(c);
 }
 
-px_ctx *px_dec_open(int codec_id, int *averr) {
+px_ctx *px_dec_open(int codec_id, int64_t max_pixels, int *averr) {
 	const AVCodec *codec = avcodec_find_decoder(codec_id);
 	if (codec == NULL) {
 		*averr = AVERROR_DECODER_NOT_FOUND;
@@ -82,6 +82,8 @@ px_ctx *px_dec_open(int codec_id, int *averr) {
 	// Do not output the grey guesses the H.264 decoder makes before the first
 	// keyframe: Decode returns no frame until the picture is real.
 	c->ctx->flags &= ~AV_CODEC_FLAG_OUTPUT_CORRUPT;
+	// Bound the memory one forged header can make the decoder allocate.
+	c->ctx->max_pixels = max_pixels;
 	int ret = avcodec_open2(c->ctx, codec, NULL);
 	if (ret < 0) {
 		*averr = ret;
@@ -263,6 +265,9 @@ int px_enc_send_rgb(px_ctx *c, const uint8_t *src, int stride) {
 		return AVERROR(EINVAL);
 	}
 	c->frame->pts = c->next_pts++;
+	// With AV_CODEC_FLAG_QSCALE the MJPEG encoder takes its quantiser from
+	// each frame, not from the context.
+	c->frame->quality = c->ctx->global_quality;
 	return avcodec_send_frame(c->ctx, c->frame);
 }
 

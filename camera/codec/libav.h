@@ -27,7 +27,7 @@ void px_init_logging(void);
 void px_clear_err(px_ctx *c);
 
 // Decoder.
-px_ctx *px_dec_open(int codec_id, int *averr);
+px_ctx *px_dec_open(int codec_id, int64_t max_pixels, int *averr);
 uint8_t *px_dec_packet(px_ctx *c, int size); // a padded packet of size bytes for the caller to fill; NULL if out of memory
 int px_dec_send(px_ctx *c);                  // sends the packet filled after px_dec_packet
 int px_dec_send_eof(px_ctx *c);
