@@ -54,7 +54,7 @@ func (t *texture) sample(u, v, fp float64) (r, g, b float32) {
 	texel := t.w / texSize
 	lod := 0.0
 	if fp > texel {
-		lod = math.Log2(fp / texel)
+		lod = fastLog2(fp / texel)
 	}
 	top := float64(len(t.levels) - 1)
 	if lod >= top {
@@ -70,6 +70,15 @@ func (t *texture) sample(u, v, fp float64) (r, g, b float32) {
 		b += (b1 - b) * a
 	}
 	return r, g, b
+}
+
+// fastLog2 approximates log2(x) for x > 0 to about 0.01: enough to pick and
+// blend mip levels, and continuous and monotonic, at a fraction of math.Log2.
+func fastLog2(x float64) float64 {
+	b := math.Float64bits(x)
+	e := float64(int((b>>52)&0x7ff) - 1023)
+	m := math.Float64frombits(b&^(0x7ff<<52)|1023<<52) - 1 // mantissa - 1, in [0, 1)
+	return e + m*(1.3465-0.3465*m)
 }
 
 // bilinear samples the level at tile coordinates (x, y), wrapping; 1 is one tile.
