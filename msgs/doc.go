@@ -62,7 +62,9 @@
 // FrameImage and FrameFromImage (rgb8; also reads bgr8, rgba8, bgra8, mono8),
 // CameraCalibration and IntrinsicsFromCalibration, FoxglovePose and
 // PoseFromFoxglove, PoseInFrame, FrameTransform, Odometry and OdometryPose,
-// SceneFlowField.Proto and SceneFlowFromProto, Timestamp and Time. Decoders
+// SceneFlowField.Proto and SceneFlowFromProto, LossTerms and Loss,
+// Timestamp and Time. FileDescriptorSet gives the self-contained schema of a
+// message for MCAP recordings and the Foxglove WebSocket protocol. Decoders
 // validate sizes, encodings and values and return errors wrapping this
 // package's sentinel errors; they never panic on bad input.
 package msgs

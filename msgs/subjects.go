@@ -11,7 +11,7 @@ import (
 	"github.com/parallax-robotics/parallax/msgs/parallaxv1"
 )
 
-// Names are limits on namespace and camera names.
+// Limits on namespace and camera names.
 const (
 	// MaxNameLen is the longest namespace or camera name, in bytes. NATS has
 	// no hard limit below its 4 KiB control line, but subjects are also MCAP
