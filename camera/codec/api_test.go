@@ -188,9 +188,9 @@ func TestEncoderConfig(t *testing.T) {
 		want EncoderConfig // zero: an error is expected
 	}{
 		{"defaults", EncoderConfig{Width: 640, Height: 480},
-			EncoderConfig{Width: 640, Height: 480, FPS: 15, GOP: 15, Bitrate: 921_600, Profile: "main", Preset: "veryfast"}},
+			EncoderConfig{Width: 640, Height: 480, FPS: 15, GOP: 15, Bitrate: 921_600, Profile: "main", Preset: "superfast"}},
 		{"small gets the minimum bitrate", EncoderConfig{Width: 64, Height: 48, FPS: 30},
-			EncoderConfig{Width: 64, Height: 48, FPS: 30, GOP: 30, Bitrate: 100_000, Profile: "main", Preset: "veryfast"}},
+			EncoderConfig{Width: 64, Height: 48, FPS: 30, GOP: 30, Bitrate: 100_000, Profile: "main", Preset: "superfast"}},
 		{"explicit", EncoderConfig{Width: 320, Height: 96, FPS: 10, GOP: 3, Bitrate: 500_000, Profile: "baseline", Preset: "ultrafast"},
 			EncoderConfig{Width: 320, Height: 96, FPS: 10, GOP: 3, Bitrate: 500_000, Profile: "baseline", Preset: "ultrafast"}},
 		{"odd width", EncoderConfig{Width: 641, Height: 480}, EncoderConfig{}},

@@ -3,6 +3,7 @@ package codec
 import (
 	"errors"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"testing"
 )
@@ -119,7 +120,7 @@ func TestDecodeCorruptH264(t *testing.T) {
 					if tt.wantErr && err == nil {
 						t.Fatalf("damaged unit: got image %v and no error, want ErrCorrupt", img != nil)
 					}
-					t.Logf("damaged unit: image %v, error %v", img != nil, err)
+					t.Logf("damaged unit: image %v, error %v, logged %q", img != nil, err, lastLogged(d.c))
 					continue
 				}
 				img, err := d.Decode(au)
@@ -204,6 +205,66 @@ func TestDecodeCorruptMJPEG(t *testing.T) {
 			}
 			if p := psnr(t, srcs[2].Pix, img.Pix); p < 35 {
 				t.Fatalf("next image: PSNR %.1f dB < 35", p)
+			}
+		})
+	}
+}
+
+// TestDecodeCorruptH265 damages one access unit of an ffmpeg/x265 stream and
+// checks that decoding resumes at the next IDR, against ffmpeg's decode.
+// libavcodec's HEVC decoder has no error concealment and does not flag a
+// truncated slice, so the damaged unit itself may come out as a picture.
+func TestDecodeCorruptH265(t *testing.T) {
+	const w, h = 320, 240
+	file := ffmpegFile(t, "gop4.h265", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=15", "-frames:v", "12",
+		"-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "keyint=4:min-keyint=4:bframes=0:scenecut=0:log-level=error", "-f", "hevc")
+	want := ffmpegRGB(t, file, w, h)
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aus := accessUnits(t, H265, data)
+	if len(aus) != len(want) {
+		t.Fatalf("%d access units, ffmpeg decoded %d frames", len(aus), len(want))
+	}
+	for _, tt := range []struct {
+		name   string
+		at     int
+		mutate func([][]byte) [][]byte
+	}{
+		{"truncated slice", 5, func(au [][]byte) [][]byte {
+			out := slices.Clone(au)
+			last := out[len(out)-1]
+			out[len(out)-1] = last[:len(last)/3]
+			return out
+		}},
+		{"random bytes", 2, func([][]byte) [][]byte { return [][]byte{randomBytes(9, 900)} }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := NewDecoder(H265)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			nextIDR := (tt.at/4 + 1) * 4
+			for i, au := range aus {
+				if i == tt.at {
+					au = tt.mutate(au)
+				}
+				img, err := d.Decode(au)
+				if err != nil && !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("unit %d: error %v does not wrap ErrCorrupt", i, err)
+				}
+				if i < tt.at || i >= nextIDR {
+					if err != nil || img == nil {
+						t.Fatalf("unit %d: image %v, error %v", i, img != nil, err)
+					}
+					if p := psnr(t, want[i], img.Pix); p < 40 {
+						t.Fatalf("unit %d: PSNR against ffmpeg %.1f dB", i, p)
+					}
+				} else if i == tt.at {
+					t.Logf("damaged unit: image %v, error %v, logged %q", img != nil, err, lastLogged(d.c))
+				}
 			}
 		})
 	}

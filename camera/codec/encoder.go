@@ -26,11 +26,15 @@ type EncoderConfig struct {
 	// It defaults to 0.2 bit per pixel per frame, at least 100 kbit/s
 	// (640x480 at 15 fps: 922 kbit/s).
 	Bitrate int
-	// Profile is the H.264 profile, "baseline" or "main".
+	// Profile is the highest H.264 profile the stream may use, "baseline" or
+	// "main". x264 signals the lowest profile that fits the tools the preset
+	// turns on: "ultrafast" (no CABAC) streams are baseline either way.
 	// It defaults to "main".
 	Profile string
-	// Preset is the x264 speed preset, from "ultrafast" to "veryslow".
-	// It defaults to "veryfast".
+	// Preset is the x264 speed preset, from "ultrafast" to "placebo".
+	// It defaults to "superfast": CABAC and most of the quality of slower
+	// presets at about 1.7 times the CPU time of "ultrafast" (3 ms a frame
+	// at 640x480 here), since the encoder shares the CPU with the networks.
 	Preset string
 }
 
@@ -67,7 +71,7 @@ func (cfg *EncoderConfig) setDefaults() error {
 	}
 	switch cfg.Preset {
 	case "":
-		cfg.Preset = "veryfast"
+		cfg.Preset = "superfast"
 	case "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo":
 	default:
 		return fmt.Errorf("%w: preset %q", ErrBadConfig, cfg.Preset)
