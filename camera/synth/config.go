@@ -82,7 +82,7 @@ type Config struct {
 	// StyleDesert. It defaults to StyleUrban.
 	Style string
 	// Density scales the number of posts, bollards and crates along the road
-	// and the number of gaps between outer buildings, 0 to 4.
+	// and the number of gaps between outer buildings, above 0 and up to 4.
 	// It defaults to 1.
 	Density float64
 	// SunElevation and SunAzimuth are the sun direction in degrees

@@ -29,5 +29,6 @@
 // and lid planes, the ring walls, boxes and cylinders), culls objects per
 // 16x16 tile with the tile's frustum, and spreads tiles over GOMAXPROCS
 // goroutines. Objects are static today (GroundTruth.Motion is nil); each hit
-// knows its object, so moving objects would fill Motion from their velocity.
+// records the index of its object, so moving objects would fill Motion from
+// their velocity.
 package synth

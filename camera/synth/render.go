@@ -182,6 +182,9 @@ type hit struct {
 	u, v       float64 // texture coordinates in metres
 	lit        bool    // Lambertian (true) or self-lit backdrop (false)
 	tint       *[3]float32
+	// obj is the index of the object hit, -1 for the ground, walls and lid:
+	// what a moving object's per-pixel motion would be looked up by.
+	obj int32
 }
 
 var noTint = [3]float32{1, 1, 1}
@@ -221,6 +224,7 @@ func (f *frameSetup) trace(d [3]float64, cand []int32, h *hit) {
 	dx, dy, dz := d[0], d[1], d[2]
 	h.t = math.Inf(1)
 	h.tint = &noTint
+	h.obj = -1
 	// Ground and lid.
 	if dz < 0 {
 		h.t = -oz / dz
@@ -274,7 +278,7 @@ func (f *frameSetup) trace(d [3]float64, cand []int32, h *hit) {
 			}
 			z := oz + t*dz
 			if z >= 0 && z <= o.h {
-				h.t, h.mat, h.lit, h.tint = t, o.mat, true, &o.tint
+				h.t, h.mat, h.lit, h.tint, h.obj = t, o.mat, true, &o.tint, j
 				px, py := rx+t*dx, ry+t*dy
 				h.nx, h.ny, h.nz = px/o.hx, py/o.hx, 0
 				h.u = (math.Atan2(py, px)/(2*math.Pi) + 0.5) + o.uoff
@@ -285,7 +289,7 @@ func (f *frameSetup) trace(d [3]float64, cand []int32, h *hit) {
 				tc := (o.h - oz) / dz
 				px, py := rx+tc*dx, ry+tc*dy
 				if tc > 0 && tc < h.t && px*px+py*py <= o.hx*o.hx {
-					h.t, h.mat, h.lit, h.tint = tc, o.mat, true, &o.tint
+					h.t, h.mat, h.lit, h.tint, h.obj = tc, o.mat, true, &o.tint, j
 					h.nx, h.ny, h.nz = 0, 0, 1
 					h.u, h.v = px+o.uoff, py+o.voff
 				}
@@ -335,7 +339,7 @@ func (f *frameSetup) trace(d [3]float64, cand []int32, h *hit) {
 		if !ok || axis < 0 || tmin >= h.t {
 			continue
 		}
-		h.t, h.mat, h.lit, h.tint = tmin, o.mat, true, &o.tint
+		h.t, h.mat, h.lit, h.tint, h.obj = tmin, o.mat, true, &o.tint, j
 		px, py, z := lx+tmin*dlx, ly+tmin*dly, oz+tmin*dz
 		switch axis {
 		case 0:
