@@ -255,3 +255,14 @@ func readFrames(t testing.TB, r *camera.RTSP, n int, timeout time.Duration) []*m
 	}
 	return out
 }
+
+// shiftRight returns an RGB24 image moved dx pixels right, wrapping around.
+func shiftRight(pix []byte, w, h, dx int) []byte {
+	out := make([]byte, len(pix))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			copy(out[(y*w+(x+dx)%w)*3:][:3], pix[(y*w+x)*3:][:3])
+		}
+	}
+	return out
+}

@@ -29,7 +29,9 @@ func TestRTSPReadsFFmpegPublisher(t *testing.T) {
 	const lavfi = "testsrc=size=640x480:rate=15"
 	// testsrc moves (a sweeping bar and a counter), so each decoded frame is
 	// compared with the best-matching one of the first 120 frames (8 s).
-	refs := ffmpegFrames(t, lavfi, 640, 480, 120)
+	// The reference goes through 4:2:0 like the streams do, so the bound
+	// measures the codec and the transport, not chroma subsampling.
+	refs := ffmpegFrames(t, lavfi+",format=yuv420p", 640, 480, 120)
 	tests := []struct {
 		name    string
 		codec   string
@@ -37,9 +39,11 @@ func TestRTSPReadsFFmpegPublisher(t *testing.T) {
 		minPSNR float64
 	}{
 		{"h264", "H264", []string{"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
-			"-g", "15", "-pix_fmt", "yuv420p"}, 30},
+			"-g", "15", "-pix_fmt", "yuv420p"}, 40},
+		{"h265", "H265", []string{"-c:v", "libx265", "-preset", "ultrafast", "-tune", "zerolatency",
+			"-x265-params", "log-level=error:keyint=15", "-pix_fmt", "yuv420p"}, 40},
 		{"mjpeg", "MJPEG", []string{"-c:v", "mjpeg", "-huffman", "default", "-q:v", "5",
-			"-pix_fmt", "yuvj420p"}, 26},
+			"-pix_fmt", "yuvj420p"}, 36},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -77,9 +81,15 @@ func TestRTSPReadsFFmpegPublisher(t *testing.T) {
 					best, bestIdx = p, j
 				}
 			}
-			t.Logf("%s: best PSNR %.1f dB against testsrc frame %d", tc.name, best, bestIdx)
+			// The same reference moved by 16 pixels must match far worse,
+			// or the PSNR bound would not tell a right picture from a wrong one.
+			shifted := psnr(frames[len(frames)-1].Pix, shiftRight(refs[bestIdx], 640, 480, 16))
+			t.Logf("%s: best PSNR %.1f dB against testsrc frame %d, %.1f dB shifted", tc.name, best, bestIdx, shifted)
 			if best < tc.minPSNR {
 				t.Errorf("PSNR %.1f dB < %.0f dB", best, tc.minPSNR)
+			}
+			if best-shifted < 6 {
+				t.Errorf("PSNR %.1f dB hardly better than against a shifted reference (%.1f dB)", best, shifted)
 			}
 			st := r.Stats()
 			if st.Codec != tc.codec || st.Width != 640 || st.Height != 480 || st.FramesDecoded < 5 {

@@ -16,6 +16,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
 	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
 	"github.com/pion/rtp"
 
@@ -300,7 +301,7 @@ type servedPath struct {
 	src     camera.Source
 	fps     int
 	enc     *codec.Encoder
-	rtpEnc  interface{ Encode([][]byte) ([]*rtp.Packet, error) }
+	rtpEnc  *rtph264.Encoder
 	stream  *gortsplib.ServerStream
 	medi    *description.Media
 	rtpBase uint32
