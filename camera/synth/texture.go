@@ -220,6 +220,7 @@ const (
 	matVerge
 	matBrick
 	matPlaster
+	matPlaster2
 	matBackdrop
 	matCore
 	matLid
@@ -377,7 +378,12 @@ func makeTextures(rng *rand.Rand, p palette) [numMaterials + 1]*texture {
 		})
 		t[matBrick] = c.texture()
 	}
-	{
+	// Plaster: one base colour per material (two materials, so houses
+	// differ), with weathering stains at 1/f scales and a floor band.
+	for _, pc := range []struct {
+		mat int
+		col rgb
+	}{{matPlaster, p.plaster1}, {matPlaster2, p.plaster2}} {
 		c := newCanvas(6, 6.4)
 		n := fbm(rng, 2, 7, 0.6)
 		n2 := fbm(rng, 8, 5, 0.75)
@@ -387,13 +393,13 @@ func makeTextures(rng *rand.Rand, p palette) [numMaterials + 1]*texture {
 			} else if f {
 				return p.frame.scale(1 + 0.05*float64(n[i]))
 			}
-			col := mix(p.plaster1, p.plaster2, 0.5+0.3*float64(n[i]))
+			col := pc.col.scale(1 + 0.13*float64(n[i]))
 			if v > 5.9 && v < 6.2 {
 				col = col.scale(0.7)
 			}
 			return col.scale(1 + 0.15*float64(n2[i]))
 		})
-		t[matPlaster] = c.texture()
+		t[pc.mat] = c.texture()
 	}
 	// Backdrop: the far ring wall, painted as a hazy skyline of far blocks
 	// with lit windows under a clouded sky, all at 1/f scales.

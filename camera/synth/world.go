@@ -216,9 +216,13 @@ func (w *World) layout(rng *rand.Rand) {
 		o := object{kind: kindBox, cx: rc * math.Cos(mid), cy: rc * math.Sin(mid),
 			cosY: math.Cos(mid), sinY: math.Sin(mid), hx: depth / 2, hy: hw, h: height,
 			tint: tintOf(rng, 0.12), uoff: 6 * rng.Float64(), voff: 0}
-		o.mat = matBrick
-		if rng.Float64() < 0.5 {
+		switch x := rng.Float64(); {
+		case x < 0.4:
+			o.mat = matBrick
+		case x < 0.7:
 			o.mat = matPlaster
+		default:
+			o.mat = matPlaster2
 		}
 		o.bound()
 		return o
