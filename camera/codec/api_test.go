@@ -333,3 +333,37 @@ func TestSplitAnnexB(t *testing.T) {
 		})
 	}
 }
+
+// TestParameterSetsApart feeds SPS, PPS and the IDR picture as separate
+// access units, as some cameras send them: only the picture yields an image.
+func TestParameterSetsApart(t *testing.T) {
+	srcs, aus := encodedStream(t, 320, 240, 3, 3)
+	d, err := NewDecoder(H264)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var pics [][]byte
+	for _, n := range aus[0] {
+		switch n[0] & 0x1F {
+		case 7, 8:
+			img, err := d.Decode([][]byte{n})
+			if img != nil || err != nil {
+				t.Fatalf("NAL type %d alone: %v, %v", n[0]&0x1F, img != nil, err)
+			}
+		default:
+			pics = append(pics, n)
+		}
+	}
+	img, err := d.Decode(pics)
+	if err != nil || img == nil {
+		t.Fatalf("IDR: %v, %v", img != nil, err)
+	}
+	if p := psnr(t, srcs[0].Pix, img.Pix); p < 35 {
+		t.Fatalf("PSNR %.1f dB", p)
+	}
+	// The same again once started: parameter sets alone are not an error.
+	if img, err := d.Decode([][]byte{aus[0][0]}); img != nil || err != nil {
+		t.Fatalf("SPS alone after a picture: %v, %v", img != nil, err)
+	}
+}

@@ -57,8 +57,10 @@ func (d *Decoder) Codec() Codec { return d.codec }
 //
 // For H.264 and H.265, au holds the NAL units of one access unit WITHOUT
 // start codes, as gortsplib's rtph264/rtph265 decoders return them; parameter
-// sets (SPS, PPS, VPS) may come in the same access unit. For MJPEG, au holds
-// one JPEG image (several elements are joined into one).
+// sets (SPS, PPS, VPS) may come in the same access unit or in one of their
+// own, which returns (nil, nil). For MJPEG, au holds one JPEG image (several
+// elements are joined into one), which must run from its start-of-image to
+// its end-of-image marker.
 //
 // Decode returns (nil, nil) when the decoder needs more data before it can
 // output a picture: before the first keyframe, or while the stream's
@@ -126,10 +128,39 @@ func (d *Decoder) send(au [][]byte) error {
 		off += copy(buf[off:], nal)
 	}
 	C.px_clear_err(d.c)
-	if ret := C.px_dec_send(d.c); ret < 0 && ret != errEAGAIN {
+	ret := C.px_dec_send(d.c)
+	if d.codec != MJPEG && !hasPicture(d.codec, au) {
+		// Parameter sets (or SEI) on their own, as some cameras send them:
+		// libavcodec's H.264 decoder stores them but answers "no frame!".
+		// That is no damage, so forget the complaint.
+		C.px_clear_err(d.c)
+		return nil
+	}
+	if ret < 0 && ret != errEAGAIN {
 		return wrapAV(ErrCorrupt, d.c, d.codec.String()+" decode", ret)
 	}
 	return nil
+}
+
+// hasPicture reports whether an H.264/H.265 access unit holds a coded slice
+// (a VCL NAL unit).
+func hasPicture(c Codec, au [][]byte) bool {
+	for _, n := range au {
+		if len(n) == 0 {
+			continue
+		}
+		switch c {
+		case H264:
+			if typ := n[0] & 0x1F; typ >= 1 && typ <= 5 {
+				return true
+			}
+		case H265:
+			if typ := (n[0] >> 1) & 0x3F; typ < 32 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // receive collects what the last packet produced. A packet normally yields
