@@ -6,7 +6,8 @@
 # The copy is built in a temporary folder and renamed into place, so an
 # interrupted run never leaves a half-patched third_party/gotch behind.
 #
-# Usage: scripts/gotch.sh          (re)make third_party/gotch
+# Usage: scripts/gotch.sh          make third_party/gotch unless it is current
+#        scripts/gotch.sh --force  remake it anyway
 #        scripts/gotch.sh --check  exit 0 when third_party/gotch is current
 #
 # "Current" means the stamp file inside the copy holds the hash of this
@@ -24,15 +25,28 @@ stamp_name=".parallax-stamp"
 stamp="$( (cat "$repo/scripts/gotch.sh" "$repo/scripts/gotchpatch.go"; echo "gotch=$version TORCH_CUDA=${TORCH_CUDA:-}") |
 	sha256sum | cut -d' ' -f1)"
 
-if [[ "${1:-}" == "--check" ]]; then
-	[[ -f "$dest/$stamp_name" && "$(cat "$dest/$stamp_name")" == "$stamp" ]]
-	exit
-elif [[ $# -gt 0 ]]; then
-	echo "usage: $0 [--check]" >&2
+current() { [[ -f "$dest/$stamp_name" && "$(cat "$dest/$stamp_name")" == "$stamp" ]]; }
+
+force=0
+case "${1:-}" in
+--check) current; exit ;;
+--force) force=1 ;;
+"") ;;
+*)
+	echo "usage: $0 [--check|--force]" >&2
 	exit 2
-fi
+	;;
+esac
 
 mkdir -p "$repo/third_party"
+# Two `make test` at once (two shells, two engineers) must not swap the
+# folder under each other: one makes it, the other then finds it current.
+exec 9>"$repo/third_party/.gotch.lock"
+flock 9
+if ((!force)) && current; then
+	echo "gotch.sh: $dest is current"
+	exit 0
+fi
 tmp="$(mktemp -d "$repo/third_party/.gotch.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 
@@ -60,7 +74,7 @@ echo "$stamp" >"$tmp/gotch/$stamp_name"
 
 # Swap into place: the old copy (if any) moves aside first, then goes away.
 if [[ -e "$dest" ]]; then
-	mv "$dest" "$tmp/old"
+	mv -T "$dest" "$tmp/old"
 fi
-mv "$tmp/gotch" "$dest"
+mv -T "$tmp/gotch" "$dest"
 echo "gotch.sh: $dest is github.com/sugarme/gotch@$version, patched"

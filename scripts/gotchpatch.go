@@ -65,16 +65,14 @@ const debianLibGo = `package libtch
 // #cgo LDFLAGS: -lstdc++ -ltorch -lc10 -ltorch_cpu
 // #cgo CFLAGS: -I${SRCDIR} -O3 -Wall -Wno-unused-variable -Wno-deprecated-declarations -Wno-c++11-narrowing -g -Wno-sign-compare -Wno-unused-function
 // #cgo CXXFLAGS: -std=c++14 -I${SRCDIR} -I/usr/include/torch/csrc/api/include -g -O3 -Wno-deprecated-declarations
-import "C"
 `
 
 // cudaLibGo is appended when TORCH_CUDA=1: a libtorch built with CUDA also
 // needs its CUDA half and the CUDA runtime.
-const cudaLibGo = `
+const cudaLibGo = `// TORCH_CUDA=1: a libtorch built with CUDA (not Debian's) and its CUDA runtime.
 // #cgo LDFLAGS: -L/usr/local/cuda/lib64 -lcuda -lcudart -lcublas -lcudnn -lnvrtc -lc10_cuda -ltorch_cuda
 // #cgo CFLAGS: -I/usr/local/cuda/include
 // #cgo CXXFLAGS: -I/usr/local/cuda/include
-import "C"
 `
 
 const threadsLibtch = `package libtch
@@ -149,6 +147,7 @@ func main() {
 	if cuda {
 		want += cudaLibGo
 	}
+	want += "import \"C\"\n"
 	replaceFile(libGo, upstreamLibGo, want)
 
 	patchStubs(filepath.Join(*dir, "libtch", "torch_api_generated.cpp.h"))
