@@ -119,6 +119,9 @@ type RTSPStats struct {
 	SkippedUntilKeyframe uint64
 	// LastDecode is how long the last successful decode took.
 	LastDecode time.Duration
+	// DecodeTotal is the time spent in successful decodes; divided by
+	// FramesDecoded it is the mean decode time.
+	DecodeTotal time.Duration
 	// LastFrame is the receive time of the last decoded frame.
 	LastFrame time.Time
 }
@@ -276,6 +279,7 @@ func (r *RTSP) onPacket(pkt *rtp.Packet) {
 	r.stats.FramesDropped += dropped
 	r.stats.Width, r.stats.Height = img.Width, img.Height
 	r.stats.LastDecode = now.Sub(t0)
+	r.stats.DecodeTotal += now.Sub(t0)
 	r.stats.LastFrame = now
 	r.statsMu.Unlock()
 }

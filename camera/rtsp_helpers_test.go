@@ -22,6 +22,10 @@ type genSource struct {
 	W, H  int
 	FPS   int
 	Limit int // frames to produce; 0 means no limit
+	// Cycle > 0 repeats the first Cycle frames, computed once, so that a
+	// benchmark measures the stream rather than the generator.
+	Cycle int
+	cache [][]byte
 
 	mu     sync.Mutex
 	n      int
@@ -33,6 +37,9 @@ type genSource struct {
 func (g *genSource) Start() error {
 	g.closed = make(chan struct{})
 	g.start = time.Now()
+	for i := 0; i < g.Cycle; i++ {
+		g.cache = append(g.cache, genFrame(g.W, g.H, i))
+	}
 	return nil
 }
 
@@ -60,8 +67,15 @@ func (g *genSource) Read(ctx context.Context) (*msgs.Frame, error) {
 		Seq:    uint64(i),
 		Stamp:  g.start.Add(time.Duration(i) * time.Second / time.Duration(fps)),
 		Width:  g.W, Height: g.H,
-		Pix: genFrame(g.W, g.H, i),
+		Pix: g.pix(i),
 	}, nil
+}
+
+func (g *genSource) pix(i int) []byte {
+	if g.Cycle > 0 {
+		return g.cache[i%g.Cycle]
+	}
+	return genFrame(g.W, g.H, i)
 }
 
 func (g *genSource) Close() error {
