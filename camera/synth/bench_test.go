@@ -21,6 +21,17 @@ func BenchmarkRender(b *testing.B) {
 	}
 }
 
+// BenchmarkRenderSupersampled measures 2x2 supersampled frames at 320x96.
+func BenchmarkRenderSupersampled(b *testing.B) {
+	w := mustWorld(b, Config{Seed: 1, Samples: 2})
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		w.Render(i)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "frames/s")
+}
+
 // BenchmarkRenderStereo measures stereo pairs per second at 320x96.
 func BenchmarkRenderStereo(b *testing.B) {
 	w := mustWorld(b, Config{Seed: 1, Stereo: true})

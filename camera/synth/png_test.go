@@ -58,6 +58,7 @@ func TestWritePNG(t *testing.T) {
 		{Seed: 1, Stereo: true},
 		{Seed: 2, Style: StyleSuburb, Width: 640, Height: 192},
 		{Seed: 3, Style: StyleDesert, Path: PathRobot},
+		{Seed: 4, Samples: 2, Width: 640, Height: 192},
 	} {
 		w, err := NewWorld(c)
 		if err != nil {

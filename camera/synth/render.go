@@ -200,17 +200,38 @@ func (f *frameSetup) renderTile(tx, ty int, cand []int32) []int32 {
 			cand = append(cand, j)
 		}
 	}
+	n := w.cfg.Samples
+	inv := 1 / float64(n)
+	fpSub := f.fpScale * inv
 	for y := y0; y < y1; y++ {
 		for x := x0; x < x1; x++ {
+			// The depth is always that of the ray through the pixel centre.
 			d := f.ray(float64(x)+0.5, float64(y)+0.5)
 			var h hit
 			f.trace(d, cand, &h)
-			r, g, b := f.shade(d, &h)
-			p := (y*W + x) * 3
-			f.pix[p] = r
-			f.pix[p+1] = g
-			f.pix[p+2] = b
 			f.depth[y*W+x] = float32(h.t)
+			var r, g, b float64
+			if n == 1 {
+				r, g, b = f.shade(d, &h, f.fpScale)
+			} else {
+				// Supersampling: the mean of n x n stratified rays, each with
+				// a footprint of a sub-pixel.
+				for sy := 0; sy < n; sy++ {
+					for sx := 0; sx < n; sx++ {
+						ds := f.ray(float64(x)+(float64(sx)+0.5)*inv, float64(y)+(float64(sy)+0.5)*inv)
+						var hs hit
+						f.trace(ds, cand, &hs)
+						rs, gs, bs := f.shade(ds, &hs, fpSub)
+						r, g, b = r+rs, g+gs, b+bs
+					}
+				}
+				k := inv * inv
+				r, g, b = r*k, g*k, b*k
+			}
+			p := (y*W + x) * 3
+			f.pix[p] = toByte(r)
+			f.pix[p+1] = toByte(g)
+			f.pix[p+2] = toByte(b)
 		}
 	}
 	return cand
@@ -359,7 +380,10 @@ func (f *frameSetup) trace(d [3]float64, cand []int32, h *hit) {
 // pixel's footprint) times Lambertian sun plus ambient light, times the
 // exposure. Shading depends on the surface only, never on the viewpoint, so
 // a point has the same colour in every frame but for the slow exposure drift.
-func (f *frameSetup) shade(d [3]float64, h *hit) (byte, byte, byte) {
+//
+// fpScale is the pixel's (or sub-pixel's) footprint per metre of range. The
+// result is in 0..255 units, not yet rounded or clamped.
+func (f *frameSetup) shade(d [3]float64, h *hit, fpScale float64) (r, g, b float64) {
 	w := f.w
 	t := h.t
 	px, py, pz := f.ox+t*d[0], f.oy+t*d[1], f.oz+t*d[2]
@@ -389,13 +413,13 @@ func (f *frameSetup) shade(d [3]float64, h *hit) (byte, byte, byte) {
 	nd := math.Abs(h.nx*d[0] + h.ny*d[1] + h.nz*d[2])
 	// Footprint of the pixel on the surface: range over focal length,
 	// stretched by the incidence (capped, so grazing ground keeps some detail).
-	fp := t * dd * f.fpScale / math.Max(nd, 0.3*math.Sqrt(dd))
-	r, g, b := w.tex[mat].sample(u, v, fp)
+	fp := t * dd * fpScale / math.Max(nd, 0.3*math.Sqrt(dd))
+	tr, tg, tb := w.tex[mat].sample(u, v, fp)
 	if fp < detailFade {
 		// Fade the detail out with the footprint, so there is no seam where it stops.
 		k, _, _ := w.tex[matDetail].sample(u, v, fp)
 		k = 1 + (2*k-1)*float32(1-fp/detailFade)
-		r, g, b = r*k, g*k, b*k
+		tr, tg, tb = tr*k, tg*k, tb*k
 	}
 	var lr, lg, lb float64
 	if h.lit {
@@ -407,7 +431,7 @@ func (f *frameSetup) shade(d [3]float64, h *hit) (byte, byte, byte) {
 	}
 	tn := h.tint
 	k := f.gain * 255
-	return toByte(float64(r*tn[0]) * lr * k), toByte(float64(g*tn[1]) * lg * k), toByte(float64(b*tn[2]) * lb * k)
+	return float64(tr*tn[0]) * lr * k, float64(tg*tn[1]) * lg * k, float64(tb*tn[2]) * lb * k
 }
 
 func toByte(v float64) byte {

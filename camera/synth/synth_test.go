@@ -83,6 +83,7 @@ func TestReprojectionTemporal(t *testing.T) {
 		{Seed: 5, Style: StyleSuburb, Path: PathRobot},
 		{Seed: 6, Width: 160, Height: 48},
 		{Seed: 9, Style: StyleDesert, Speed: 10, Width: 640, Height: 192},
+		{Seed: 10, Samples: 2},
 	} {
 		w := mustWorld(t, c)
 		// Frames about 0.5 m apart at 320 pixels wide (one frame for a car,
@@ -349,6 +350,8 @@ func TestConfigValidation(t *testing.T) {
 		{Config{SunAzimuth: nan}, "SunAzimuth"},
 		{Config{Ambient: 2}, "Ambient"},
 		{Config{Exposure: 0.9}, "Exposure"},
+		{Config{Samples: 5}, "Samples"},
+		{Config{Samples: -1}, "Samples"},
 		{Config{Path: "boat"}, "Path"},
 		{Config{Style: "mars"}, "Style"},
 	} {

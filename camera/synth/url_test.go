@@ -21,6 +21,8 @@ func TestParseURL(t *testing.T) {
 			want: Config{Seed: -3, Style: StyleDesert, Path: PathRobot, Density: 2.5, SunElevation: 20, SunAzimuth: -45,
 				Ambient: 0.5, Exposure: 0.2, Baseline: 0.3, Fx: 200, Fy: 210, Cx: 150, Cy: 40}},
 		{url: "synth://?stereo=false", want: Config{}},
+		{url: "synth://?samples=2", want: Config{Samples: 2}},
+		{url: "synth://?samples=9", err: ErrInvalidURL, says: "samples"},
 		{url: "rtsp://host/cam", err: ErrInvalidURL, says: "scheme"},
 		{url: "synth://host?seed=1", err: ErrInvalidURL, says: "only a query"},
 		{url: "synth://?sed=1", err: ErrInvalidURL, says: `unknown key "sed"`},
