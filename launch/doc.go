@@ -1,0 +1,31 @@
+// Package launch reads and checks Parallax launch files: the YAML file that
+// says which cameras a node reads, how they pair into a stereo rig, which
+// network runs on which device, what it publishes and where (NATS), and how
+// the learner adapts online.
+//
+// The format follows ROS 2 image_pipeline: every parameter is snake_case and
+// has a default, a range and a description, all kept in one table (Params)
+// that drives both the checks and the generated PARAMETERS.md. A minimal file
+// names one camera:
+//
+//	cameras:
+//	  - name: front
+//	    url: synth://
+//
+// Parse reports every problem it finds at once, each naming the file, the
+// line and the key, sorted by line:
+//
+//	launch: robot.yaml:7: cameras[0]: unknown key "trasport" (did you mean "transport"?)
+//	launch: robot.yaml:12: cameras[1].transport: "tcpx" is not one of tcp, udp
+//
+// Parse and Validate look only at the text; CheckFiles checks that the files
+// the launch file names (calibrations, checkpoint, NATS credentials, TLS
+// keys, recordings) exist. They are separate steps so a launch file written
+// for another machine (robot.example.yaml) can be checked anywhere, and the
+// run command calls CheckFiles before it starts anything.
+//
+// Secrets (passwords in URLs, the NATS token) never appear in errors or in
+// String; Marshal, which writes a file back, keeps them.
+//
+// launch imports only msgs and the standard library (and yaml.v3).
+package launch

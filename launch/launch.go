@@ -1,0 +1,267 @@
+package launch
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/parallax-robotics/parallax/msgs"
+)
+
+// Limits that keep a launch file (or a fuzzer's input) from asking for
+// absurd resources.
+const (
+	// MaxCameras is the most cameras one node reads.
+	MaxCameras = 64
+	// MaxFileSize is the largest launch file Load reads, in bytes.
+	MaxFileSize = 1 << 20
+)
+
+// Camera roles.
+const (
+	// RoleMono is a camera used on its own.
+	RoleMono = "mono"
+	// RoleLeft is the left (reference) camera of the stereo pair.
+	RoleLeft = "left"
+	// RoleRight is the right camera of the stereo pair.
+	RoleRight = "right"
+)
+
+// Launch is a parsed launch file. Defaults returns one with every default
+// filled; Parse starts from Defaults and applies the file.
+type Launch struct {
+	// Namespace is the NATS subject namespace: tokens of [A-Za-z0-9_-]
+	// separated by dots (msgs.ValidateNamespace).
+	// It defaults to "parallax".
+	Namespace string
+	// Cameras are the camera streams, 1 to MaxCameras, with unique names.
+	Cameras []Camera
+	// Stereo pairs the left and right cameras. Parse fills it when the
+	// cameras have left and right roles and the file has no stereo section;
+	// nil when there is no pair.
+	Stereo *Stereo
+	// Serve, when set, makes the node serve a synthetic camera over RTSP
+	// itself, for the cameras to read (the demo). It defaults to nil.
+	Serve *Serve
+	// Model is the depth network.
+	Model Model
+	// Device is where the networks run: "auto", "cpu", "cuda" or "cuda:N".
+	// It defaults to "auto" (the first CUDA device if there is one, else cpu).
+	Device string
+	// Topics says what is published.
+	Topics Topics
+	// NATS says where it is published.
+	NATS NATS
+	// Learner configures online adaptation.
+	Learner Learner
+
+	// Dir is the folder relative paths are resolved against (see Resolve):
+	// Parse sets it to the folder of the file name it is given.
+	Dir string
+
+	file  string         // the name given to Parse, for errors
+	lines map[string]int // key path -> line, from Parse
+}
+
+// Camera is one camera stream.
+type Camera struct {
+	// Name is the camera's name, one NATS subject token ("left", "front").
+	Name string
+	// URL is where the frames come from: rtsp:// or rtsps:// (credentials
+	// allowed: rtsp://user:pass@host/path), synth:// (the built-in synthetic
+	// camera, keys as in camera/synth.ParseURL), mcap://path or kitti://path
+	// (recordings; a relative path is relative to Dir).
+	URL string
+	// Transport is the RTSP transport, "tcp" or "udp"; rtsp:// and rtsps://
+	// only. It defaults to "tcp" for those and "" for the others.
+	Transport string
+	// Role is RoleMono, RoleLeft or RoleRight. It defaults to RoleMono.
+	Role string
+	// Intrinsics is the pinhole model given inline, in the msgs convention
+	// (the centre of pixel (0,0) is at (0.5, 0.5)); the file writes cx and cy
+	// in the ROS/OpenCV convention (centre at (0, 0)) as camera_info K does,
+	// so Parse adds 0.5. Nil when not given.
+	Intrinsics *msgs.Intrinsics
+	// Calibration is a calibration file (ROS camera_info YAML, OpenCV or
+	// KITTI), relative to Dir unless absolute. At most one of Intrinsics and
+	// Calibration is set; rtsp:// cameras need one, synth:// none.
+	Calibration string
+	// FPS is the expected frame rate, for diagnostics. It defaults to 0:
+	// not checked.
+	FPS float64
+}
+
+// Stereo is the stereo pair.
+type Stereo struct {
+	// Left and Right name the cameras with roles left and right.
+	Left, Right string
+	// Baseline is the distance between the two optical centres in metres.
+	// It defaults to 0: taken from the right camera's calibration file or
+	// synth:// URL; a right camera with inline intrinsics needs it.
+	Baseline float64
+	// SyncTolerance is the largest stamp difference of a left and a right
+	// frame that still pair. It defaults to 10 ms.
+	SyncTolerance time.Duration
+}
+
+// Serve is a synthetic camera the node serves over RTSP itself.
+type Serve struct {
+	// World is the synthetic world and rig, a synth:// URL.
+	// It defaults to "synth://?stereo=1".
+	World string
+	// Listen is the RTSP server's address, host:port (port 0: any free one).
+	// It defaults to "127.0.0.1:8554".
+	Listen string
+}
+
+// Model is the depth network.
+type Model struct {
+	// Checkpoint is a weights file, relative to Dir unless absolute.
+	// It defaults to "": random initialisation.
+	Checkpoint string
+	// Width and Height are the network's input size, multiples of 32.
+	// They default to 320 and 96.
+	Width, Height int
+	// MinDepth and MaxDepth bound the predicted depth in metres.
+	// They default to 0.1 and 100.
+	MinDepth, MaxDepth float64
+	// Size is the network size, "small" or "default". It defaults to "small".
+	Size string
+}
+
+// Topics says what is published on NATS.
+type Topics struct {
+	// Depth publishes <ns>.<camera>.depth. It defaults to true.
+	Depth bool
+	// Image publishes JPEG previews on <ns>.<camera>.image. It defaults to false.
+	Image bool
+	// ImageRate is how many previews a second and camera. It defaults to 2.
+	ImageRate float64
+	// Odom publishes <ns>.odom, <ns>.pose and <ns>.tf. It defaults to true.
+	Odom bool
+	// SceneFlow publishes <ns>.<camera>.scene_flow. It defaults to false.
+	SceneFlow bool
+}
+
+// NATS is the NATS connection.
+type NATS struct {
+	// URL is the external server, nats:// or tls:// (ws:// and wss:// too),
+	// comma-separated for a cluster; credentials allowed
+	// (nats://user:pass@host:4222). It defaults to "": the node runs an
+	// embedded server.
+	URL string
+	// Embedded is the embedded server, used when URL is empty.
+	Embedded Embedded
+	// Credentials is a NATS .creds file (JWT and nkey seed).
+	// It defaults to "".
+	Credentials string
+	// Token is an authentication token. It is a secret: String and errors
+	// never show it. It defaults to "".
+	Token string
+	// NkeyFile is a file holding an nkey seed. It defaults to "".
+	NkeyFile string
+	// TLS holds client certificates and the CA; nil when not given.
+	TLS *TLS
+}
+
+// Embedded is the embedded NATS server.
+type Embedded struct {
+	// Listen is its address, host:port (port 0: any free one).
+	// It defaults to "127.0.0.1:4222".
+	Listen string
+}
+
+// TLS holds the files of a TLS client configuration.
+type TLS struct {
+	// Cert and Key are the client certificate and its key (PEM), both or
+	// neither. They default to "".
+	Cert, Key string
+	// CA is the CA bundle that signs the server's certificate (PEM).
+	// It defaults to "": the system roots.
+	CA string
+}
+
+// Learner configures online adaptation. A later version grows it.
+type Learner struct {
+	// Adapt keeps training the networks on the incoming video.
+	// It defaults to true.
+	Adapt bool
+	// StepsPerS caps optimisation steps a second, the compute budget of
+	// adaptation. It defaults to 1.
+	StepsPerS float64
+}
+
+// Defaults returns a launch configuration with every default set and no
+// cameras; it does not validate until cameras are added.
+func Defaults() *Launch {
+	l := &Launch{}
+	for _, p := range params {
+		if p.ptr == nil || p.def == nil || p.camera {
+			continue
+		}
+		if v := p.ptr(l, nil); v != nil {
+			setValue(v, p.def)
+		}
+	}
+	return l
+}
+
+// cameraDefaults returns a camera with its defaults set.
+func cameraDefaults() Camera {
+	c := Camera{}
+	for _, p := range params {
+		if p.ptr != nil && p.def != nil && p.camera {
+			if v := p.ptr(nil, &c); v != nil {
+				setValue(v, p.def)
+			}
+		}
+	}
+	return c
+}
+
+// Load reads and parses the launch file at path. It does not check that the
+// files it names exist: call CheckFiles for that.
+func Load(path string) (*Launch, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("launch: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("launch: %s: %w", path, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, &Error{File: path, Msg: fmt.Sprintf("larger than %d bytes", MaxFileSize), Err: ErrSyntax}
+	}
+	return Parse(data, path)
+}
+
+// Resolve returns p as a path to open: p itself when absolute or empty,
+// else p relative to Dir.
+func (l *Launch) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(l.Dir, p)
+}
+
+// Camera returns the camera named name, or nil.
+func (l *Launch) Camera(name string) *Camera {
+	for i := range l.Cameras {
+		if l.Cameras[i].Name == name {
+			return &l.Cameras[i]
+		}
+	}
+	return nil
+}
+
+// Line returns the line of key (e.g. "cameras[1].url") in the parsed file,
+// or of its closest enclosing section when the key is absent; 0 for a
+// Launch built in code. Runners use it to point their own errors at the file.
+func (l *Launch) Line(key string) int { return lineOf(l.lines, key) }
+
+// File returns the file name given to Parse or Load.
+func (l *Launch) File() string { return l.file }

@@ -1,0 +1,611 @@
+package launch
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/parallax-robotics/parallax/msgs"
+)
+
+// Param describes one launch file parameter: the rows of PARAMETERS.md. The
+// same table drives Parse (which keys exist, their types) and Validate
+// (ranges and choices), so the documentation cannot drift from the checks.
+type Param struct {
+	// Name is the key path: "model.width", "cameras[].url" ("[]" marks the
+	// elements of a list).
+	Name string
+	// Type is the value type: string, int, float, bool, duration, url, path,
+	// map (a section of keys) or list (of maps).
+	Type string
+	// Default is the default as the file would write it; "" for none.
+	Default string
+	// Range says which values are accepted.
+	Range string
+	// Description says what the parameter does.
+	Description string
+
+	kind     kind
+	camera   bool                            // under cameras[]
+	def      any                             // typed default, nil for none
+	ptr      func(l *Launch, c *Camera) any  // leaves: pointer to the field, nil when its section is absent
+	open     func(l *Launch, c *Camera)      // sections: allocate (with defaults) when the file has them
+	present  func(l *Launch, c *Camera) bool // optional sections: whether set
+	enum     []string                        // accepted strings
+	lo, hi   float64                         // numeric range, inclusive, when hi > lo
+	zeroOK   bool                            // 0 is accepted besides [lo, hi] (meaning "unset")
+	multiple int                             // ints: must be a multiple of this
+	check    func(v any) error               // further value check
+	required bool                            // must be given when its section is
+	offset   float64                         // floats: stored = written + offset
+	secret   bool                            // never shown
+}
+
+type kind int
+
+const (
+	kindMap kind = iota + 1
+	kindList
+	kindString
+	kindInt
+	kindFloat
+	kindBool
+	kindDuration
+)
+
+// Params returns the parameter table, in file order. The returned slice is
+// a copy.
+func Params() []Param {
+	out := make([]Param, len(params))
+	for i, p := range params {
+		out[i] = *p
+	}
+	return out
+}
+
+// Choices, the single source of the enums.
+var (
+	transports = []string{"tcp", "udp"}
+	roles      = []string{RoleMono, RoleLeft, RoleRight}
+	sizes      = []string{"small", "default"}
+	// cameraSchemes are the URL schemes a camera may use.
+	cameraSchemes = []string{"rtsp", "rtsps", "synth", "mcap", "kitti"}
+	natsSchemes   = []string{"nats", "tls", "ws", "wss"}
+)
+
+// The typed accessors. Each returns nil (an untyped nil any) when the
+// section holding the field is absent, so callers can test v == nil.
+func sp(f func(l *Launch, c *Camera) *string) func(*Launch, *Camera) any {
+	return func(l *Launch, c *Camera) any {
+		if p := f(l, c); p != nil {
+			return p
+		}
+		return nil
+	}
+}
+
+func ip(f func(l *Launch, c *Camera) *int) func(*Launch, *Camera) any {
+	return func(l *Launch, c *Camera) any {
+		if p := f(l, c); p != nil {
+			return p
+		}
+		return nil
+	}
+}
+
+func fp(f func(l *Launch, c *Camera) *float64) func(*Launch, *Camera) any {
+	return func(l *Launch, c *Camera) any {
+		if p := f(l, c); p != nil {
+			return p
+		}
+		return nil
+	}
+}
+
+func bp(f func(l *Launch, c *Camera) *bool) func(*Launch, *Camera) any {
+	return func(l *Launch, c *Camera) any {
+		if p := f(l, c); p != nil {
+			return p
+		}
+		return nil
+	}
+}
+
+func dp(f func(l *Launch, c *Camera) *time.Duration) func(*Launch, *Camera) any {
+	return func(l *Launch, c *Camera) any {
+		if p := f(l, c); p != nil {
+			return p
+		}
+		return nil
+	}
+}
+
+func intr(c *Camera) *msgs.Intrinsics { return c.Intrinsics }
+
+var params = []*Param{
+	{Name: "namespace", Type: "string", Default: "parallax", kind: kindString, def: "parallax",
+		Range:       "tokens of [A-Za-z0-9_-] joined by dots, at most 128 bytes",
+		Description: "NATS subject namespace: every subject starts with it (`<ns>.<camera>.depth`).",
+		ptr:         sp(func(l *Launch, _ *Camera) *string { return &l.Namespace }),
+		check:       func(v any) error { return msgs.ValidateNamespace(*v.(*string)) }},
+
+	{Name: "cameras", Type: "list", Range: fmt.Sprintf("1 to %d cameras, unique names", MaxCameras), kind: kindList, required: true,
+		Description: "The camera streams. Roles `left` and `right` (one each) make the stereo pair."},
+	{Name: "cameras[].name", Type: "string", camera: true, kind: kindString, required: true,
+		Range:       "one token of [A-Za-z0-9_-], unique",
+		Description: "Camera name: the `<camera>` of its subjects and the frame id of its messages.",
+		ptr:         sp(func(_ *Launch, c *Camera) *string { return &c.Name }),
+		check:       func(v any) error { return msgs.ValidateName(*v.(*string)) }},
+	{Name: "cameras[].url", Type: "url", camera: true, kind: kindString, required: true,
+		Range: "rtsp://, rtsps://, synth://, mcap://, kitti://",
+		Description: "Where the frames come from. rtsp(s)://[user:pass@]host[:port]/path is a live camera (the password is never printed); " +
+			"synth://?key=value... the built-in synthetic camera; mcap://path and kitti://path replay recordings (relative to the launch file).",
+		ptr:   sp(func(_ *Launch, c *Camera) *string { return &c.URL }),
+		check: func(v any) error { return checkCameraURL(*v.(*string)) }},
+	{Name: "cameras[].transport", Type: "string", Default: "tcp", camera: true, kind: kindString, enum: transports,
+		Range:       "tcp, udp",
+		Description: "RTSP transport (rtsp:// and rtsps:// only). TCP is the default because UDP loses packets at high bitrates.",
+		ptr:         sp(func(_ *Launch, c *Camera) *string { return &c.Transport })},
+	{Name: "cameras[].role", Type: "string", Default: RoleMono, def: RoleMono, camera: true, kind: kindString, enum: roles,
+		Range:       "mono, left, right",
+		Description: "Role in the rig: at most one left and one right, and a left needs a right.",
+		ptr:         sp(func(_ *Launch, c *Camera) *string { return &c.Role })},
+	{Name: "cameras[].intrinsics", Type: "map", camera: true, kind: kindMap,
+		Description: "Pinhole intrinsics inline, as camera_info K (distortion-free, i.e. rectified images). Exclusive with `calibration`.",
+		open:        func(_ *Launch, c *Camera) { c.Intrinsics = &msgs.Intrinsics{} },
+		present:     func(_ *Launch, c *Camera) bool { return c.Intrinsics != nil }},
+	{Name: "cameras[].intrinsics.width", Type: "int", camera: true, kind: kindInt, required: true, lo: 1, hi: msgs.MaxImageSide,
+		Range: fmt.Sprintf("1 to %d", msgs.MaxImageSide), Description: "Image width in pixels the intrinsics are for.",
+		ptr: ip(func(_ *Launch, c *Camera) *int {
+			if k := intr(c); k != nil {
+				return &k.Width
+			}
+			return nil
+		})},
+	{Name: "cameras[].intrinsics.height", Type: "int", camera: true, kind: kindInt, required: true, lo: 1, hi: msgs.MaxImageSide,
+		Range: fmt.Sprintf("1 to %d", msgs.MaxImageSide), Description: "Image height in pixels.",
+		ptr: ip(func(_ *Launch, c *Camera) *int {
+			if k := intr(c); k != nil {
+				return &k.Height
+			}
+			return nil
+		})},
+	{Name: "cameras[].intrinsics.fx", Type: "float", camera: true, kind: kindFloat, required: true, check: positive,
+		Range: "> 0", Description: "Focal length along x in pixels.",
+		ptr: fp(func(_ *Launch, c *Camera) *float64 {
+			if k := intr(c); k != nil {
+				return &k.Fx
+			}
+			return nil
+		})},
+	{Name: "cameras[].intrinsics.fy", Type: "float", camera: true, kind: kindFloat, required: true, check: positive,
+		Range: "> 0", Description: "Focal length along y in pixels.",
+		ptr: fp(func(_ *Launch, c *Camera) *float64 {
+			if k := intr(c); k != nil {
+				return &k.Fy
+			}
+			return nil
+		})},
+	{Name: "cameras[].intrinsics.cx", Type: "float", camera: true, kind: kindFloat, required: true, offset: 0.5,
+		Range: "finite", Description: "Principal point x in pixels, ROS/OpenCV convention (centre of the top-left pixel at 0).",
+		ptr: fp(func(_ *Launch, c *Camera) *float64 {
+			if k := intr(c); k != nil {
+				return &k.Cx
+			}
+			return nil
+		})},
+	{Name: "cameras[].intrinsics.cy", Type: "float", camera: true, kind: kindFloat, required: true, offset: 0.5,
+		Range: "finite", Description: "Principal point y in pixels, ROS/OpenCV convention.",
+		ptr: fp(func(_ *Launch, c *Camera) *float64 {
+			if k := intr(c); k != nil {
+				return &k.Cy
+			}
+			return nil
+		})},
+	{Name: "cameras[].calibration", Type: "path", camera: true, kind: kindString,
+		Range: "an existing file (checked by CheckFiles)",
+		Description: "Calibration file (ROS camera_info YAML, OpenCV or KITTI), relative to the launch file. Exclusive with `intrinsics`; " +
+			"rtsp cameras need one of the two, synth:// cameras neither (they know their own).",
+		ptr: sp(func(_ *Launch, c *Camera) *string { return &c.Calibration })},
+	{Name: "cameras[].fps", Type: "float", Default: "0", def: 0.0, camera: true, kind: kindFloat, lo: 0.1, hi: 1000, zeroOK: true,
+		Range: "0 (not checked) or 0.1 to 1000", Description: "Expected frame rate; diagnostics warn when the stream falls behind it.",
+		ptr: fp(func(_ *Launch, c *Camera) *float64 { return &c.FPS })},
+
+	{Name: "stereo", Type: "map", kind: kindMap,
+		Description: "The stereo pair. Optional: cameras with roles left and right pair by themselves with these defaults.",
+		open:        func(l *Launch, _ *Camera) { l.Stereo = &Stereo{SyncTolerance: 10 * time.Millisecond} },
+		present:     func(l *Launch, _ *Camera) bool { return l.Stereo != nil }},
+	{Name: "stereo.left", Type: "string", kind: kindString,
+		Range: "a camera with role left", Default: "the left camera",
+		Description: "Left (reference) camera of the pair.",
+		ptr: sp(func(l *Launch, _ *Camera) *string {
+			if l.Stereo != nil {
+				return &l.Stereo.Left
+			}
+			return nil
+		})},
+	{Name: "stereo.right", Type: "string", kind: kindString,
+		Range: "a camera with role right", Default: "the right camera",
+		Description: "Right camera of the pair.",
+		ptr: sp(func(l *Launch, _ *Camera) *string {
+			if l.Stereo != nil {
+				return &l.Stereo.Right
+			}
+			return nil
+		})},
+	{Name: "stereo.baseline", Type: "float", Default: "0", kind: kindFloat, lo: 0.005, hi: 10, zeroOK: true,
+		Range:       "0 (from the right camera's calibration or synth:// URL) or 0.005 to 10",
+		Description: "Distance between the optical centres in metres; needed when the right camera's intrinsics are inline.",
+		ptr: fp(func(l *Launch, _ *Camera) *float64 {
+			if l.Stereo != nil {
+				return &l.Stereo.Baseline
+			}
+			return nil
+		})},
+	{Name: "stereo.sync_tolerance", Type: "duration", Default: "10ms", kind: kindDuration, lo: 0, hi: float64(time.Second),
+		Range:       "0 to 1s",
+		Description: "Largest stamp difference of a left and a right frame that still pair.",
+		ptr: dp(func(l *Launch, _ *Camera) *time.Duration {
+			if l.Stereo != nil {
+				return &l.Stereo.SyncTolerance
+			}
+			return nil
+		})},
+
+	{Name: "serve", Type: "map", kind: kindMap,
+		Description: "Optional: the node serves a synthetic camera over RTSP itself (the demo), for the cameras to read.",
+		open:        func(l *Launch, _ *Camera) { l.Serve = &Serve{World: "synth://?stereo=1", Listen: "127.0.0.1:8554"} },
+		present:     func(l *Launch, _ *Camera) bool { return l.Serve != nil }},
+	{Name: "serve.world", Type: "url", Default: "synth://?stereo=1", kind: kindString,
+		Range: "synth://", Description: "The synthetic world and rig; views are served on /left and /right (stereo) or /mono.",
+		ptr: sp(func(l *Launch, _ *Camera) *string {
+			if l.Serve != nil {
+				return &l.Serve.World
+			}
+			return nil
+		}),
+		check: func(v any) error { return checkSynthURL(*v.(*string)) }},
+	{Name: "serve.listen", Type: "string", Default: "127.0.0.1:8554", kind: kindString,
+		Range: "host:port, port 0 to 65535 (0: any free port)", Description: "Address of the RTSP server.",
+		ptr: sp(func(l *Launch, _ *Camera) *string {
+			if l.Serve != nil {
+				return &l.Serve.Listen
+			}
+			return nil
+		}),
+		check: func(v any) error { return checkListen(*v.(*string)) }},
+
+	{Name: "model", Type: "map", kind: kindMap, Description: "The depth network."},
+	{Name: "model.checkpoint", Type: "path", Default: `""`, def: "", kind: kindString,
+		Range: `"" or an existing file (checked by CheckFiles)`, Description: "Weights to start from, relative to the launch file; empty: random initialisation.",
+		ptr: sp(func(l *Launch, _ *Camera) *string { return &l.Model.Checkpoint })},
+	{Name: "model.width", Type: "int", Default: "320", def: 320, kind: kindInt, lo: 32, hi: 4096, multiple: 32,
+		Range: "32 to 4096, a multiple of 32", Description: "Network input width; frames are resized to it.",
+		ptr: ip(func(l *Launch, _ *Camera) *int { return &l.Model.Width })},
+	{Name: "model.height", Type: "int", Default: "96", def: 96, kind: kindInt, lo: 32, hi: 4096, multiple: 32,
+		Range: "32 to 4096, a multiple of 32", Description: "Network input height.",
+		ptr: ip(func(l *Launch, _ *Camera) *int { return &l.Model.Height })},
+	{Name: "model.min_depth", Type: "float", Default: "0.1", def: 0.1, kind: kindFloat, lo: 0.001, hi: 1000,
+		Range: "0.001 to 1000, below max_depth", Description: "Nearest depth the network predicts, metres.",
+		ptr: fp(func(l *Launch, _ *Camera) *float64 { return &l.Model.MinDepth })},
+	{Name: "model.max_depth", Type: "float", Default: "100", def: 100.0, kind: kindFloat, lo: 0.01, hi: 10000,
+		Range: "0.01 to 10000, above min_depth", Description: "Farthest depth the network predicts, metres.",
+		ptr: fp(func(l *Launch, _ *Camera) *float64 { return &l.Model.MaxDepth })},
+	{Name: "model.size", Type: "string", Default: "small", def: "small", kind: kindString, enum: sizes,
+		Range: "small, default", Description: "Network size: small runs in real time on CPU; default is the full Monodepth2-like net.",
+		ptr: sp(func(l *Launch, _ *Camera) *string { return &l.Model.Size })},
+
+	{Name: "device", Type: "string", Default: "auto", def: "auto", kind: kindString,
+		Range: "auto, cpu, cuda, cuda:N", Description: "Where the networks run; auto picks the first CUDA device when there is one.",
+		ptr:   sp(func(l *Launch, _ *Camera) *string { return &l.Device }),
+		check: checkDevice},
+
+	{Name: "topics", Type: "map", kind: kindMap, Description: "What is published."},
+	{Name: "topics.depth", Type: "bool", Default: "true", def: true, kind: kindBool,
+		Range: "true, false", Description: "Publish `<ns>.<camera>.depth` (foxglove.RawImage 32FC1, metres).",
+		ptr: bp(func(l *Launch, _ *Camera) *bool { return &l.Topics.Depth })},
+	{Name: "topics.image", Type: "bool", Default: "false", def: false, kind: kindBool,
+		Range: "true, false", Description: "Publish JPEG previews on `<ns>.<camera>.image` for viewers.",
+		ptr: bp(func(l *Launch, _ *Camera) *bool { return &l.Topics.Image })},
+	{Name: "topics.image_rate", Type: "float", Default: "2", def: 2.0, kind: kindFloat, lo: 0.01, hi: 60,
+		Range: "0.01 to 60", Description: "Previews a second and camera.",
+		ptr: fp(func(l *Launch, _ *Camera) *float64 { return &l.Topics.ImageRate })},
+	{Name: "topics.odom", Type: "bool", Default: "true", def: true, kind: kindBool,
+		Range: "true, false", Description: "Publish `<ns>.odom`, `<ns>.pose` and `<ns>.tf`.",
+		ptr: bp(func(l *Launch, _ *Camera) *bool { return &l.Topics.Odom })},
+	{Name: "topics.scene_flow", Type: "bool", Default: "false", def: false, kind: kindBool,
+		Range: "true, false", Description: "Publish `<ns>.<camera>.scene_flow`.",
+		ptr: bp(func(l *Launch, _ *Camera) *bool { return &l.Topics.SceneFlow })},
+
+	{Name: "nats", Type: "map", kind: kindMap, Description: "The NATS connection."},
+	{Name: "nats.url", Type: "url", Default: `""`, def: "", kind: kindString,
+		Range:       `"" or nats://, tls://, ws://, wss:// URLs, comma-separated`,
+		Description: "External server(s), credentials allowed (nats://user:pass@host:4222; never printed); empty: run an embedded server.",
+		ptr:         sp(func(l *Launch, _ *Camera) *string { return &l.NATS.URL }),
+		check:       func(v any) error { return checkNATSURL(*v.(*string)) }},
+	{Name: "nats.embedded", Type: "map", kind: kindMap, Description: "The embedded server, used when `url` is empty.",
+		present: func(l *Launch, _ *Camera) bool { return l.NATS.URL == "" }},
+	{Name: "nats.embedded.listen", Type: "string", Default: "127.0.0.1:4222", def: "127.0.0.1:4222", kind: kindString,
+		Range: "host:port, port 0 to 65535 (0: any free port)", Description: "Address of the embedded server. It has no authentication: keep it on 127.0.0.1 unless the network is trusted.",
+		ptr:   sp(func(l *Launch, _ *Camera) *string { return &l.NATS.Embedded.Listen }),
+		check: func(v any) error { return checkListen(*v.(*string)) }},
+	{Name: "nats.credentials", Type: "path", Default: `""`, def: "", kind: kindString,
+		Range: "an existing file", Description: "NATS .creds file (user JWT and nkey seed). At most one of credentials, token, nkey_file and a password in url.",
+		ptr: sp(func(l *Launch, _ *Camera) *string { return &l.NATS.Credentials })},
+	{Name: "nats.token", Type: "string", Default: `""`, def: "", kind: kindString, secret: true,
+		Range: "any", Description: "Authentication token (a secret: never printed).",
+		ptr: sp(func(l *Launch, _ *Camera) *string { return &l.NATS.Token })},
+	{Name: "nats.nkey_file", Type: "path", Default: `""`, def: "", kind: kindString,
+		Range: "an existing file", Description: "File holding an nkey seed.",
+		ptr: sp(func(l *Launch, _ *Camera) *string { return &l.NATS.NkeyFile })},
+	{Name: "nats.tls", Type: "map", kind: kindMap, Description: "TLS client files, for tls:// servers or servers that require TLS.",
+		open:    func(l *Launch, _ *Camera) { l.NATS.TLS = &TLS{} },
+		present: func(l *Launch, _ *Camera) bool { return l.NATS.TLS != nil }},
+	{Name: "nats.tls.cert", Type: "path", kind: kindString,
+		Range: "an existing PEM file; with key", Description: "Client certificate.",
+		ptr: sp(func(l *Launch, _ *Camera) *string {
+			if l.NATS.TLS != nil {
+				return &l.NATS.TLS.Cert
+			}
+			return nil
+		})},
+	{Name: "nats.tls.key", Type: "path", kind: kindString,
+		Range: "an existing PEM file; with cert", Description: "Client certificate's private key.",
+		ptr: sp(func(l *Launch, _ *Camera) *string {
+			if l.NATS.TLS != nil {
+				return &l.NATS.TLS.Key
+			}
+			return nil
+		})},
+	{Name: "nats.tls.ca", Type: "path", kind: kindString,
+		Range: "an existing PEM file", Description: "CA bundle for the server's certificate; empty: the system roots.",
+		ptr: sp(func(l *Launch, _ *Camera) *string {
+			if l.NATS.TLS != nil {
+				return &l.NATS.TLS.CA
+			}
+			return nil
+		})},
+
+	{Name: "learner", Type: "map", kind: kindMap, Description: "Online adaptation (self-supervised training while serving)."},
+	{Name: "learner.adapt", Type: "bool", Default: "true", def: true, kind: kindBool,
+		Range: "true, false", Description: "Keep training the networks on the incoming video.",
+		ptr: bp(func(l *Launch, _ *Camera) *bool { return &l.Learner.Adapt })},
+	{Name: "learner.steps_per_s", Type: "float", Default: "1", def: 1.0, kind: kindFloat, lo: 0.01, hi: 1000,
+		Range: "0.01 to 1000", Description: "Most optimisation steps a second: the compute budget of adaptation.",
+		ptr: fp(func(l *Launch, _ *Camera) *float64 { return &l.Learner.StepsPerS })},
+}
+
+// byName indexes params; children lists each section's params in order.
+var (
+	byName   = map[string]*Param{}
+	children = map[string][]*Param{}
+)
+
+func init() {
+	for _, p := range params {
+		byName[p.Name] = p
+		parent := ""
+		if i := strings.LastIndexByte(p.Name, '.'); i >= 0 {
+			parent = p.Name[:i]
+		}
+		children[parent] = append(children[parent], p)
+		if p.kind == kindMap || p.kind == kindList {
+			p.Type = map[kind]string{kindMap: "map", kindList: "list"}[p.kind]
+		}
+	}
+}
+
+func setValue(ptr, v any) {
+	switch p := ptr.(type) {
+	case *string:
+		*p = v.(string)
+	case *int:
+		*p = v.(int)
+	case *float64:
+		*p = v.(float64)
+	case *bool:
+		*p = v.(bool)
+	case *time.Duration:
+		*p = v.(time.Duration)
+	}
+}
+
+func positive(v any) error {
+	if f := *v.(*float64); !(f > 0) {
+		return fmt.Errorf("%v is not > 0", f)
+	}
+	return nil
+}
+
+func checkDevice(v any) error {
+	d := *v.(*string)
+	switch d {
+	case "auto", "cpu", "cuda":
+		return nil
+	}
+	if n, ok := strings.CutPrefix(d, "cuda:"); ok {
+		if i, err := strconv.Atoi(n); err == nil && i >= 0 && i < 64 && strconv.Itoa(i) == n {
+			return nil
+		}
+	}
+	return fmt.Errorf("%q is not one of auto, cpu, cuda, cuda:N", d)
+}
+
+// checkListen checks a host:port listen address.
+func checkListen(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", s)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: port %q is not 0 to 65535", s, port)
+	}
+	if strings.ContainsAny(host, " \t/") {
+		return fmt.Errorf("%q: host %q is not a host name or address", s, host)
+	}
+	return nil
+}
+
+// parseURL parses u without ever putting it (and its credentials) into the
+// error.
+func parseURL(u string) (*url.URL, error) {
+	p, err := url.Parse(u)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return nil, fmt.Errorf("%s does not parse: %v", quoteURL(u), redactErr(ue.Err, u))
+		}
+		return nil, fmt.Errorf("%s does not parse", quoteURL(u))
+	}
+	return p, nil
+}
+
+// redactErr returns err's text with anything that looks like u's userinfo
+// removed (url.Parse errors can quote parts of the URL, e.g. a bad port).
+func redactErr(err error, u string) string {
+	s := err.Error()
+	if i := strings.LastIndex(u, "@"); i >= 0 {
+		info := u[:i]
+		if j := strings.Index(info, "://"); j >= 0 {
+			info = info[j+3:]
+		}
+		if info != "" {
+			s = strings.ReplaceAll(s, info, "xxxxx")
+			for _, part := range strings.Split(info, ":") {
+				if len(part) > 2 {
+					s = strings.ReplaceAll(s, part, "xxxxx")
+				}
+			}
+		}
+	}
+	return s
+}
+
+func checkCameraURL(u string) error {
+	if u == "" {
+		return errors.New("empty")
+	}
+	p, err := parseURL(u)
+	if err != nil {
+		return err
+	}
+	scheme := strings.ToLower(p.Scheme)
+	switch scheme {
+	case "rtsp", "rtsps":
+		if p.Host == "" || p.Hostname() == "" {
+			return fmt.Errorf("%s has no host", quoteURL(u))
+		}
+		if port := p.Port(); port != "" {
+			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+				return fmt.Errorf("%s: port %q is not 1 to 65535", quoteURL(u), port)
+			}
+		}
+	case "synth":
+		return checkSynthURL(u)
+	case "mcap", "kitti":
+		if p.User != nil {
+			return fmt.Errorf("%s: a %s:// URL names a file and takes no credentials", quoteURL(u), scheme)
+		}
+		if filePath(p) == "" {
+			return fmt.Errorf("%s names no file: want %s://path (relative to the launch file) or %s:///absolute/path", quoteURL(u), scheme, scheme)
+		}
+	case "":
+		return fmt.Errorf("%s has no scheme: want one of %s", quoteURL(u), strings.Join(cameraSchemes, ", "))
+	default:
+		return fmt.Errorf("scheme %q is not one of %s", p.Scheme, strings.Join(cameraSchemes, ", "))
+	}
+	return nil
+}
+
+// filePath is the file a mcap:// or kitti:// URL names: host and path
+// together, so both mcap://drives/a.mcap (relative) and mcap:///data/a.mcap
+// (absolute) work.
+func filePath(p *url.URL) string { return p.Host + p.Path }
+
+// checkSynthURL checks the shape of a synth:// URL; its keys are checked by
+// camera/synth.ParseURL when the camera starts (launch does not import it).
+func checkSynthURL(u string) error {
+	p, err := parseURL(u)
+	if err != nil {
+		return err
+	}
+	if p.Scheme != "synth" {
+		return fmt.Errorf("%s is not a synth:// URL", quoteURL(u))
+	}
+	if p.Opaque != "" || p.Host != "" || p.User != nil || (p.Path != "" && p.Path != "/") || p.Fragment != "" {
+		return fmt.Errorf("%s: only a query (?key=value&...) may follow synth://", quoteURL(u))
+	}
+	if _, err := url.ParseQuery(p.RawQuery); err != nil {
+		return fmt.Errorf("%s: query: %v", quoteURL(u), err)
+	}
+	return nil
+}
+
+func checkNATSURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	for _, u := range strings.Split(s, ",") {
+		u = strings.TrimSpace(u)
+		p, err := parseURL(u)
+		if err != nil {
+			return err
+		}
+		if !oneOf(strings.ToLower(p.Scheme), natsSchemes) {
+			if p.Scheme == "" {
+				return fmt.Errorf("%s has no scheme: want one of %s", quoteNATS(u), strings.Join(natsSchemes, ", "))
+			}
+			return fmt.Errorf("scheme %q is not one of %s", p.Scheme, strings.Join(natsSchemes, ", "))
+		}
+		if p.Hostname() == "" {
+			return fmt.Errorf("%s has no host", quoteNATS(u))
+		}
+		if port := p.Port(); port != "" {
+			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+				return fmt.Errorf("%s: port %q is not 1 to 65535", quoteNATS(u), port)
+			}
+		}
+	}
+	return nil
+}
+
+func oneOf(s string, set []string) bool {
+	for _, v := range set {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// WriteMarkdown writes the parameter table as Markdown: the text of
+// PARAMETERS.md.
+func WriteMarkdown(w io.Writer) error {
+	var b strings.Builder
+	b.WriteString("# Launch file parameters\n\n")
+	b.WriteString("Generated from `launch.Params()` by `go test ./launch -run TestParametersDoc -update`; do not edit.\n")
+	b.WriteString("Keys are snake_case; `cameras[]` are the elements of the cameras list. Types: `url` and `path` are strings;\n")
+	b.WriteString("a relative `path` is relative to the launch file's folder; a `duration` is written like `10ms` or `1.5s`.\n")
+	b.WriteString("A key left out (or given as `~`) keeps its default.\n\n")
+	b.WriteString("| parameter | type | default | range | description |\n|---|---|---|---|---|\n")
+	for _, p := range params {
+		def := p.Default
+		if def == "" {
+			def = "–"
+		}
+		if p.required {
+			def = "required"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", p.Name, p.Type, mdCell(def), mdCell(p.Range), mdCell(p.Description))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func mdCell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
