@@ -67,7 +67,8 @@ type Config struct {
 	// FPS is the frame rate: frame i is taken at time i/FPS.
 	// It defaults to 15.
 	FPS float64
-	// Speed is the camera speed along the path in m/s.
+	// Speed is the speed in m/s along the road centreline; the camera's own
+	// speed differs from it by its lane offset and sway (by under 15%).
 	// It defaults to 8 m/s for PathCar and 1.5 m/s for PathRobot.
 	Speed float64
 	// Fx and Fy are the focal lengths in pixels. They default to 0.58*Width
@@ -82,7 +83,7 @@ type Config struct {
 	// StyleDesert. It defaults to StyleUrban.
 	Style string
 	// Density scales the number of posts, bollards and crates along the road
-	// and the number of gaps between outer buildings, above 0 and up to 4.
+	// and the number of recessed plots between outer buildings, above 0 and up to 4.
 	// It defaults to 1.
 	Density float64
 	// SunElevation and SunAzimuth are the sun direction in degrees

@@ -12,16 +12,18 @@ import (
 // closed curve r = rc(theta) around the origin; the drive goes round it
 // counter-clockwise, so the outer side is on the right.
 const (
-	ringRadius = 36.0 // mean radius of the road centreline
+	ringRadius = 50.0 // mean radius of the road centreline
 	roadHalf   = 6.0  // half width of the carriageway
 	walkEdge   = 9.6  // outer edge of the sidewalks, |v| from the centreline
 	facadeGap  = 11.0 // closest facade to the centreline, before setbacks
 	lidHeight  = 45.0 // the clouded ceiling that closes the world above
 	roadTile   = 12.0 // along-road length of the road texture tile
-	// MaxDepth bounds the depth of every pixel with the default field of
-	// view; the world is closed (ground, facades, a ring wall and a lid), so
-	// no ray escapes to infinity.
-	MaxDepth = 100.0
+	// MaxDepth bounds the depth of every pixel for horizontal fields of
+	// view up to about 100 degrees (the deepest seen in a sweep of seeds,
+	// paths and densities is about 104 m, a ray grazing the inner facades
+	// and passing over the outer roofs to the far wall). The world is closed
+	// (ground, facades, a ring wall and a lid), so no ray escapes.
+	MaxDepth = 120.0
 )
 
 // Object kinds.
@@ -133,8 +135,8 @@ func NewWorld(cfg Config) (*World, error) {
 	w.sunC = [3]float64{1 + w.pal.sunWarm, 1, 1 - w.pal.sunWarm}
 
 	// Centreline and its arc-length table.
-	w.a1 = 2 + 1.5*rngPath.Float64()
-	w.a2 = 0.5 + 1.0*rngPath.Float64()
+	w.a1 = 1.5 + 1.0*rngPath.Float64()
+	w.a2 = 0.2 + 0.3*rngPath.Float64()
 	w.p1 = 2 * math.Pi * rngPath.Float64()
 	w.p2 = 2 * math.Pi * rngPath.Float64()
 	for i := range w.phase {
@@ -237,7 +239,9 @@ func (w *World) layout(rng *rand.Rand) {
 		depth := front - w.rCore + 1
 		w.objs = append(w.objs, house(th0, th1, front, depth, 16+16*rng.Float64(), false))
 	}
-	// Outer ring: gaps (alleys) show the far wall.
+	// Outer ring: some plots are courtyards, a lower house set back by 4 m,
+	// so the facade line has recesses but no see-through gaps (which would
+	// open sight lines to the far wall beyond MaxDepth).
 	nOut := int(math.Round(2 * math.Pi * (ringRadius + facadeGap) / 13))
 	w.rOut = 0
 	for i := 0; i < nOut; i++ {
@@ -245,13 +249,12 @@ func (w *World) layout(rng *rand.Rand) {
 		th1 := 2 * math.Pi * float64(i+1) / float64(nOut)
 		_, hi := rcRange(th0, th1)
 		front := hi + facadeGap + 2*rng.Float64()
-		depth := 8 + 4*rng.Float64()
-		height := 8 + 22*rng.Float64()
-		if rng.Float64() < 0.12*w.cfg.Density {
-			// alley: still extend rOut as if the house were there
-			hw := front * math.Tan((th1-th0)/2) * 1.03
-			w.rOut = math.Max(w.rOut, math.Hypot(front+depth, hw))
-			continue
+		depth := 6 + 3*rng.Float64()
+		height := 12 + 18*rng.Float64()
+		if rng.Float64() < math.Min(0.3, 0.12*w.cfg.Density) {
+			front += 4
+			depth = 3
+			height = 10 + 6*rng.Float64()
 		}
 		o := house(th0, th1, front, depth, height, true)
 		w.objs = append(w.objs, o)
@@ -317,7 +320,7 @@ func (w *World) thetaAtArc(s float64) float64 {
 func (w *World) offset(s float64) float64 {
 	ph := w.phase
 	if w.cfg.Path == PathRobot {
-		return 2.4*math.Sin(2*math.Pi*s/41+ph[0]) + 0.9*math.Sin(2*math.Pi*s/17+ph[1])
+		return 1.8*math.Sin(2*math.Pi*s/53+ph[0]) + 0.6*math.Sin(2*math.Pi*s/19+ph[1])
 	}
 	return 2.0 + 0.7*math.Sin(2*math.Pi*s/83+ph[0])
 }
