@@ -223,7 +223,8 @@ func TestRTSPCorruptStream(t *testing.T) {
 	desc := &description.Session{Medias: []*description.Media{{
 		Type: description.MediaTypeVideo, Formats: []format.Format{forma},
 	}}}
-	pub := &gortsplib.Client{}
+	tcp := gortsplib.TransportTCP
+	pub := &gortsplib.Client{Transport: &tcp}
 	if err := pub.StartRecording(srv.URL("bad"), desc); err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +351,8 @@ func TestRTSPErrors(t *testing.T) {
 			PayloadTyp: 0, MULaw: true, SampleRate: 8000, ChannelCount: 1,
 		}},
 	}}}
-	pub := &gortsplib.Client{}
+	tcp := gortsplib.TransportTCP
+	pub := &gortsplib.Client{Transport: &tcp}
 	if err := pub.StartRecording(srv.URL("mic"), audio); err != nil {
 		t.Fatal(err)
 	}
@@ -452,12 +454,39 @@ func TestRTSPStallTimesOut(t *testing.T) {
 	}
 }
 
+func TestRTSPConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		r    *camera.RTSP
+		text string
+	}{
+		{"bad transport", &camera.RTSP{URL: "rtsp://127.0.0.1:1/x", Transport: "sctp"}, `transport "sctp"`},
+		{"unparsable URL", &camera.RTSP{URL: "rtsp://u:p@[::1/x"}, "bad RTSP URL"},
+		{"unparsable URL, quoted password", &camera.RTSP{URL: "rtsp://u:p\"q@[::1/x"}, "bad RTSP URL"},
+		{"empty URL", &camera.RTSP{}, "bad RTSP URL"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.r.Start()
+			defer tc.r.Close()
+			if err == nil || !strings.Contains(err.Error(), tc.text) {
+				t.Fatalf("Start: %v, want an error saying %q", err, tc.text)
+			}
+			if strings.Contains(err.Error(), "u:p") {
+				t.Errorf("credentials in %q", err)
+			}
+		})
+	}
+}
+
 func TestRedactURL(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"rtsp://user:pass@10.0.0.2:554/stream", "rtsp://user:xxxxx@10.0.0.2:554/stream"},
 		{"rtsp://10.0.0.2/stream", "rtsp://10.0.0.2/stream"},
 		{"rtsp://user@host/x", "rtsp://user@host/x"},
-		{"rtsp://u:p%zz@host/x", "rtsp://xxxxx@host/x"},
+		{"rtsp://u:pw%zz@host/x", "rtsp://u:xxxxx@host/x"},
+		{"rtsp://?:pw@host/x", "rtsp:?:xxxxx@host/x"},
+		{"rtsp://u:p@ss@host/x", "rtsp://u:xxxxx@host/x"},
 	}
 	for _, tc := range tests {
 		if got := camera.RedactURL(tc.in); got != tc.want {

@@ -40,9 +40,10 @@ type trackDecoder struct {
 	// depack reassembles one access unit (H.26x NAL units, or one JPEG as a
 	// single element) from RTP packets.
 	depack func(*rtp.Packet) ([][]byte, error)
-	// needMore tells the "wait for the next packet" errors of depack apart
-	// from real losses.
-	needMore func(error) bool
+	// benign tells the errors of depack that are no loss apart from real
+	// ones: "wait for the next packet", and a fragment seen before any start
+	// because the client joined in the middle of a frame.
+	benign func(error) bool
 	// randomAccess reports whether an access unit can start decoding; nil
 	// for intra-only codecs.
 	randomAccess func([][]byte) bool
@@ -64,8 +65,9 @@ func newTrackDecoder(forma format.Format) (*trackDecoder, error) {
 		}
 		t.codec = codec.H264
 		t.depack = d.Decode
-		t.needMore = func(err error) bool {
-			return errors.Is(err, rtph264.ErrMorePacketsNeeded)
+		t.benign = func(err error) bool {
+			return errors.Is(err, rtph264.ErrMorePacketsNeeded) ||
+				errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious)
 		}
 		t.randomAccess = h264.IsRandomAccess
 		sps, pps := f.SafeParams()
@@ -77,8 +79,9 @@ func newTrackDecoder(forma format.Format) (*trackDecoder, error) {
 		}
 		t.codec = codec.H265
 		t.depack = d.Decode
-		t.needMore = func(err error) bool {
-			return errors.Is(err, rtph265.ErrMorePacketsNeeded)
+		t.benign = func(err error) bool {
+			return errors.Is(err, rtph265.ErrMorePacketsNeeded) ||
+				errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious)
 		}
 		t.randomAccess = h265.IsRandomAccess
 		vps, sps, pps := f.SafeParams()
@@ -96,8 +99,9 @@ func newTrackDecoder(forma format.Format) (*trackDecoder, error) {
 			}
 			return [][]byte{jpeg}, nil
 		}
-		t.needMore = func(err error) bool {
-			return errors.Is(err, rtpmjpeg.ErrMorePacketsNeeded)
+		t.benign = func(err error) bool {
+			return errors.Is(err, rtpmjpeg.ErrMorePacketsNeeded) ||
+				errors.Is(err, rtpmjpeg.ErrNonStartingPacketAndNoPrevious)
 		}
 	default:
 		return nil, fmt.Errorf("%w: codec %s", ErrNoVideoTrack, forma.Codec())
@@ -124,7 +128,7 @@ func nonEmpty(bs ...[]byte) [][]byte {
 func (t *trackDecoder) push(pkt *rtp.Packet) (*codec.RGB, pushResult) {
 	au, err := t.depack(pkt)
 	if err != nil {
-		if t.needMore(err) {
+		if t.benign(err) {
 			return nil, pushNone
 		}
 		return nil, pushDepacketizeError

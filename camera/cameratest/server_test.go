@@ -126,14 +126,15 @@ func TestPublisherRelay(t *testing.T) {
 		}}}
 	}
 	// Publishing on a served path is refused.
-	intruder := &gortsplib.Client{}
+	tcp := gortsplib.TransportTCP
+	intruder := &gortsplib.Client{Transport: &tcp}
 	if err := intruder.StartRecording(s.URL("taken"), desc()); err == nil {
 		intruder.Close()
 		t.Error("publishing on a served path was accepted")
 	}
 
 	pubDesc := desc()
-	pub := &gortsplib.Client{}
+	pub := &gortsplib.Client{Transport: &tcp}
 	if err := pub.StartRecording(s.URL("cam"), pubDesc); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +143,6 @@ func TestPublisherRelay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tcp := gortsplib.TransportTCP
 	rd := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Transport: &tcp}
 	if err := rd.Start2(); err != nil {
 		t.Fatal(err)
