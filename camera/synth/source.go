@@ -13,7 +13,7 @@ import (
 var _ camera.Source = (*Camera)(nil)
 
 // Camera is a camera.Source that reads successive frames of one view of a
-// World: frame First, First+1, ... stamped StartTime + i/FPS.
+// World: frames First, First+1, ..., frame i stamped StartTime + (i-First)/FPS.
 type Camera struct {
 	// World is the world to render. It is required.
 	World *World

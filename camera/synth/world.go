@@ -18,13 +18,14 @@ const (
 	facadeGap  = 11.0 // closest facade to the centreline, before setbacks
 	lidHeight  = 45.0 // the clouded ceiling that closes the world above
 	roadTile   = 12.0 // along-road length of the road texture tile
-	// MaxDepth bounds the depth of every pixel for horizontal fields of
-	// view up to about 100 degrees (the deepest seen in a sweep of seeds,
-	// paths and densities is about 104 m, a ray grazing the inner facades
-	// and passing over the outer roofs to the far wall). The world is closed
-	// (ground, facades, a ring wall and a lid), so no ray escapes.
-	MaxDepth = 120.0
 )
+
+// MaxDepth, in metres, bounds the depth of every pixel for horizontal fields of
+// view up to about 100 degrees (the deepest seen in a sweep of seeds,
+// paths and densities is about 104 m, a ray grazing the inner facades
+// and passing over the outer roofs to the far wall). The world is closed
+// (ground, facades, a ring wall and a lid), so no ray escapes.
+const MaxDepth = 120.0
 
 // Object kinds.
 const (
