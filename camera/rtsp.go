@@ -51,6 +51,12 @@ var (
 // A live camera must never build up latency: when the reader falls behind,
 // the oldest queued frame is dropped (and counted in Stats), so Read always
 // returns recent frames.
+//
+// Stamps: until the camera's first RTCP sender report, a frame's Stamp is
+// the receive time of the stream's first packet plus the RTP time elapsed
+// since; from the first report on it is the camera's clock (NTP). Cameras
+// send reports every few seconds (gortsplib servers every 10 s), so the
+// stamps of a camera whose clock is off jump once, early in the stream.
 type RTSP struct {
 	// URL of the stream, rtsp://[user:pass@]host[:port]/path. Credentials are
 	// used for authentication and never appear in errors.

@@ -26,6 +26,8 @@ type genSource struct {
 	// benchmark measures the stream rather than the generator.
 	Cycle int
 	cache [][]byte
+	// Epoch, when set, is the stamp of frame 0 (else the Start time).
+	Epoch time.Time
 
 	mu     sync.Mutex
 	n      int
@@ -37,6 +39,9 @@ type genSource struct {
 func (g *genSource) Start() error {
 	g.closed = make(chan struct{})
 	g.start = time.Now()
+	if !g.Epoch.IsZero() {
+		g.start = g.Epoch
+	}
 	for i := 0; i < g.Cycle; i++ {
 		g.cache = append(g.cache, genFrame(g.W, g.H, i))
 	}

@@ -479,6 +479,47 @@ func TestRTSPConfigErrors(t *testing.T) {
 	}
 }
 
+// TestRTSPStampsFromSenderReports: once the server's first RTCP sender
+// report arrives (gortsplib sends them every 10 s), frames carry the camera's
+// clock, here a source whose clock runs one hour behind the wall clock;
+// before it they carry the receive time.
+func TestRTSPStampsFromSenderReports(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits 10 s for the first RTCP sender report")
+	}
+	const behind = time.Hour
+	srv := startServer(t, &cameratest.Server{})
+	g := &genSource{W: 64, H: 48, FPS: 10, Epoch: time.Now().Add(-behind)}
+	g.Start()
+	defer g.Close()
+	// fps 0: the server paces by the stamps and passes them on as NTP time.
+	if err := srv.Serve("cam", g, 0); err != nil {
+		t.Fatal(err)
+	}
+	r := startRTSP(t, &camera.RTSP{URL: srv.URL("cam"), Buffer: 4})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sawLocal := false
+	for {
+		f, err := r.Read(ctx)
+		if err != nil {
+			t.Fatalf("no frame with the camera's clock: %v (receive-time frames seen: %v)", err, sawLocal)
+		}
+		lag := time.Since(f.Stamp)
+		switch {
+		case lag < 2*time.Second && lag > -2*time.Second:
+			sawLocal = true
+		case lag > behind-2*time.Second && lag < behind+2*time.Second:
+			if !sawLocal {
+				t.Error("the first frames already had the camera's clock, before any sender report")
+			}
+			return
+		default:
+			t.Fatalf("frame %d: stamp %v is neither now nor one hour ago", f.Seq, f.Stamp)
+		}
+	}
+}
+
 func TestRedactURL(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"rtsp://user:pass@10.0.0.2:554/stream", "rtsp://user:xxxxx@10.0.0.2:554/stream"},
