@@ -206,22 +206,20 @@ func (l *Launch) validateSource(pr *problems, i int, c *Camera) {
 
 func (l *Launch) validateStereo(pr *problems) {
 	st := l.Stereo
-	var left, right int = -1, -1
+	var left, right []int
 	for i, c := range l.Cameras {
 		switch c.Role {
 		case RoleLeft:
-			if left < 0 {
-				left = i
-			}
+			left = append(left, i)
 		case RoleRight:
-			if right < 0 {
-				right = i
-			}
+			right = append(right, i)
 		}
 	}
 	if st == nil {
-		if left >= 0 && right >= 0 {
-			pr.add(ErrMissing, "stereo", "cameras[%d] and cameras[%d] are left and right, but Stereo is nil", left, right)
+		// Parse pairs one left and one right camera by itself; a Launch
+		// built in code must say so.
+		if len(left) == 1 && len(right) == 1 {
+			pr.add(ErrMissing, "stereo", "cameras[%d] and cameras[%d] are left and right, but Stereo is nil", left[0], right[0])
 		}
 		return
 	}
@@ -239,6 +237,9 @@ func (l *Launch) validateStereo(pr *problems) {
 		if side.name == "" {
 			pr.add(ErrMissing, key, "no camera has role %s: a stereo pair needs a left and a right camera", side.role)
 			continue
+		}
+		if l.nameCount(side.name) > 1 {
+			continue // the duplicate name is the problem, reported at the camera
 		}
 		c := l.Camera(side.name)
 		if c == nil {
@@ -271,6 +272,16 @@ func (l *Launch) validateStereo(pr *problems) {
 		pr.add(ErrConflict, camKey(i, "intrinsics"), "%dx%d, but the left camera is %dx%d: a rectified pair has one image size",
 			r.Intrinsics.Width, r.Intrinsics.Height, lc.Intrinsics.Width, lc.Intrinsics.Height)
 	}
+}
+
+func (l *Launch) nameCount(name string) int {
+	n := 0
+	for _, c := range l.Cameras {
+		if c.Name == name {
+			n++
+		}
+	}
+	return n
 }
 
 func (l *Launch) index(c *Camera) int {
