@@ -392,7 +392,7 @@ func (f *frameSetup) shade(d [3]float64, h *hit, fpScale float64) (r, g, b float
 	switch mat {
 	case matRoad: // the ground: road, sidewalk or verge by distance from the centreline
 		th := math.Atan2(py, px)
-		lat := math.Hypot(px, py) - w.rc(th)
+		lat := math.Hypot(px, py) - w.rcFast(th)
 		al := th * w.uPerRad
 		switch {
 		case math.Abs(lat) < roadHalf:

@@ -41,3 +41,12 @@ func TestMipAverages(t *testing.T) {
 		}
 	}
 }
+
+func TestRcFast(t *testing.T) {
+	w := mustWorld(t, Config{Seed: 3})
+	for th := -math.Pi; th <= math.Pi; th += 0.0007 {
+		if d := math.Abs(w.rcFast(th) - w.rc(th)); d > 1e-4 {
+			t.Fatalf("rcFast(%v) off by %v m", th, d)
+		}
+	}
+}
