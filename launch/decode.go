@@ -230,6 +230,10 @@ func (d *decoder) value(p *Param, dp string, v *yaml.Node, cam *Camera) {
 		}
 	default:
 		if null {
+			if p.required {
+				d.pr.at(v.Line, ErrMissing, dp, "required, and null here")
+				d.pr.bad[dp] = true
+			}
 			return // "key:" or "key: ~" keeps the default
 		}
 		val, msg := scalar(p, v)

@@ -2,10 +2,16 @@ package launch
 
 import (
 	"math"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 // FuzzParse: Parse never panics; whatever it accepts validates, and
@@ -118,4 +124,82 @@ func BenchmarkParseErrors(b *testing.B) {
 			b.Fatal("accepted")
 		}
 	}
+}
+
+// FuzzRoundTrip fills a launch file's values from the fuzzer (written with
+// proper YAML quoting, so they reach the checks rather than the YAML
+// parser): whatever is accepted round-trips through Marshal, and String
+// never shows the password or the token.
+func FuzzRoundTrip(f *testing.F) {
+	f.Add("parallax", "left", "rtsp://u:pw0123456789@127.0.0.1:8554/left", "tcp", 185.6, 159.5, 320, "10ms", 0.54, "nats://h:4222", "token0123456789")
+	f.Add("parallax", "left", "rtsp://u:pw0123456789@127.0.0.1:99999/left", "tcpx", 185.6, 159.5, 320, "10ms", 0.54, "", "token0123456789")
+	f.Add("a.b", "c", "synth://?seed=1", "", 1.0, 0.0, 32, "0s", 0.0, "", "")
+	f.Add("x", "y", "mcap://a.mcap", "udp", 1e300, -1e-300, 4096, "1s", 10.0, "tls://a:1,tls://b:2", "")
+	f.Fuzz(func(t *testing.T, ns, name, camURL, transport string, fx, cx float64, width int, tol string, baseline float64, natsURL, token string) {
+		str := func(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s} }
+		num := func(v float64) *yaml.Node {
+			return &yaml.Node{Kind: yaml.ScalarNode, Value: strconv.FormatFloat(v, 'g', -1, 64)}
+		}
+		m := func(kv ...*yaml.Node) *yaml.Node { return &yaml.Node{Kind: yaml.MappingNode, Content: kv} }
+		cam := func(n, role string) *yaml.Node {
+			c := m(str("name"), str(n), str("url"), str(camURL), str("role"), str(role),
+				str("intrinsics"), m(str("width"), num(float64(width)), str("height"), num(96), str("fx"), num(fx), str("fy"), num(fx), str("cx"), num(cx), str("cy"), num(cx)))
+			if transport != "" {
+				c.Content = append(c.Content, str("transport"), str(transport))
+			}
+			return c
+		}
+		doc := m(str("namespace"), str(ns),
+			str("cameras"), &yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{cam(name, "left"), cam(name+"r", "right")}},
+			str("stereo"), m(str("baseline"), num(baseline), str("sync_tolerance"), str(tol)),
+			str("model"), m(str("width"), num(float64(width))),
+			str("nats"), m(str("url"), str(natsURL), str("token"), str(token)))
+		data, err := yaml.Marshal(doc)
+		if err != nil {
+			return
+		}
+		l, err := Parse(data, "rt.yaml")
+		// The secrets are the camera password and the token, when long
+		// enough not to match the fixed words of a message by chance, and
+		// found nowhere else in the file.
+		public := ns + "\x00" + name + "\x00" + transport + "\x00" + tol + "\x00" + natsURL
+		if i := strings.LastIndex(camURL, "@"); i >= 0 {
+			public += "\x00" + camURL[i:]
+		}
+		var secrets []string
+		if u, perr := url.Parse(camURL); perr == nil && u.User != nil {
+			if p, ok := u.User.Password(); ok {
+				secrets = append(secrets, p)
+			}
+		}
+		secrets = append(secrets, token)
+		secrets = slices.DeleteFunc(secrets, func(s string) bool {
+			return len(s) < 10 || strings.Contains(public, s) || strings.Count(camURL, s) > 1
+		})
+		if err != nil {
+			for _, s := range secrets {
+				if strings.Contains(err.Error(), s) {
+					t.Fatalf("error shows secret %q: %v", s, err)
+				}
+			}
+			return
+		}
+		out, err := l.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		l2, err := Parse(out, "rt.yaml")
+		if err != nil {
+			t.Fatalf("re-parse: %v\n%s", err, out)
+		}
+		if !sameLaunch(reflect.ValueOf(*l), reflect.ValueOf(*l2)) {
+			t.Fatalf("round trip changed values:\n%s\n%s", out, l2)
+		}
+		s := l.String()
+		for _, sec := range secrets {
+			if strings.Contains(s, sec) {
+				t.Fatalf("String shows secret %q:\n%s", sec, s)
+			}
+		}
+	})
 }

@@ -246,6 +246,28 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+// TestValidateAfterEdit changes a parsed Launch in code: cameras added
+// there have no lines, and must not count as missing keys.
+func TestValidateAfterEdit(t *testing.T) {
+	l, err := Load("demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Cameras = append(l.Cameras, Camera{Name: "rear", URL: "rtsp://10.0.0.2/rear", Transport: "tcp", Role: RoleMono,
+		Intrinsics: &msgs.Intrinsics{Width: 640, Height: 480, Fx: 500, Fy: 500}})
+	if err := l.Validate(); err != nil {
+		t.Fatalf("valid edit rejected: %v", err)
+	}
+	l.Cameras[2].Role = RoleLeft
+	l.Model.MaxDepth = 0.05
+	ps := problemsOf(t, l.Validate())
+	// The new camera has no line of its own: its problems point at the
+	// cameras list that holds it.
+	if len(ps) != 2 || ps[0].Key != "cameras[2].role" || ps[0].Line != 18 || ps[1].Key != "model.max_depth" || ps[1].Line != 45 {
+		t.Errorf("Validate after edit: %v", l.Validate())
+	}
+}
+
 func TestParamsTable(t *testing.T) {
 	seen := map[string]bool{}
 	for _, p := range Params() {

@@ -72,16 +72,18 @@ func (l *Launch) checkParam(pr *problems, p *Param, key string, v any) {
 		return
 	}
 	if p.required {
+		// A zero string or int is missing. A zero float may be a real
+		// value (cx: 0), so it is missing only when its section came from
+		// the file and the key did not.
 		missing := false
-		if l.lines != nil {
-			missing = !l.has(key)
-		} else {
-			switch x := v.(type) {
-			case *string:
-				missing = *x == ""
-			case *int:
-				missing = *x == 0
-			}
+		switch x := v.(type) {
+		case *string:
+			missing = *x == ""
+		case *int:
+			missing = *x == 0
+		case *float64:
+			parent := key[:max(strings.LastIndexByte(key, '.'), 0)]
+			missing = *x == 0 && l.has(parent) && !l.has(key)
 		}
 		if missing {
 			pr.add(ErrMissing, key, "required")
