@@ -64,7 +64,7 @@ func parseYAML(data []byte, pr *problems) (root *yaml.Node, ok bool) {
 		if errors.Is(err, io.EOF) {
 			pr.at(0, ErrMissing, "", "the file is empty: a launch file needs at least a cameras list")
 		} else {
-			yamlError(pr, err)
+			yamlError(pr, err, data)
 		}
 		return nil, false
 	}
@@ -73,7 +73,7 @@ func parseYAML(data []byte, pr *problems) (root *yaml.Node, ok bool) {
 		pr.at(extra.Line, ErrSyntax, "", "a second YAML document (---): a launch file holds one")
 		return nil, false
 	} else if !errors.Is(err, io.EOF) {
-		yamlError(pr, err)
+		yamlError(pr, err, data)
 		return nil, false
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
@@ -93,7 +93,7 @@ func parseYAML(data []byte, pr *problems) (root *yaml.Node, ok bool) {
 }
 
 // yamlError turns yaml.v3's "yaml: line N: msg" into a positioned problem.
-func yamlError(pr *problems, err error) {
+func yamlError(pr *problems, err error, data []byte) {
 	var te *yaml.TypeError
 	msg := err.Error()
 	if errors.As(err, &te) && len(te.Errors) > 0 {
@@ -101,10 +101,25 @@ func yamlError(pr *problems, err error) {
 	}
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		n, _ := strconv.Atoi(m[1])
+		if strings.Contains(m[2], "tab character") {
+			n = tabLine(data, n)
+		}
 		pr.at(n, ErrSyntax, "", "%s", m[2])
 		return
 	}
 	pr.at(0, ErrSyntax, "", "%s", strings.TrimPrefix(msg, "yaml: "))
+}
+
+// tabLine returns the first line from n on that is indented with a tab:
+// yaml.v3 reports a tab in the indentation at the line before it.
+func tabLine(data []byte, n int) int {
+	for i, line := range strings.Split(string(data), "\n") {
+		indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
+		if i+1 >= n && strings.Contains(indent, "\t") {
+			return i + 1
+		}
+	}
+	return n
 }
 
 // resolve follows aliases to the node they name.
@@ -236,12 +251,8 @@ func (d *decoder) value(p *Param, dp string, v *yaml.Node, cam *Camera) {
 			}
 			return // "key:" or "key: ~" keeps the default
 		}
-		val, msg := scalar(p, v)
-		if msg != "" {
-			sentinel := ErrType
-			if strings.HasPrefix(msg, "not a finite") {
-				sentinel = ErrInvalid
-			}
+		val, msg, sentinel := scalar(p, v)
+		if sentinel != nil {
 			d.pr.at(v.Line, sentinel, dp, "%s", msg)
 			d.pr.bad[dp] = true
 			return
@@ -252,46 +263,50 @@ func (d *decoder) value(p *Param, dp string, v *yaml.Node, cam *Camera) {
 	}
 }
 
-// scalar decodes a leaf value, or says why it cannot.
-func scalar(p *Param, v *yaml.Node) (any, string) {
+// scalar decodes a leaf value, or says why it cannot (msg) and which kind
+// of problem that is (sentinel).
+func scalar(p *Param, v *yaml.Node) (val any, msg string, sentinel error) {
+	wrongType := func() (any, string, error) {
+		return nil, fmt.Sprintf("want %s, got %s", typeName(p.kind), describe(v, p.secret)), ErrType
+	}
 	if v.Kind != yaml.ScalarNode {
-		return nil, fmt.Sprintf("want %s, got %s", typeName(p.kind), describe(v, p.secret))
+		return wrongType()
 	}
 	switch p.kind {
 	case kindString:
-		return v.Value, ""
+		return v.Value, "", nil
 	case kindInt:
 		if v.Tag == "!!int" {
 			var n int64
 			if err := v.Decode(&n); err == nil && n >= math.MinInt32 && n <= math.MaxInt32 {
-				return int(n), ""
+				return int(n), "", nil
 			}
-			return nil, fmt.Sprintf("%s is out of range", describe(v, p.secret))
+			return nil, fmt.Sprintf("%s is out of range: want %s", describe(v, p.secret), p.Range), ErrInvalid
 		}
 	case kindFloat:
 		if v.Tag == "!!int" || v.Tag == "!!float" {
 			var f float64
 			if err := v.Decode(&f); err == nil {
 				if math.IsNaN(f) || math.IsInf(f, 0) {
-					return nil, fmt.Sprintf("not a finite number: %s", describe(v, p.secret))
+					return nil, fmt.Sprintf("not a finite number: %s", describe(v, p.secret)), ErrInvalid
 				}
-				return f + p.offset, ""
+				return f + p.offset, "", nil
 			}
 		}
 	case kindBool:
 		if v.Tag == "!!bool" {
 			var b bool
 			if err := v.Decode(&b); err == nil {
-				return b, ""
+				return b, "", nil
 			}
 		}
 	case kindDuration:
 		if dur, err := time.ParseDuration(v.Value); err == nil {
-			return dur, ""
+			return dur, "", nil
 		}
-		return nil, fmt.Sprintf("want a duration with a unit (10ms, 1.5s), got %s", describe(v, p.secret))
+		return nil, fmt.Sprintf("want a duration with a unit (10ms, 1.5s), got %s", describe(v, p.secret)), ErrType
 	}
-	return nil, fmt.Sprintf("want %s, got %s", typeName(p.kind), describe(v, p.secret))
+	return wrongType()
 }
 
 func typeName(k kind) string {
