@@ -23,8 +23,8 @@ const maxCollected = 1000
 // resolve relative paths (Dir is its folder). It returns every problem it
 // finds, joined and sorted by line, and a nil Launch when there is any. It
 // does not check that named files exist: see CheckFiles.
-func Parse(data []byte, name string) (l *Launch, err error) {
-	l = Defaults()
+func Parse(data []byte, name string) (*Launch, error) {
+	l := Defaults()
 	l.file = name
 	l.Dir = filepath.Dir(name)
 	if name == "" {
