@@ -14,6 +14,8 @@ TEST_TIMEOUT ?= 10m
 TESTFLAGS ?=
 # Benchmarks to run: `make bench BENCH=Forward`.
 BENCH ?= .
+# Flags for the demo, e.g. DEMOFLAGS='--duration 30s'.
+DEMOFLAGS ?=
 # How long each fuzz target runs under `make fuzz`.
 FUZZTIME ?= 10s
 
@@ -43,8 +45,8 @@ test: deps ## go vet, then go test (TEST_TIMEOUT per package, TESTFLAGS passed o
 	$(GO) vet $(PKG)
 	$(GO) test -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(PKG)
 
-demo: deps ## Run the demo: go run ./cmd/parallax demo.
-	$(GO) run ./cmd/parallax demo
+demo: deps ## Run the demo (DEMOFLAGS passed on; Ctrl-C stops it).
+	$(GO) run ./cmd/parallax demo $(DEMOFLAGS)
 
 bench: deps ## Run the benchmarks (BENCH regexp) with allocation counts.
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem $(TESTFLAGS) $(PKG)
