@@ -67,16 +67,16 @@ const (
 // gridSamplerBilinear is libtorch's GridSamplerInterpolation::Bilinear.
 const gridSamplerBilinear = 0
 
-// scope runs a chain of tensor ops, stops at the first error and frees every
+// geoScope runs a chain of tensor ops, stops at the first error and frees every
 // intermediate it made unless it was kept.
-type scope struct {
+type geoScope struct {
 	fn  string
 	err error
 	tmp []*ts.Tensor
 }
 
 // do runs f unless an earlier step failed, and records its result to be freed.
-func (s *scope) do(f func() (*ts.Tensor, error)) *ts.Tensor {
+func (s *geoScope) do(f func() (*ts.Tensor, error)) *ts.Tensor {
 	if s.err != nil {
 		return nil
 	}
@@ -89,8 +89,8 @@ func (s *scope) do(f func() (*ts.Tensor, error)) *ts.Tensor {
 	return x
 }
 
-// keep takes x out of the scope: the caller owns it.
-func (s *scope) keep(x *ts.Tensor) *ts.Tensor {
+// keep takes x out of the geoScope: the caller owns it.
+func (s *geoScope) keep(x *ts.Tensor) *ts.Tensor {
 	for i, t := range s.tmp {
 		if t == x {
 			s.tmp = append(s.tmp[:i], s.tmp[i+1:]...)
@@ -100,24 +100,24 @@ func (s *scope) keep(x *ts.Tensor) *ts.Tensor {
 	return x
 }
 
-// free drops every tensor still in the scope.
-func (s *scope) free() {
+// free drops every tensor still in the geoScope.
+func (s *geoScope) free() {
 	for _, t := range s.tmp {
 		_ = t.Drop()
 	}
 	s.tmp = nil
 }
 
-// recoverTorch turns a panic inside gotch (its helpers log.Fatal or panic on
+// geoRecover turns a panic inside gotch (its helpers log.Fatal or panic on
 // some malformed tensors) into an error at the API boundary.
-func recoverTorch(fn string, err *error) {
+func geoRecover(fn string, err *error) {
 	if r := recover(); r != nil {
 		*err = fmt.Errorf("perception: %s: %v", fn, r)
 	}
 }
 
-// shapeOf returns x's shape after checking it is a defined float32 tensor.
-func shapeOf(fn, name string, x *ts.Tensor) ([]int64, error) {
+// geoShape returns x's shape after checking it is a defined float32 tensor.
+func geoShape(fn, name string, x *ts.Tensor) ([]int64, error) {
 	if x == nil {
 		return nil, fmt.Errorf("%w: %s: %s is nil", ErrGeometryShape, fn, name)
 	}
@@ -132,7 +132,7 @@ func shapeOf(fn, name string, x *ts.Tensor) ([]int64, error) {
 }
 
 // dims formats a shape as [2,3,4].
-func dims(sz []int64) string {
+func geoDims(sz []int64) string {
 	var b strings.Builder
 	b.WriteByte('[')
 	for i, d := range sz {
@@ -145,14 +145,14 @@ func dims(sz []int64) string {
 	return b.String()
 }
 
-// checkMat checks that m is [1 or B, n, n].
-func checkMat(fn, name string, m *ts.Tensor, n, b int64) error {
-	sz, err := shapeOf(fn, name, m)
+// geoCheckMat checks that m is [1 or B, n, n].
+func geoCheckMat(fn, name string, m *ts.Tensor, n, b int64) error {
+	sz, err := geoShape(fn, name, m)
 	if err != nil {
 		return err
 	}
 	if len(sz) != 3 || sz[1] != n || sz[2] != n || (sz[0] != 1 && sz[0] != b) {
-		return fmt.Errorf("%w: %s: %s must be [%d,%d,%d] or [1,%d,%d], got %v", ErrGeometryShape, fn, name, b, n, n, n, n, dims(sz))
+		return fmt.Errorf("%w: %s: %s must be [%d,%d,%d] or [1,%d,%d], got %v", ErrGeometryShape, fn, name, b, n, n, n, n, geoDims(sz))
 	}
 	return nil
 }
@@ -162,7 +162,7 @@ func checkMat(fn, name string, m *ts.Tensor, n, b int64) error {
 // +0.5, see the conventions above); scale the intrinsics to the tensor
 // resolution first (msgs.Intrinsics.Scaled).
 func IntrinsicsTensor(k []msgs.Intrinsics, dev gotch.Device) (K, invK *ts.Tensor, err error) {
-	defer recoverTorch("IntrinsicsTensor", &err)
+	defer geoRecover("IntrinsicsTensor", &err)
 	if len(k) == 0 {
 		return nil, nil, fmt.Errorf("%w: IntrinsicsTensor: no intrinsics", ErrGeometryInput)
 	}
@@ -178,18 +178,18 @@ func IntrinsicsTensor(k []msgs.Intrinsics, dev gotch.Device) (K, invK *ts.Tensor
 		id = append(id, float32(1/c.Fx), 0, float32(-c.Cx/c.Fx), 0, float32(1/c.Fy), float32(-c.Cy/c.Fy), 0, 0, 1)
 	}
 	shape := []int64{int64(len(k)), 3, 3}
-	if K, err = tensorOn(kd, shape, dev); err != nil {
+	if K, err = geoTensor(kd, shape, dev); err != nil {
 		return nil, nil, fmt.Errorf("perception: IntrinsicsTensor: %w", err)
 	}
-	if invK, err = tensorOn(id, shape, dev); err != nil {
+	if invK, err = geoTensor(id, shape, dev); err != nil {
 		K.MustDrop()
 		return nil, nil, fmt.Errorf("perception: IntrinsicsTensor: %w", err)
 	}
 	return K, invK, nil
 }
 
-// tensorOn makes a float32 tensor of the given shape on dev.
-func tensorOn(data []float32, shape []int64, dev gotch.Device) (*ts.Tensor, error) {
+// geoTensor makes a float32 tensor of the given shape on dev.
+func geoTensor(data []float32, shape []int64, dev gotch.Device) (*ts.Tensor, error) {
 	x, err := ts.NewTensorFromData(data, shape)
 	if err != nil {
 		return nil, err
@@ -200,9 +200,9 @@ func tensorOn(data []float32, shape []int64, dev gotch.Device) (*ts.Tensor, erro
 	return x.To(dev, true)
 }
 
-// pixelRays returns the homogeneous pixel-centre coordinates (u+0.5, v+0.5, 1)
+// geoPixelCentres returns the homogeneous pixel-centre coordinates (u+0.5, v+0.5, 1)
 // of an h x w image, [3, h*w], row-major like a flattened [h, w] tensor.
-func pixelRays(s *scope, h, w int64, dev gotch.Device) *ts.Tensor {
+func geoPixelCentres(s *geoScope, h, w int64, dev gotch.Device) *ts.Tensor {
 	half, ws, hs := ts.FloatScalar(0.5), ts.FloatScalar(float64(w)), ts.FloatScalar(float64(h))
 	defer half.MustDrop()
 	defer ws.MustDrop()
@@ -229,25 +229,25 @@ func pixelRays(s *scope, h, w int64, dev gotch.Device) *ts.Tensor {
 // depth(u,v) * invK * (u+0.5, v+0.5, 1). invK is [B,3,3] or [1,3,3].
 func BackProject(depth, invK *ts.Tensor) (points *ts.Tensor, err error) {
 	const fn = "BackProject"
-	defer recoverTorch(fn, &err)
-	dsz, err := shapeOf(fn, "depth", depth)
+	defer geoRecover(fn, &err)
+	dsz, err := geoShape(fn, "depth", depth)
 	if err != nil {
 		return nil, err
 	}
 	if len(dsz) != 4 || dsz[1] != 1 || dsz[0] < 1 || dsz[2] < 1 || dsz[3] < 1 {
-		return nil, fmt.Errorf("%w: %s: depth must be [B,1,H,W], got %v", ErrGeometryShape, fn, dims(dsz))
+		return nil, fmt.Errorf("%w: %s: depth must be [B,1,H,W], got %v", ErrGeometryShape, fn, geoDims(dsz))
 	}
 	b, h, w := dsz[0], dsz[2], dsz[3]
-	if err := checkMat(fn, "invK", invK, 3, b); err != nil {
+	if err := geoCheckMat(fn, "invK", invK, 3, b); err != nil {
 		return nil, err
 	}
 	dev, err := depth.Device()
 	if err != nil {
 		return nil, fmt.Errorf("perception: %s: %w", fn, err)
 	}
-	s := &scope{fn: fn}
+	s := &geoScope{fn: fn}
 	defer s.free()
-	pix := pixelRays(s, h, w, dev)
+	pix := geoPixelCentres(s, h, w, dev)
 	rays := s.do(func() (*ts.Tensor, error) { return invK.Matmul(pix, false) }) // [b|1,3,N]
 	d := s.do(func() (*ts.Tensor, error) { return depth.Reshape([]int64{b, 1, h * w}, false) })
 	out := s.do(func() (*ts.Tensor, error) { return rays.Mul(d, false) }) // broadcasts to [B,3,N]
@@ -269,26 +269,26 @@ func BackProject(depth, invK *ts.Tensor) (points *ts.Tensor, err error) {
 // so grid stays finite (they are invalid anyway).
 func Project(points, K, T *ts.Tensor, h, w int) (grid, valid *ts.Tensor, err error) {
 	const fn = "Project"
-	defer recoverTorch(fn, &err)
+	defer geoRecover(fn, &err)
 	if h < 1 || w < 1 {
 		return nil, nil, fmt.Errorf("%w: %s: image size %dx%d", ErrGeometryInput, fn, w, h)
 	}
-	psz, err := shapeOf(fn, "points", points)
+	psz, err := geoShape(fn, "points", points)
 	if err != nil {
 		return nil, nil, err
 	}
 	H, W := int64(h), int64(w)
 	if len(psz) != 3 || psz[1] != 3 || psz[0] < 1 || psz[2] != H*W {
-		return nil, nil, fmt.Errorf("%w: %s: points must be [B,3,%d] for %dx%d, got %v", ErrGeometryShape, fn, H*W, w, h, dims(psz))
+		return nil, nil, fmt.Errorf("%w: %s: points must be [B,3,%d] for %dx%d, got %v", ErrGeometryShape, fn, H*W, w, h, geoDims(psz))
 	}
 	b := psz[0]
-	if err := checkMat(fn, "K", K, 3, b); err != nil {
+	if err := geoCheckMat(fn, "K", K, 3, b); err != nil {
 		return nil, nil, err
 	}
-	if err := checkMat(fn, "T", T, 4, b); err != nil {
+	if err := geoCheckMat(fn, "T", T, 4, b); err != nil {
 		return nil, nil, err
 	}
-	s := &scope{fn: fn}
+	s := &geoScope{fn: fn}
 	defer s.free()
 	// P = K * T[:3,:] ([b|1,3,4]): one 3x3 matmul over the N points instead of two.
 	top := s.do(func() (*ts.Tensor, error) { return T.Narrow(1, 0, 3, false) })
@@ -309,7 +309,7 @@ func Project(points, K, T *ts.Tensor, h, w int) (grid, valid *ts.Tensor, err err
 		if err != nil {
 			return nil, err
 		}
-		return tensorOn([]float32{float32(2 / float64(w)), float32(2 / float64(h))}, []int64{1, 2, 1}, dev)
+		return geoTensor([]float32{float32(2 / float64(w)), float32(2 / float64(h))}, []int64{1, 2, 1}, dev)
 	})
 	one := ts.FloatScalar(1)
 	defer one.MustDrop()
@@ -344,20 +344,20 @@ func Warp(src, grid *ts.Tensor) (*ts.Tensor, error) {
 // WarpPadding is Warp with a chosen padding for samples outside src.
 func WarpPadding(src, grid *ts.Tensor, pad Padding) (out *ts.Tensor, err error) {
 	const fn = "Warp"
-	defer recoverTorch(fn, &err)
-	ssz, err := shapeOf(fn, "src", src)
+	defer geoRecover(fn, &err)
+	ssz, err := geoShape(fn, "src", src)
 	if err != nil {
 		return nil, err
 	}
 	if len(ssz) != 4 || ssz[0] < 1 || ssz[1] < 1 || ssz[2] < 1 || ssz[3] < 1 {
-		return nil, fmt.Errorf("%w: %s: src must be [B,C,H,W], got %v", ErrGeometryShape, fn, dims(ssz))
+		return nil, fmt.Errorf("%w: %s: src must be [B,C,H,W], got %v", ErrGeometryShape, fn, geoDims(ssz))
 	}
-	gsz, err := shapeOf(fn, "grid", grid)
+	gsz, err := geoShape(fn, "grid", grid)
 	if err != nil {
 		return nil, err
 	}
 	if len(gsz) != 4 || gsz[0] != ssz[0] || gsz[3] != 2 || gsz[1] < 1 || gsz[2] < 1 {
-		return nil, fmt.Errorf("%w: %s: grid must be [%d,H,W,2] for src %v, got %v", ErrGeometryShape, fn, ssz[0], dims(ssz), dims(gsz))
+		return nil, fmt.Errorf("%w: %s: grid must be [%d,H,W,2] for src %v, got %v", ErrGeometryShape, fn, ssz[0], geoDims(ssz), geoDims(gsz))
 	}
 	if pad != PaddingZeros && pad != PaddingBorder {
 		return nil, fmt.Errorf("%w: %s: unknown padding %d", ErrGeometryInput, fn, pad)
@@ -375,17 +375,17 @@ func WarpPadding(src, grid *ts.Tensor, pad Padding) (out *ts.Tensor, err error) 
 // mask [B,1,H,W]. Source and target have the same size and intrinsics.
 func Reproject(src, depthTarget, K, invK, T *ts.Tensor) (warped, valid *ts.Tensor, err error) {
 	const fn = "Reproject"
-	defer recoverTorch(fn, &err)
-	ssz, err := shapeOf(fn, "src", src)
+	defer geoRecover(fn, &err)
+	ssz, err := geoShape(fn, "src", src)
 	if err != nil {
 		return nil, nil, err
 	}
-	dsz, err := shapeOf(fn, "depth", depthTarget)
+	dsz, err := geoShape(fn, "depth", depthTarget)
 	if err != nil {
 		return nil, nil, err
 	}
 	if len(ssz) != 4 || len(dsz) != 4 || ssz[0] != dsz[0] || ssz[2] != dsz[2] || ssz[3] != dsz[3] {
-		return nil, nil, fmt.Errorf("%w: %s: src [B,C,H,W] and depth [B,1,H,W] must agree, got %v and %v", ErrGeometryShape, fn, dims(ssz), dims(dsz))
+		return nil, nil, fmt.Errorf("%w: %s: src [B,C,H,W] and depth [B,1,H,W] must agree, got %v and %v", ErrGeometryShape, fn, geoDims(ssz), geoDims(dsz))
 	}
 	pts, err := BackProject(depthTarget, invK)
 	if err != nil {
@@ -405,8 +405,8 @@ func Reproject(src, depthTarget, K, invK, T *ts.Tensor) (warped, valid *ts.Tenso
 	return warped, valid, nil
 }
 
-// poseMatrix appends the 4x4 row-major matrix of p to dst.
-func poseMatrix(dst []float32, p msgs.Pose) []float32 {
+// geoPoseMatrix appends the 4x4 row-major matrix of p to dst.
+func geoPoseMatrix(dst []float32, p msgs.Pose) []float32 {
 	r := p.R
 	return append(dst,
 		float32(r[0]), float32(r[1]), float32(r[2]), float32(p.T[0]),
@@ -415,7 +415,7 @@ func poseMatrix(dst []float32, p msgs.Pose) []float32 {
 		0, 0, 0, 1)
 }
 
-func poseFinite(p msgs.Pose) bool {
+func geoPoseFinite(p msgs.Pose) bool {
 	for _, v := range p.R {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return false
@@ -432,18 +432,18 @@ func poseFinite(p msgs.Pose) bool {
 // PoseTensor returns the poses as [B,4,4] float32 matrices on dev (the
 // rigid transform p_parent = R*p + T, homogeneous).
 func PoseTensor(poses []msgs.Pose, dev gotch.Device) (m *ts.Tensor, err error) {
-	defer recoverTorch("PoseTensor", &err)
+	defer geoRecover("PoseTensor", &err)
 	if len(poses) == 0 {
 		return nil, fmt.Errorf("%w: PoseTensor: no poses", ErrGeometryInput)
 	}
 	d := make([]float32, 0, 16*len(poses))
 	for i, p := range poses {
-		if !poseFinite(p) {
+		if !geoPoseFinite(p) {
 			return nil, fmt.Errorf("%w: PoseTensor: pose %d is not finite: %+v", ErrGeometryInput, i, p)
 		}
-		d = poseMatrix(d, p)
+		d = geoPoseMatrix(d, p)
 	}
-	m, err = tensorOn(d, []int64{int64(len(poses)), 4, 4}, dev)
+	m, err = geoTensor(d, []int64{int64(len(poses)), 4, 4}, dev)
 	if err != nil {
 		return nil, fmt.Errorf("perception: PoseTensor: %w", err)
 	}
@@ -465,7 +465,7 @@ func RelativeTransform(src, tgt []msgs.Pose, dev gotch.Device) (*ts.Tensor, erro
 	}
 	rel := make([]msgs.Pose, len(src))
 	for i := range src {
-		if !poseFinite(src[i]) || !poseFinite(tgt[i]) {
+		if !geoPoseFinite(src[i]) || !geoPoseFinite(tgt[i]) {
 			return nil, fmt.Errorf("%w: RelativeTransform: pose pair %d is not finite", ErrGeometryInput, i)
 		}
 		rel[i] = RelativePose(src[i], tgt[i])
@@ -505,27 +505,27 @@ func StereoTransform(baseline float64, B int, dev gotch.Device) (*ts.Tensor, err
 // b = (1-cos θ)/θ², θ = sqrt(|axisAngle|² + 1e-12).
 func TransformFromAxisAngle(axisAngle, translation *ts.Tensor) (T *ts.Tensor, err error) {
 	const fn = "TransformFromAxisAngle"
-	defer recoverTorch(fn, &err)
-	asz, err := shapeOf(fn, "axisAngle", axisAngle)
+	defer geoRecover(fn, &err)
+	asz, err := geoShape(fn, "axisAngle", axisAngle)
 	if err != nil {
 		return nil, err
 	}
-	tsz, err := shapeOf(fn, "translation", translation)
+	tsz, err := geoShape(fn, "translation", translation)
 	if err != nil {
 		return nil, err
 	}
 	if len(asz) != 2 || asz[1] != 3 || asz[0] < 1 {
-		return nil, fmt.Errorf("%w: %s: axisAngle must be [B,3], got %v", ErrGeometryShape, fn, dims(asz))
+		return nil, fmt.Errorf("%w: %s: axisAngle must be [B,3], got %v", ErrGeometryShape, fn, geoDims(asz))
 	}
 	if len(tsz) != 2 || tsz[1] != 3 || tsz[0] != asz[0] {
-		return nil, fmt.Errorf("%w: %s: translation must be [%d,3], got %v", ErrGeometryShape, fn, asz[0], dims(tsz))
+		return nil, fmt.Errorf("%w: %s: translation must be [%d,3], got %v", ErrGeometryShape, fn, asz[0], geoDims(tsz))
 	}
 	b := asz[0]
 	dev, err := axisAngle.Device()
 	if err != nil {
 		return nil, fmt.Errorf("perception: %s: %w", fn, err)
 	}
-	s := &scope{fn: fn}
+	s := &geoScope{fn: fn}
 	defer s.free()
 	vx := s.do(func() (*ts.Tensor, error) { return axisAngle.Narrow(1, 0, 1, false) })
 	vy := s.do(func() (*ts.Tensor, error) { return axisAngle.Narrow(1, 1, 1, false) })
@@ -568,7 +568,7 @@ func TransformFromAxisAngle(axisAngle, translation *ts.Tensor) (T *ts.Tensor, er
 	}
 	top := s.do(func() (*ts.Tensor, error) { return ts.Cat([]ts.Tensor{*R, *tcol}, 2) }) // [B,3,4]
 	last := s.do(func() (*ts.Tensor, error) {
-		return tensorOn([]float32{0, 0, 0, 1}, []int64{1, 1, 4}, dev)
+		return geoTensor([]float32{0, 0, 0, 1}, []int64{1, 1, 4}, dev)
 	})
 	lastB := s.do(func() (*ts.Tensor, error) { return last.Expand([]int64{b, 1, 4}, false, false) })
 	if s.err != nil {

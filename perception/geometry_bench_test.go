@@ -39,8 +39,8 @@ func benchReproject(b *testing.B, w, h int, backward bool) {
 	r := rand.New(rand.NewSource(8))
 	k := msgs.Intrinsics{Width: w, Height: h, Fx: 0.58 * float64(w), Fy: 0.58 * float64(w), Cx: float64(w) / 2, Cy: float64(h) / 2}
 	K, invK := g.intrinsics(k)
-	src := g.data(smoothImage(r, 3, h, w), 1, 3, int64(h), int64(w))
-	tgt := g.data(smoothImage(r, 3, h, w), 1, 3, int64(h), int64(w))
+	src := g.data(geoSmoothImage(r, 3, h, w), 1, 3, int64(h), int64(w))
+	tgt := g.data(geoSmoothImage(r, 3, h, w), 1, 3, int64(h), int64(w))
 	dd := make([]float32, h*w)
 	for i := range dd {
 		dd[i] = float32(2 + 30*r.Float64())

@@ -70,20 +70,20 @@ func (g *geoT) poses(p ...msgs.Pose) *ts.Tensor {
 	return g.ok1(PoseTensor(p, gotch.CPU))
 }
 
-func values(t testing.TB, x *ts.Tensor) []float64 {
+func geoValues(t testing.TB, x *ts.Tensor) []float64 {
 	t.Helper()
 	return x.Float64Values()
 }
 
-func translation(x, y, z float64) msgs.Pose {
+func geoTranslation(x, y, z float64) msgs.Pose {
 	p := msgs.Identity()
 	p.T = [3]float64{x, y, z}
 	return p
 }
 
-// smoothImage is a random smooth pattern (a few sinusoids per channel),
+// geoSmoothImage is a random smooth pattern (a few sinusoids per channel),
 // [1,c,h,w] row-major values in about [0,1].
-func smoothImage(r *rand.Rand, c, h, w int) []float32 {
+func geoSmoothImage(r *rand.Rand, c, h, w int) []float32 {
 	out := make([]float32, c*h*w)
 	for ch := 0; ch < c; ch++ {
 		type wave struct{ fx, fy, ph, a float64 }
@@ -104,7 +104,7 @@ func smoothImage(r *rand.Rand, c, h, w int) []float32 {
 	return out
 }
 
-func constant(n int, v float32) []float32 {
+func geoConst(n int, v float32) []float32 {
 	s := make([]float32, n)
 	for i := range s {
 		s[i] = v
@@ -117,9 +117,9 @@ func TestGeometryIntrinsicsTensor(t *testing.T) {
 	k := msgs.Intrinsics{Width: 8, Height: 6, Fx: 7, Fy: 5, Cx: 3.25, Cy: 2.5}
 	K, invK := g.intrinsics(k, k.Scaled(16, 12))
 	assertShape(t, "K", K, 2, 3, 3)
-	assertClose(t, "K", values(t, K), []float64{7, 0, 3.25, 0, 5, 2.5, 0, 0, 1, 14, 0, 6.5, 0, 10, 5, 0, 0, 1}, 1e-6)
+	assertClose(t, "K", geoValues(t, K), []float64{7, 0, 3.25, 0, 5, 2.5, 0, 0, 1, 14, 0, 6.5, 0, 10, 5, 0, 0, 1}, 1e-6)
 	prod := g.ok1(K.Matmul(invK, false))
-	assertClose(t, "K*invK", values(t, prod), []float64{1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 1}, 1e-6)
+	assertClose(t, "K*invK", geoValues(t, prod), []float64{1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 1}, 1e-6)
 
 	for _, bad := range [][]msgs.Intrinsics{
 		nil,
@@ -152,9 +152,9 @@ func TestBackProjectHandComputed(t *testing.T) {
 			want[2][n] = d
 		}
 	}
-	assertClose(t, "points", values(t, pts), append(append(want[0][:], want[1][:]...), want[2][:]...), 1e-6)
+	assertClose(t, "points", geoValues(t, pts), append(append(want[0][:], want[1][:]...), want[2][:]...), 1e-6)
 	// Pixel (2,1) by hand: ((2.5-1.2)/2*6, (1.5-0.7)/4*6, 6) = (3.9, 1.2, 6).
-	got := values(t, pts)
+	got := geoValues(t, pts)
 	assertClose(t, "pixel (2,1)", []float64{got[5], got[11], got[17]}, []float64{3.9, 1.2, 6}, 1e-6)
 }
 
@@ -186,16 +186,16 @@ func TestProjectRoundTrip(t *testing.T) {
 			}
 		}
 	}
-	got := values(t, grid)
+	got := geoValues(t, grid)
 	for i := range got {
 		if math.Abs(got[i]-want[i]) > 1e-5 {
 			t.Fatalf("grid[%d] = %.7f, want %.7f", i, got[i], want[i])
 		}
 	}
-	assertClose(t, "valid", values(t, valid), constant64(2*h*w, 1), 0)
+	assertClose(t, "valid", geoValues(t, valid), geoConst64(2*h*w, 1), 0)
 }
 
-func constant64(n int, v float64) []float64 {
+func geoConst64(n int, v float64) []float64 {
 	s := make([]float64, n)
 	for i := range s {
 		s[i] = v
@@ -210,12 +210,12 @@ func TestProjectKnownShift(t *testing.T) {
 	const h, w = 4, 10
 	k := msgs.Intrinsics{Width: w, Height: h, Fx: 8, Fy: 6, Cx: 4.5, Cy: 2.5}
 	K, invK := g.intrinsics(k)
-	depth := g.data(constant(h*w, 4), 1, 1, h, w)
+	depth := g.data(geoConst(h*w, 4), 1, 1, h, w)
 	// tx = 1.25 m at 4 m: 8*1.25/4 = 2.5 pixels to the right.
-	T := g.poses(translation(1.25, 0, 0))
+	T := g.poses(geoTranslation(1.25, 0, 0))
 	pts := g.ok1(BackProject(depth, invK))
 	grid, valid := g.ok2(Project(pts, K, T, h, w))
-	gv, vv := values(t, grid), values(t, valid)
+	gv, vv := geoValues(t, grid), geoValues(t, valid)
 	for _, c := range []struct {
 		u, v   int
 		gx, gy float64 // by hand: x = u+0.5+2.5, gx = 2x/10-1; y = v+0.5, gy = 2y/4-1
@@ -254,16 +254,16 @@ func TestProjectValidity(t *testing.T) {
 	const h, w = 4, 6
 	k := msgs.Intrinsics{Width: w, Height: h, Fx: 5, Fy: 5, Cx: 3, Cy: 2}
 	K, invK := g.intrinsics(k)
-	dd := constant(h*w, 2)
+	dd := geoConst(h*w, 2)
 	dd[0] = 0.5 // 0.5 m: behind the camera after moving it 1 m forward
 	dd[1] = 1   // exactly at the camera centre plane: z = 0
 	depth := g.data(dd, 1, 1, h, w)
 	pts := g.ok1(BackProject(depth, invK))
 
 	// Source camera 1 m forward: p_src = p_tgt - (0,0,1).
-	fwd := g.poses(translation(0, 0, -1))
+	fwd := g.poses(geoTranslation(0, 0, -1))
 	grid, valid := g.ok2(Project(pts, K, fwd, h, w))
-	vv, gv := values(t, valid), values(t, grid)
+	vv, gv := geoValues(t, valid), geoValues(t, grid)
 	for i, x := range gv {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			t.Fatalf("grid[%d] = %v, want finite", i, x)
@@ -298,7 +298,7 @@ func TestProjectValidity(t *testing.T) {
 	// Rotated 180 degrees about y: everything is behind the camera.
 	back := msgs.Pose{R: [9]float64{-1, 0, 0, 0, 1, 0, 0, 0, -1}}
 	_, valid2 := g.ok2(Project(pts, K, g.poses(back), h, w))
-	assertClose(t, "valid behind", values(t, valid2), constant64(h*w, 0), 0)
+	assertClose(t, "valid behind", geoValues(t, valid2), geoConst64(h*w, 0), 0)
 }
 
 // TestWarpIdentity: with identity T and any depth, Warp reproduces the source.
@@ -308,7 +308,7 @@ func TestWarpIdentity(t *testing.T) {
 	r := rand.New(rand.NewSource(4))
 	k := msgs.Intrinsics{Width: w, Height: h, Fx: 17, Fy: 13, Cx: 8.3, Cy: 7.1}
 	K, invK := g.intrinsics(k)
-	src := g.data(smoothImage(r, c, h, w), 1, c, h, w)
+	src := g.data(geoSmoothImage(r, c, h, w), 1, c, h, w)
 	dd := make([]float32, h*w)
 	for i := range dd {
 		dd[i] = float32(0.3 + 60*r.Float64())
@@ -316,7 +316,7 @@ func TestWarpIdentity(t *testing.T) {
 	depth := g.data(dd, 1, 1, h, w)
 	warped, valid := g.ok2(Reproject(src, depth, K, invK, g.poses(msgs.Identity())))
 	assertShape(t, "warped", warped, 1, c, h, w)
-	want, got := values(t, src), values(t, warped)
+	want, got := geoValues(t, src), geoValues(t, warped)
 	var worst float64
 	for i := range got {
 		worst = math.Max(worst, math.Abs(got[i]-want[i]))
@@ -324,7 +324,7 @@ func TestWarpIdentity(t *testing.T) {
 	if worst > 1e-5 {
 		t.Errorf("identity warp: max abs diff %g, want < 1e-5", worst)
 	}
-	assertClose(t, "valid", values(t, valid), constant64(h*w, 1), 0)
+	assertClose(t, "valid", geoValues(t, valid), geoConst64(h*w, 1), 0)
 }
 
 // TestWarpShift: a pure x translation at constant depth shifts the image by
@@ -336,16 +336,16 @@ func TestWarpShift(t *testing.T) {
 	r := rand.New(rand.NewSource(5))
 	k := msgs.Intrinsics{Width: w, Height: h, Fx: 12, Fy: 12, Cx: 11, Cy: 5.5}
 	K, invK := g.intrinsics(k)
-	sd := smoothImage(r, c, h, w)
+	sd := geoSmoothImage(r, c, h, w)
 	src := g.data(sd, 1, c, h, w)
-	depth := g.data(constant(h*w, 6), 1, 1, h, w)
+	depth := g.data(geoConst(h*w, 6), 1, 1, h, w)
 	at := func(ch, v, u int) float64 { return float64(sd[(ch*h+v)*w+u]) }
 	for _, tc := range []struct {
 		tx    float64
 		shift float64 // fx*tx/d
 	}{{1.5, 3}, {-1, -2}, {1.25, 2.5}} {
-		warped, valid := g.ok2(Reproject(src, depth, K, invK, g.poses(translation(tc.tx, 0, 0))))
-		got, vv := values(t, warped), values(t, valid)
+		warped, valid := g.ok2(Reproject(src, depth, K, invK, g.poses(geoTranslation(tc.tx, 0, 0))))
+		got, vv := geoValues(t, warped), geoValues(t, valid)
 		lo, frac := int(math.Floor(tc.shift)), tc.shift-math.Floor(tc.shift)
 		var checked int
 		for ch := 0; ch < c; ch++ {
@@ -372,9 +372,9 @@ func TestWarpShift(t *testing.T) {
 	}
 }
 
-// frameTensors turns packed RGB frames into [B,3,H,W] float32 (0..255) and
+// geoFrames turns packed RGB frames into [B,3,H,W] float32 (0..255) and
 // their ground-truth depths into [B,1,H,W], depth scaled by depthScale.
-func frameTensors(g *geoT, frames []*msgs.Frame, depthScale float32) (img, depth *ts.Tensor) {
+func geoFrames(g *geoT, frames []*msgs.Frame, depthScale float32) (img, depth *ts.Tensor) {
 	f0 := frames[0]
 	h, w := f0.Height, f0.Width
 	pix := make([]float32, 0, len(frames)*3*h*w)
@@ -395,7 +395,7 @@ func frameTensors(g *geoT, frames []*msgs.Frame, depthScale float32) (img, depth
 
 // photometric returns the mean absolute difference between a and b over the
 // pixels where mask is 1 (every pixel where mask is nil), per batch item.
-func photometric(t testing.TB, a, b, mask *ts.Tensor) []float64 {
+func geoPhotometric(t testing.TB, a, b, mask *ts.Tensor) []float64 {
 	t.Helper()
 	av, bv := a.Float64Values(), b.Float64Values()
 	sz := a.MustSize()
@@ -448,21 +448,21 @@ func TestReprojectSyntheticWorld(t *testing.T) {
 		n, _ := world.Render(i + gap)
 		tgtL, tgtR, srcF = append(tgtL, l), append(tgtR, r), append(srcF, n)
 	}
-	tgt, depth := frameTensors(g, tgtL, 1)
-	_, depthBad := frameTensors(g, tgtL, 1.3)
-	src, _ := frameTensors(g, srcF, 1)
-	right, _ := frameTensors(g, tgtR, 1)
+	tgt, depth := geoFrames(g, tgtL, 1)
+	_, depthBad := geoFrames(g, tgtL, 1.3)
+	src, _ := geoFrames(g, srcF, 1)
+	right, _ := geoFrames(g, tgtR, 1)
 
 	type result struct{ good, badDepth, badPose, unwarped []float64 }
 	eval := func(src, T, Tbad *ts.Tensor) result {
 		var res result
 		warped, valid := g.ok2(Reproject(src, depth, K, invK, T))
-		res.good = photometric(t, warped, tgt, valid)
+		res.good = geoPhotometric(t, warped, tgt, valid)
 		warped, valid = g.ok2(Reproject(src, depthBad, K, invK, T))
-		res.badDepth = photometric(t, warped, tgt, valid)
+		res.badDepth = geoPhotometric(t, warped, tgt, valid)
 		warped, valid = g.ok2(Reproject(src, depth, K, invK, Tbad))
-		res.badPose = photometric(t, warped, tgt, valid)
-		res.unwarped = photometric(t, src, tgt, nil)
+		res.badPose = geoPhotometric(t, warped, tgt, valid)
+		res.unwarped = geoPhotometric(t, src, tgt, nil)
 		return res
 	}
 	check := func(name string, r result) {
@@ -506,8 +506,8 @@ func TestStereoTransformMatchesRig(t *testing.T) {
 	l, r := world.Render(5)
 	rel := g.ok1(RelativeTransform([]msgs.Pose{r.Truth.Pose}, []msgs.Pose{l.Truth.Pose}, gotch.CPU))
 	S := g.ok1(StereoTransform(0.3, 1, gotch.CPU))
-	assertClose(t, "T_right<-left", values(t, rel), values(t, S), 1e-5)
-	assertClose(t, "StereoTransform", values(t, S), []float64{1, 0, 0, -0.3, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1}, 1e-7)
+	assertClose(t, "T_right<-left", geoValues(t, rel), geoValues(t, S), 1e-5)
+	assertClose(t, "StereoTransform", geoValues(t, S), []float64{1, 0, 0, -0.3, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1}, 1e-7)
 
 	if _, err := StereoTransform(0.5, 0, gotch.CPU); !errors.Is(err, ErrGeometryInput) {
 		t.Errorf("StereoTransform(B=0) error = %v, want ErrGeometryInput", err)
@@ -527,7 +527,7 @@ func TestRelativeTransform(t *testing.T) {
 	p := [3]float64{0.7, -0.4, 5}
 	want := src.Inverse().Apply(tgt.Apply(p))
 	T := g.ok1(RelativeTransform([]msgs.Pose{src}, []msgs.Pose{tgt}, gotch.CPU))
-	m := values(t, T)
+	m := geoValues(t, T)
 	got := [3]float64{}
 	for i := 0; i < 3; i++ {
 		got[i] = m[4*i]*p[0] + m[4*i+1]*p[1] + m[4*i+2]*p[2] + m[4*i+3]
@@ -549,7 +549,7 @@ func TestTransformFromAxisAngle(t *testing.T) {
 	tr := g.data([]float32{1, 2, 3, 0, 0, 0, -1, 0.5, 0.25}, 3, 3)
 	T := g.ok1(TransformFromAxisAngle(aa, tr))
 	assertShape(t, "T", T, 3, 4, 4)
-	m := values(t, T)
+	m := geoValues(t, T)
 	// 90 degrees about z, by hand; zero rotation is the identity.
 	assertClose(t, "rot z 90", m[:16], []float64{0, -1, 0, 1, 1, 0, 0, 2, 0, 0, 1, 3, 0, 0, 0, 1}, 1e-6)
 	assertClose(t, "zero", m[16:32], []float64{1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1}, 1e-7)
@@ -580,8 +580,8 @@ func TestGeometryGradients(t *testing.T) {
 	r := rand.New(rand.NewSource(6))
 	k := msgs.Intrinsics{Width: w, Height: h, Fx: 10, Fy: 9, Cx: 5.7, Cy: 4.2}
 	K, invK := g.intrinsics(k)
-	src := g.data(smoothImage(r, c, h, w), 1, c, h, w)
-	tgt := g.data(smoothImage(r, c, h, w), 1, c, h, w)
+	src := g.data(geoSmoothImage(r, c, h, w), 1, c, h, w)
+	tgt := g.data(geoSmoothImage(r, c, h, w), 1, c, h, w)
 	dd := make([]float32, h*w)
 	for i := range dd {
 		dd[i] = float32(3 + 2*r.Float64())
@@ -612,7 +612,7 @@ func TestGeometryGradients(t *testing.T) {
 	grads := map[string][]float64{}
 	for name, p := range map[string]*ts.Tensor{"depth": depth, "axisAngle": aa, "translation": tr} {
 		gr := g.ok1(p.Grad(false))
-		gv := values(t, gr)
+		gv := geoValues(t, gr)
 		var norm float64
 		for _, x := range gv {
 			if math.IsNaN(x) || math.IsInf(x, 0) {
@@ -636,7 +636,7 @@ func TestGeometryGradients(t *testing.T) {
 		at := func(d float32) float64 {
 			p := append([]float32(nil), trv...)
 			p[i] += d
-			return values(t, loss(g.data(aav, 1, 3), g.data(p, 1, 3)))[0]
+			return geoValues(t, loss(g.data(aav, 1, 3), g.data(p, 1, 3)))[0]
 		}
 		fd := (at(eps) - at(-eps)) / (2 * eps)
 		an := grads["translation"][i]
@@ -650,15 +650,15 @@ func TestGeometryGradients(t *testing.T) {
 func TestGeometryShapeErrors(t *testing.T) {
 	g := newGeo(t)
 	K, invK := g.intrinsics(msgs.Intrinsics{Width: 4, Height: 3, Fx: 3, Fy: 3, Cx: 2, Cy: 1.5})
-	d3 := g.data(constant(24, 1), 2, 3, 4)
-	d4 := g.data(constant(12, 1), 1, 1, 3, 4)
-	d2c := g.data(constant(24, 1), 1, 2, 3, 4)
+	d3 := g.data(geoConst(24, 1), 2, 3, 4)
+	d4 := g.data(geoConst(12, 1), 1, 1, 3, 4)
+	d2c := g.data(geoConst(24, 1), 1, 2, 3, 4)
 	dInt := g.own(ts.MustOnes([]int64{1, 1, 3, 4}, gotch.Int64, gotch.CPU))
 	pts := g.ok1(BackProject(d4, invK))
 	I := g.poses(msgs.Identity())
-	img := g.data(constant(36, 1), 1, 3, 3, 4)
+	img := g.data(geoConst(36, 1), 1, 3, 3, 4)
 	grid, _ := g.ok2(Project(pts, K, I, 3, 4))
-	bad3 := g.data(constant(12, 1), 1, 3, 4)
+	bad3 := g.data(geoConst(12, 1), 1, 3, 4)
 
 	for _, tc := range []struct {
 		name string
@@ -679,7 +679,7 @@ func TestGeometryShapeErrors(t *testing.T) {
 		{"grid for image", func() error { _, err := Warp(img, img); return err }, "grid must be"},
 		{"padding", func() error { _, err := WarpPadding(img, grid, 7); return err }, "unknown padding"},
 		{"reproject sizes", func() error {
-			_, _, err := Reproject(g.data(constant(30, 1), 1, 3, 2, 5), d4, K, invK, I)
+			_, _, err := Reproject(g.data(geoConst(30, 1), 1, 3, 2, 5), d4, K, invK, I)
 			return err
 		}, "must agree"},
 	} {
@@ -694,8 +694,8 @@ func TestGeometryShapeErrors(t *testing.T) {
 	}
 }
 
-// rssBytes reads the resident set size from /proc/self/statm.
-func rssBytes(t testing.TB) int64 {
+// geoRSS reads the resident set size from /proc/self/statm.
+func geoRSS(t testing.TB) int64 {
 	t.Helper()
 	b, err := os.ReadFile("/proc/self/statm")
 	if err != nil {
@@ -716,8 +716,8 @@ func TestReprojectMemoryFlat(t *testing.T) {
 	const c, h, w = 3, 48, 160
 	r := rand.New(rand.NewSource(7))
 	K, invK := g.intrinsics(msgs.Intrinsics{Width: w, Height: h, Fx: 93, Fy: 93, Cx: 80, Cy: 24})
-	src := g.data(smoothImage(r, c, h, w), 1, c, h, w)
-	depth := g.data(constant(h*w, 5), 1, 1, h, w)
+	src := g.data(geoSmoothImage(r, c, h, w), 1, c, h, w)
+	depth := g.data(geoConst(h*w, 5), 1, 1, h, w)
 	aa := g.data([]float32{0.01, 0.02, 0}, 1, 3)
 	tr := g.data([]float32{0.1, 0, 0.5}, 1, 3)
 	for _, p := range []*ts.Tensor{depth, aa, tr} {
@@ -747,11 +747,11 @@ func TestReprojectMemoryFlat(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		step()
 	}
-	before := rssBytes(t)
+	before := geoRSS(t)
 	for i := 0; i < 300; i++ {
 		step()
 	}
-	after := rssBytes(t)
+	after := geoRSS(t)
 	growth := after - before
 	t.Logf("RSS %d KiB -> %d KiB after 300 Reproject forward+backward steps (%+d KiB)", before>>10, after>>10, growth>>10)
 	// A leaked valid mask (30 KiB) or any larger intermediate would add 9 MiB
