@@ -8,7 +8,7 @@
 // packet plus the RTP time elapsed when the camera sends none. A slow reader
 // never builds up latency: the oldest queued frame is dropped and counted.
 // Credentials in the URL are used for authentication and never appear in
-// errors; RedactURL makes a URL fit for logs.
+// errors; msgs.RedactURL makes a URL fit for logs.
 //
 // Errors are sentinel values (ErrConnectionRefused, ErrNotFound,
 // ErrUnauthorized, ErrTimeout, ErrNoVideoTrack, ...) wrapped with the

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -155,7 +152,7 @@ func (r *RTSP) Start() error {
 	if r.Buffer <= 0 {
 		r.Buffer = 2
 	}
-	r.redacted = RedactURL(r.URL)
+	r.redacted = msgs.RedactURL(r.URL)
 
 	var transport gortsplib.Transport
 	switch strings.ToLower(r.Transport) {
@@ -406,7 +403,7 @@ func (r *RTSP) Close() error {
 // no credentials.
 func (r *RTSP) wrap(sentinel, cause error) error {
 	return &rtspError{
-		msg:  sentinel.Error() + ": " + r.redacted + ": " + redactText(cause.Error(), r.URL),
+		msg:  sentinel.Error() + ": " + r.redacted + ": " + msgs.RedactText(cause.Error(), r.URL),
 		kind: sentinel,
 		err:  cause,
 	}
@@ -433,7 +430,7 @@ func (r *RTSP) classify(err error) error {
 		return r.wrap(ErrTimeout, err)
 	}
 	return &rtspError{
-		msg: "camera: " + r.redacted + ": " + redactText(err.Error(), r.URL),
+		msg: "camera: " + r.redacted + ": " + msgs.RedactText(err.Error(), r.URL),
 		err: err,
 	}
 }
@@ -453,84 +450,6 @@ func (e *rtspError) Unwrap() []error {
 		return []error{e.err}
 	}
 	return []error{e.kind, e.err}
-}
-
-// RedactURL returns u with any password replaced by "xxxxx", fit for logs.
-// A URL that does not parse, or parses without user info although it holds
-// an '@' (as in "rtsp://?:pw@host"), has every string that could be its
-// password replaced, so no credentials can leak through it either.
-func RedactURL(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return redactCandidates(u, u)
-	}
-	out := p.Redacted()
-	if !hasPassword(p) {
-		out = redactCandidates(out, u)
-	}
-	return out
-}
-
-// hasPassword reports whether url.Parse found a password. When it did, it
-// took everything up to the last '@' of the authority, so Redacted hides
-// every part of it; when it did not, a '?' or '#' may have hidden one.
-func hasPassword(p *url.URL) bool {
-	if p.User == nil {
-		return false
-	}
-	_, ok := p.User.Password()
-	return ok
-}
-
-// redactText removes the credentials of rawURL from text, also when rawURL
-// does not parse (url.Parse errors quote the whole URL).
-func redactText(text, rawURL string) string {
-	if rawURL == "" {
-		return text
-	}
-	red := RedactURL(rawURL)
-	text = strings.ReplaceAll(text, strconv.Quote(rawURL), strconv.Quote(red))
-	text = strings.ReplaceAll(text, rawURL, red)
-	p, err := url.Parse(rawURL)
-	if err == nil && p.User != nil {
-		if pass, ok := p.User.Password(); ok && pass != "" {
-			text = strings.ReplaceAll(text, p.User.String(), p.User.Username()+":xxxxx")
-			text = strings.ReplaceAll(text, url.PathEscape(pass), "xxxxx")
-			text = strings.ReplaceAll(text, pass, "xxxxx")
-		}
-	}
-	if err != nil || !hasPassword(p) {
-		text = redactCandidates(text, rawURL)
-	}
-	return text
-}
-
-// redactCandidates replaces in text every string of rawURL that could be a
-// password: for each '@' after the scheme, whatever follows a ':' before it.
-// Where the URL does not parse, which '@' ends the credentials and which ':'
-// starts the password is unclear (either may be part of one), so all count,
-// longest first so that a short one does not hide a longer one.
-func redactCandidates(text, rawURL string) string {
-	j := strings.Index(rawURL, "://")
-	if j < 0 {
-		return text
-	}
-	var cands []string
-	for i := j + 3; i < len(rawURL); i++ {
-		if rawURL[i] != '@' {
-			continue
-		}
-		for k := j + 3; k < i-1; k++ {
-			if rawURL[k] == ':' {
-				cands = append(cands, rawURL[k+1:i])
-			}
-		}
-	}
-	sort.Slice(cands, func(a, b int) bool { return len(cands[a]) > len(cands[b]) })
-	for _, c := range cands {
-		text = strings.ReplaceAll(text, c, "xxxxx")
-	}
-	return text
 }
 
 // pickVideo returns the first video media and format the source can decode.

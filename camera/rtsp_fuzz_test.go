@@ -1,6 +1,7 @@
 package camera
 
 import (
+	"github.com/parallax-robotics/parallax/msgs"
 	"net/url"
 	"strings"
 	"testing"
@@ -115,7 +116,7 @@ func TestTrackDecoderTable(t *testing.T) {
 	}
 }
 
-// FuzzRedact: whatever the password, neither RedactURL nor the text of a
+// FuzzRedact: whatever the password, neither msgs.RedactURL nor the text of a
 // Start error shows it.
 func FuzzRedact(f *testing.F) {
 	f.Add("robot", "s3cret", "10.0.0.2:554", "/cam")
@@ -131,7 +132,7 @@ func FuzzRedact(f *testing.F) {
 		if len(pass) < 4 || strings.Contains(rest, pass) || strings.ContainsAny(pass, "\\\"") {
 			return
 		}
-		if got := RedactURL(raw); strings.Contains(got, pass) {
+		if got := msgs.RedactURL(raw); strings.Contains(got, pass) {
 			t.Fatalf("RedactURL(%q) = %q", raw, got)
 		}
 		r := &RTSP{URL: raw, Transport: "none"}

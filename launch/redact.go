@@ -1,53 +1,18 @@
 package launch
 
 import (
-	"net/url"
 	"strconv"
-	"strings"
+
+	"github.com/parallax-robotics/parallax/msgs"
 )
 
-// redacted stands in for a secret.
-const redacted = "xxxxx"
-
-// RedactURL returns u with its password replaced by "xxxxx", fit for logs.
-// A comma-separated list (a NATS cluster) is redacted element by element.
-// Text that does not parse as a URL keeps only what follows the last '@',
-// so nothing of the credentials can leak through it either.
-func RedactURL(u string) string { return redactURL(u, false) }
-
-// redactURL redacts the password and, when user is true, the user name as
-// well: NATS reads nats://TOKEN@host as a token.
+// redactURL redacts the password and, when user is true, the whole user
+// info: NATS reads nats://TOKEN@host as a token.
 func redactURL(u string, user bool) string {
-	if strings.Contains(u, ",") {
-		parts := strings.Split(u, ",")
-		for i, p := range parts {
-			parts[i] = redactURL(p, user)
-		}
-		return strings.Join(parts, ",")
-	}
-	p, err := url.Parse(u)
-	if err != nil {
-		i := strings.LastIndex(u, "@")
-		if i < 0 {
-			return u
-		}
-		scheme := ""
-		if j := strings.Index(u, "://"); j >= 0 && j < i {
-			scheme = u[:j+3]
-		}
-		return scheme + redacted + "@" + u[i+1:]
-	}
-	if p.User == nil {
-		return u
-	}
 	if user {
-		p.User = url.User(redacted)
-		return p.String()
+		return msgs.RedactUserinfo(u)
 	}
-	if _, ok := p.User.Password(); ok {
-		p.User = url.UserPassword(p.User.Username(), redacted)
-	}
-	return p.String()
+	return msgs.RedactURL(u)
 }
 
 func quoteURL(u string) string  { return strconv.Quote(redactURL(u, false)) }
@@ -65,7 +30,7 @@ func (l *Launch) String() string {
 	}
 	c.NATS.URL = redactURL(l.NATS.URL, true)
 	if c.NATS.Token != "" {
-		c.NATS.Token = redacted
+		c.NATS.Token = msgs.Redacted
 	}
 	b, err := c.Marshal()
 	if err != nil {
@@ -77,5 +42,5 @@ func (l *Launch) String() string {
 // String returns the camera as "name (role) url" with the URL's password
 // redacted.
 func (c Camera) String() string {
-	return c.Name + " (" + c.Role + ") " + RedactURL(c.URL)
+	return c.Name + " (" + c.Role + ") " + msgs.RedactURL(c.URL)
 }

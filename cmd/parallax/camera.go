@@ -31,7 +31,7 @@ func runCameraProbe(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 
 	src := &camera.RTSP{URL: url, Camera: "probe", Transport: *transport, ReadTimeout: *timeout, Buffer: 8}
-	fmt.Fprintf(stdout, "probing %s over %s\n", camera.RedactURL(url), *transport)
+	fmt.Fprintf(stdout, "probing %s over %s\n", msgs.RedactURL(url), *transport)
 	if err := src.Start(); err != nil {
 		return err
 	}
@@ -39,7 +39,7 @@ func runCameraProbe(ctx context.Context, args []string, stdout, stderr io.Writer
 
 	first, err := readWithin(ctx, src, *timeout)
 	if err != nil {
-		return fmt.Errorf("no frame from %s within %v: %w", camera.RedactURL(url), *timeout, err)
+		return fmt.Errorf("no frame from %s within %v: %w", msgs.RedactURL(url), *timeout, err)
 	}
 	if *snapshot != "" {
 		if err := writePNG(*snapshot, first); err != nil {
@@ -61,7 +61,7 @@ func runCameraProbe(ctx context.Context, args []string, stdout, stderr io.Writer
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 				break
 			}
-			return fmt.Errorf("reading %s: %w", camera.RedactURL(url), err)
+			return fmt.Errorf("reading %s: %w", msgs.RedactURL(url), err)
 		}
 		frames++
 		lastStamp = f.Stamp
