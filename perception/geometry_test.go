@@ -193,6 +193,10 @@ func TestProjectRoundTrip(t *testing.T) {
 		}
 	}
 	assertClose(t, "valid", geoValues(t, valid), geoConst64(2*h*w, 1), 0)
+
+	// A single T broadcasts over the batch like a per-item one.
+	grid1, _ := g.ok2(Project(pts, K, g.poses(msgs.Identity()), h, w))
+	assertClose(t, "grid with T [1,4,4]", geoValues(t, grid1), got, 0)
 }
 
 func geoConst64(n int, v float64) []float64 {
@@ -632,17 +636,23 @@ func TestGeometryGradients(t *testing.T) {
 	const eps = 1e-3
 	trv := []float32{0.23, -0.05, 0.1}
 	aav := []float32{0.01, -0.02, 0.015}
-	for i := 0; i < 3; i++ {
-		at := func(d float32) float64 {
-			p := append([]float32(nil), trv...)
-			p[i] += d
-			return geoValues(t, loss(g.data(aav, 1, 3), g.data(p, 1, 3)))[0]
-		}
-		fd := (at(eps) - at(-eps)) / (2 * eps)
-		an := grads["translation"][i]
-		t.Logf("d loss / d t[%d]: autograd %.5f, finite difference %.5f", i, an, fd)
-		if math.Abs(fd-an) > 0.05*math.Abs(an)+1e-3 {
-			t.Errorf("d loss / d t[%d]: autograd %.5f, finite difference %.5f", i, an, fd)
+	for _, param := range []string{"translation", "axisAngle"} {
+		for i := 0; i < 3; i++ {
+			at := func(d float32) float64 {
+				a, tv := append([]float32(nil), aav...), append([]float32(nil), trv...)
+				if param == "translation" {
+					tv[i] += d
+				} else {
+					a[i] += d
+				}
+				return geoValues(t, loss(g.data(a, 1, 3), g.data(tv, 1, 3)))[0]
+			}
+			fd := (at(eps) - at(-eps)) / (2 * eps)
+			an := grads[param][i]
+			t.Logf("d loss / d %s[%d]: autograd %.5f, finite difference %.5f", param, i, an, fd)
+			if math.Abs(fd-an) > 0.05*math.Abs(an)+1e-3 {
+				t.Errorf("d loss / d %s[%d]: autograd %.5f, finite difference %.5f", param, i, an, fd)
+			}
 		}
 	}
 }
