@@ -115,6 +115,19 @@ func run(f func() error) (err error) {
 	return f()
 }
 
+// noGrad runs f with autograd off and switches it back on afterwards.
+// Grad mode is on on worker threads outside such sections; nesting them is
+// not supported: gotch v0.7.0's GradSetEnabled returns an unreliable
+// previous state (it reads a 4-byte C int as an 8-byte Go int), so the
+// state cannot be saved and restored.
+func noGrad(f func() error) error {
+	if _, err := ts.GradSetEnabled(false); err != nil {
+		return err
+	}
+	defer ts.GradSetEnabled(true)
+	return f()
+}
+
 // Do runs f on the worker's thread and returns its error; a panic in f is
 // returned as an error wrapping ErrPanic and the worker keeps running
 // (gotch's Must* functions exit the process instead of panicking: avoid

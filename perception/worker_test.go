@@ -2,6 +2,7 @@ package perception
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"syscall"
@@ -96,22 +97,25 @@ func TestWorkerErrorAndPanic(t *testing.T) {
 	}
 	// The worker survives with grad mode back on and a clean error slot.
 	err = w.Do(func() error {
-		prev, err := ts.GradSetEnabled(true)
+		a, err := ts.Ones([]int64{2, 3}, gotch.Float, gotch.CPU)
 		if err != nil {
 			return err
 		}
-		if !prev {
-			return errors.New("grad mode left disabled after a panic")
-		}
-		a := ts.MustOnes([]int64{2, 3}, gotch.Float, gotch.CPU)
 		defer a.MustDrop()
+		if err := a.RequiresGrad_(true); err != nil {
+			return err
+		}
 		s, err := a.Sum(gotch.Float, false)
 		if err != nil {
 			return err
 		}
 		defer s.MustDrop()
 		if v := s.Float64Values()[0]; v != 6 {
-			return errors.New("wrong sum after panic")
+			return fmt.Errorf("sum after panic = %g", v)
+		}
+		// Fails with "does not require grad" if grad mode were left off.
+		if err := s.Backward(); err != nil {
+			return err
 		}
 		return nil
 	})

@@ -1,0 +1,278 @@
+package perception
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/parallax-robotics/parallax/msgs"
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+)
+
+var (
+	// ErrFrame is returned for a frame the estimator cannot use (no pixels,
+	// a pixel buffer that does not match its size).
+	ErrFrame = errors.New("perception: bad frame")
+)
+
+// DepthMap is a depth image at the model's input resolution.
+type DepthMap struct {
+	// Width and Height are the map's size (the model input size).
+	Width, Height int
+	// Depth holds metres along the optical axis, Width*Height values
+	// row-major, each within the model's MinDepth..MaxDepth.
+	Depth []float32
+	// Intrinsics is the frame's camera model cropped and scaled to this
+	// map, or nil when the frame had none.
+	Intrinsics *msgs.Intrinsics
+}
+
+// Estimator runs a Model's networks on frames, on a Worker. Its methods are
+// safe for concurrent use (the worker serialises them); SetModel swaps the
+// model between calls, never during one.
+type Estimator struct {
+	w  *Worker
+	mu sync.Mutex
+	m  *Model
+}
+
+// NewEstimator makes an estimator running m on w.
+func NewEstimator(m *Model, w *Worker) *Estimator {
+	return &Estimator{w: w, m: m}
+}
+
+// Model returns the current model.
+func (e *Estimator) Model() *Model {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.m
+}
+
+// SetModel replaces the model used by later calls and returns the previous
+// one (the caller closes it, on the worker, once no call uses it). The new
+// model must have the same input size to keep DepthMap sizes stable; that is
+// not enforced.
+func (e *Estimator) SetModel(m *Model) *Model {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	old := e.m
+	e.m = m
+	return old
+}
+
+// cropFor returns the centred crop of a w x h image with the aspect ratio of
+// mw x mh: the largest such window, so resizing it keeps the aspect.
+func cropFor(w, h, mw, mh int) (x0, y0, cw, ch int) {
+	// Compare w/h with mw/mh in integers.
+	if w*mh > h*mw { // wider than the model: cut the sides
+		cw = (h*mw + mh/2) / mh
+		return (w - cw) / 2, 0, cw, h
+	}
+	ch = (w*mh + mw/2) / mw
+	return 0, (h - ch) / 2, w, ch
+}
+
+// frameTensor converts a frame to [1,3,mh,mw] float32 in [0,1]: the centred
+// crop with the model's aspect ratio (so objects keep their shape and the
+// intrinsics stay a pinhole model), resized with bilinear interpolation
+// (align_corners=false, no antialiasing: downscaling by more than 2x
+// aliases). It returns the intrinsics of the result.
+func frameTensor(f *msgs.Frame, mw, mh int, dev gotch.Device) (*ts.Tensor, *msgs.Intrinsics, error) {
+	if f == nil {
+		return nil, nil, fmt.Errorf("%w: nil frame", ErrFrame)
+	}
+	if f.Width < 1 || f.Height < 1 || len(f.Pix) != 3*f.Width*f.Height {
+		return nil, nil, fmt.Errorf("%w: %s #%d: %dx%d with %d bytes (want 3*W*H packed RGB)", ErrFrame, f.Camera, f.Seq, f.Width, f.Height, len(f.Pix))
+	}
+	x0, y0, cw, ch := cropFor(f.Width, f.Height, mw, mh)
+	if cw < 1 || ch < 1 {
+		return nil, nil, fmt.Errorf("%w: %s #%d: %dx%d too small", ErrFrame, f.Camera, f.Seq, f.Width, f.Height)
+	}
+	var k *msgs.Intrinsics
+	if f.Intrinsics != nil {
+		in := *f.Intrinsics
+		in.Cx -= float64(x0)
+		in.Cy -= float64(y0)
+		in.Width, in.Height = cw, ch
+		s := in.Scaled(mw, mh)
+		k = &s
+	}
+	// Crop rows in Go (a contiguous slice), columns in torch.
+	pix := f.Pix[3*f.Width*y0 : 3*f.Width*(y0+ch)]
+	t, err := ts.NewTensorFromData(pix, []int64{int64(ch), int64(f.Width), 3})
+	if err != nil {
+		return nil, nil, err
+	}
+	steps := []func(*ts.Tensor) (*ts.Tensor, error){
+		func(t *ts.Tensor) (*ts.Tensor, error) {
+			if cw == f.Width {
+				return t.Contiguous(false) // a copy, so the step owns it
+			}
+			return t.Narrow(1, int64(x0), int64(cw), false)
+		},
+		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Permute([]int64{2, 0, 1}, false) },
+		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Unsqueeze(0, false) },
+		func(t *ts.Tensor) (*ts.Tensor, error) {
+			if dev.IsCuda() {
+				return t.To(dev, false)
+			}
+			return t.Contiguous(false)
+		},
+		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Totype(gotch.Float, false) },
+		func(t *ts.Tensor) (*ts.Tensor, error) {
+			s := ts.FloatScalar(1.0 / 255)
+			defer s.MustDrop()
+			return t.MulScalar(s, false)
+		},
+		func(t *ts.Tensor) (*ts.Tensor, error) {
+			if cw == mw && ch == mh {
+				return t.Contiguous(false)
+			}
+			return t.UpsampleBilinear2d([]int64{int64(mh), int64(mw)}, false, nil, nil, false)
+		},
+	}
+	for _, st := range steps {
+		next, err := st(t)
+		t.MustDrop()
+		if err != nil {
+			return nil, nil, fmt.Errorf("perception: frame %s #%d to tensor: %w", f.Camera, f.Seq, err)
+		}
+		t = next
+	}
+	return t, k, nil
+}
+
+// framesTensor stacks frames into [B,3,mh,mw].
+func framesTensor(frames []*msgs.Frame, mw, mh int, dev gotch.Device) (*ts.Tensor, []*msgs.Intrinsics, error) {
+	list := make([]ts.Tensor, 0, len(frames))
+	ks := make([]*msgs.Intrinsics, 0, len(frames))
+	defer func() {
+		for i := range list {
+			list[i].MustDrop()
+		}
+	}()
+	for _, f := range frames {
+		t, k, err := frameTensor(f, mw, mh, dev)
+		if err != nil {
+			return nil, nil, err
+		}
+		list = append(list, *t)
+		ks = append(ks, k)
+	}
+	if len(list) == 1 {
+		x, err := list[0].Contiguous(false)
+		return x, ks, err
+	}
+	x, err := ts.Cat(list, 0)
+	return x, ks, err
+}
+
+// Depth estimates depth for each frame in one batch and returns one map
+// per frame at the model's input resolution. Frames of any size are
+// centre-cropped to the model's aspect ratio and resized (see DepthMap's
+// Intrinsics).
+func (e *Estimator) Depth(frames ...*msgs.Frame) ([]DepthMap, error) {
+	if len(frames) == 0 {
+		return nil, nil
+	}
+	m := e.Model()
+	var out []DepthMap
+	err := e.w.Do(func() error {
+		cfg := m.Config()
+		mw, mh := cfg.Width, cfg.Height
+		x, ks, err := framesTensor(frames, mw, mh, m.Device())
+		if err != nil {
+			return err
+		}
+		defer x.MustDrop()
+		var disps []*ts.Tensor
+		err = noGrad(func() (err error) {
+			disps, err = m.Depth().Forward(x, false)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		for _, d := range disps[1:] {
+			d.MustDrop()
+		}
+		depth, err := DispToDepth(disps[0], cfg.Depth.MinDepth, cfg.Depth.MaxDepth)
+		disps[0].MustDrop()
+		if err != nil {
+			return err
+		}
+		vals, err := tensorFloat32s(depth)
+		depth.MustDrop()
+		if err != nil {
+			return err
+		}
+		n := mw * mh
+		out = make([]DepthMap, len(frames))
+		for i := range frames {
+			out[i] = DepthMap{Width: mw, Height: mh, Depth: vals[i*n : (i+1)*n : (i+1)*n], Intrinsics: ks[i]}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Pose estimates the camera motion from frame a to frame b: the pose of
+// camera b in camera a's frame (p_a = R p_b + T), the same convention as
+// msgs.Pose with a as the world. A monocular network's translation has the
+// scale it was trained with (metric when trained with a stereo baseline).
+func (e *Estimator) Pose(a, b *msgs.Frame) (msgs.Pose, error) {
+	m := e.Model()
+	var pose msgs.Pose
+	err := e.w.Do(func() error {
+		cfg := m.Config()
+		x, _, err := framesTensor([]*msgs.Frame{a, b}, cfg.Width, cfg.Height, m.Device())
+		if err != nil {
+			return err
+		}
+		defer x.MustDrop()
+		if _, err := ts.GradSetEnabled(false); err != nil {
+			return err
+		}
+		defer ts.GradSetEnabled(true)
+		ta, err := x.Narrow(0, 0, 1, false)
+		if err != nil {
+			return err
+		}
+		defer ta.MustDrop()
+		tb, err := x.Narrow(0, 1, 1, false)
+		if err != nil {
+			return err
+		}
+		defer tb.MustDrop()
+		vec, err := m.Pose().Forward(ta, tb)
+		if err != nil {
+			return err
+		}
+		mat, err := PoseMatrix(vec)
+		vec.MustDrop()
+		if err != nil {
+			return err
+		}
+		v, err := tensorFloat32s(mat)
+		mat.MustDrop()
+		if err != nil {
+			return err
+		}
+		// mat maps points from camera a to camera b; camera b's pose in a
+		// is its inverse.
+		var warp msgs.Pose
+		for i := 0; i < 3; i++ {
+			for j := 0; j < 3; j++ {
+				warp.R[i*3+j] = float64(v[i*4+j])
+			}
+			warp.T[i] = float64(v[i*4+3])
+		}
+		pose = warp.Inverse()
+		return nil
+	})
+	return pose, err
+}
