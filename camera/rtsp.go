@@ -129,6 +129,9 @@ type RTSPStats struct {
 	DecodeTotal time.Duration
 	// LastFrame is the receive time of the last decoded frame.
 	LastFrame time.Time
+	// CameraClock is true once frame stamps come from the camera's own clock
+	// (an RTCP sender report arrived); until then they are receive times.
+	CameraClock bool
 }
 
 // Stats returns a snapshot of the counters.
@@ -309,6 +312,7 @@ func (r *RTSP) intrinsics() *msgs.Intrinsics {
 // survives network jitter.
 func (r *RTSP) stamp(pkt *rtp.Packet, recv time.Time) time.Time {
 	if ntp, ok := r.client.PacketNTP(r.media, pkt); ok {
+		r.count(func(s *RTSPStats) { s.CameraClock = true })
 		return ntp
 	}
 	pts, ok := r.client.PacketPTS2(r.media, pkt)

@@ -513,6 +513,9 @@ func TestRTSPStampsFromSenderReports(t *testing.T) {
 			if !sawLocal {
 				t.Error("the first frames already had the camera's clock, before any sender report")
 			}
+			if !r.Stats().CameraClock {
+				t.Error("stamps are on the camera's clock but Stats does not say so")
+			}
 			return
 		default:
 			t.Fatalf("frame %d: stamp %v is neither now nor one hour ago", f.Seq, f.Stamp)

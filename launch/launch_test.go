@@ -324,3 +324,17 @@ func golden(t *testing.T, path, got string) {
 		t.Errorf("%s is out of date (run go test ./launch -update); got:\n%s", path, got)
 	}
 }
+
+func TestDemoIsTheShippedFile(t *testing.T) {
+	l, err := Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Load("demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Serve == nil || l.Serve.Listen != f.Serve.Listen || len(l.Cameras) != 2 || l.Stereo == nil {
+		t.Errorf("Demo() = %+v, want the demo rig of demo.yaml", l)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -15,23 +16,22 @@ import (
 
 	"github.com/parallax-robotics/parallax/camera"
 	"github.com/parallax-robotics/parallax/camera/codec"
-	"github.com/parallax-robotics/parallax/camera/synth"
+	"github.com/parallax-robotics/parallax/launch"
 	"github.com/parallax-robotics/parallax/msgs"
 	"github.com/parallax-robotics/parallax/msgs/foxglove"
 )
 
-// runDemo runs the node on its embedded default: the synthetic stereo camera
-// served over real RTSP (H.264), read back by the RTSP sources, and published
-// on an embedded NATS server. Depth and odometry join when the networks land;
-// today the demo runs and measures the camera half of the pipeline.
+// runDemo runs the node on its embedded default, the shipped
+// launch/demo.yaml: the synthetic stereo camera served over real RTSP
+// (H.264), read back by the RTSP sources, and published on an embedded NATS
+// server. Depth and odometry join when the networks land; today the demo
+// runs and measures the camera half of the pipeline.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("demo", "[flags]", stderr)
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until interrupted)")
-	natsListen := fs.String("nats-listen", "127.0.0.1:4222", "address of the embedded NATS server (port 0 picks a free one)")
-	rtspListen := fs.String("rtsp-listen", "127.0.0.1:8554", "address of the synthetic camera's RTSP server (port 0 picks a free one)")
-	world := fs.String("world", "synth://?stereo=1", "the synthetic world and rig, as a synth:// URL")
-	ns := fs.String("namespace", "parallax", "NATS subject namespace")
-	imageRate := fs.Float64("image-rate", 2, "JPEG previews per second and camera on <ns>.<camera>.image (0: none)")
+	natsListen := fs.String("nats-listen", "", "address of the embedded NATS server, port 0 for a free one (default from launch/demo.yaml: 127.0.0.1:4222)")
+	rtspListen := fs.String("rtsp-listen", "", "address of the synthetic camera's RTSP server, port 0 for a free one (default from launch/demo.yaml: 127.0.0.1:8554)")
+	imageRate := fs.Float64("image-rate", -1, "JPEG previews per second and camera on <ns>.<camera>.image, 0 for none (default from launch/demo.yaml)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -39,8 +39,23 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stderr, "parallax demo: unexpected argument %q\n", fs.Arg(0))
 		return errUsage
 	}
-	if err := msgs.ValidateNamespace(*ns); err != nil {
+	l, err := launch.Demo()
+	if err != nil {
 		return err
+	}
+	configured := l.Serve.Listen
+	if *natsListen != "" {
+		l.NATS.Embedded.Listen = *natsListen
+	}
+	if *rtspListen != "" {
+		l.Serve.Listen = *rtspListen
+	}
+	rate := 0.0
+	if l.Topics.Image {
+		rate = l.Topics.ImageRate
+	}
+	if *imageRate >= 0 {
+		rate = *imageRate
 	}
 	if *duration > 0 {
 		var cancel context.CancelFunc
@@ -48,7 +63,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		defer cancel()
 	}
 
-	ns0, err := startEmbeddedNATS(*natsListen)
+	ns0, err := startEmbeddedNATS(l.NATS.Embedded.Listen)
 	if err != nil {
 		return err
 	}
@@ -59,7 +74,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer nc.Close()
 
-	sc, err := startSyntheticCamera(*world, true, *rtspListen, false, func(f string, a ...any) {
+	sc, err := startSyntheticCamera(l.Serve.World, false, l.Serve.Listen, false, func(f string, a ...any) {
 		fmt.Fprintf(stderr, f+"\n", a...)
 	})
 	if err != nil {
@@ -69,20 +84,23 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	fmt.Fprintf(stdout, "parallax demo: NATS on %s, synthetic camera on rtsp://%s/{%s}\n",
 		ns0.ClientURL(), sc.Server.Addr(), strings.Join(sc.Paths, ","))
-	fmt.Fprintf(stdout, "subscribe to %s.> (e.g. nats sub '%s.>'); Ctrl-C stops\n", *ns, *ns)
+	fmt.Fprintf(stdout, "subscribe to %s.> (e.g. nats sub '%s.>'); Ctrl-C stops\n", l.Namespace, l.Namespace)
 
-	k := sc.World.Intrinsics()
 	st := &demoStats{}
 	var wg sync.WaitGroup
-	errc := make(chan error, len(sc.Paths))
-	for _, view := range sc.Paths {
+	errc := make(chan error, len(l.Cameras))
+	for _, cam := range l.Cameras {
+		url, err := servedURL(cam.URL, configured, sc.Server.Addr())
+		if err != nil {
+			return err
+		}
 		baseline := 0.0
-		if view == synth.ViewRight {
-			baseline = sc.World.Config().Baseline
+		if l.Stereo != nil && cam.Name == l.Stereo.Right {
+			baseline = l.Stereo.Baseline
 		}
 		p := &cameraPublisher{
-			nc: nc, ns: *ns, name: view, baseline: baseline, imageRate: *imageRate, stats: st,
-			src: &camera.RTSP{URL: sc.Server.URL(view), Camera: view, Intrinsics: &k},
+			nc: nc, ns: l.Namespace, name: cam.Name, baseline: baseline, imageRate: rate, stats: st,
+			src: &camera.RTSP{URL: url, Camera: cam.Name, Transport: cam.Transport, Intrinsics: cam.Intrinsics},
 		}
 		if err := p.src.Start(); err != nil {
 			return err
@@ -114,6 +132,20 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			fmt.Fprintln(stdout, st.line(time.Since(start)))
 		}
 	}
+}
+
+// servedURL points a camera URL that names the configured address of the
+// served synthetic camera at the address it actually got (a listen port of
+// 0 picks a free one).
+func servedURL(raw, configured, actual string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("camera URL %s: %w", msgs.RedactURL(raw), err)
+	}
+	if u.Host == configured {
+		u.Host = actual
+	}
+	return u.String(), nil
 }
 
 // cameraPublisher reads one camera and publishes its calibration for every
@@ -213,16 +245,20 @@ func (s *demoStats) line(elapsed time.Duration) string {
 	s.frames, s.msgs, s.latencies = 0, 0, nil
 	s.mu.Unlock()
 	var dropped uint64
+	synced := true
 	for _, src := range s.sources {
 		st := src.Stats()
 		dropped += st.FramesDropped + st.DecodeErrors
+		synced = synced && st.CameraClock
 	}
-	p50, p99 := "-", "-"
-	if len(lat) > 0 {
+	// Until the camera's first RTCP sender report, stamps are receive
+	// times and a latency would measure nothing.
+	p50, p99 := "(waiting for the camera clock)", ""
+	if synced && len(lat) > 0 {
 		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		p50 = fmt.Sprintf("%.1fms", ms(lat[len(lat)/2]))
-		p99 = fmt.Sprintf("%.1fms", ms(lat[len(lat)*99/100]))
+		p50 = fmt.Sprintf("p50 %.1fms", ms(lat[len(lat)/2]))
+		p99 = fmt.Sprintf(" p99 %.1fms", ms(lat[len(lat)*99/100]))
 	}
-	return fmt.Sprintf("t=%5.1fs  frames in %3d  published %3d  dropped %d (total)  latency p50 %s p99 %s",
+	return fmt.Sprintf("t=%5.1fs  frames in %3d  published %3d  dropped %d (total)  latency %s%s",
 		elapsed.Seconds(), frames, n, dropped, p50, p99)
 }
