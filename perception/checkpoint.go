@@ -466,27 +466,8 @@ func (m *Model) LoadCheckpoint(c *Checkpoint) error {
 
 // copyWeights copies checked stored values into the variables, in place.
 func (m *Model) copyWeights(vars []ts.NamedTensor, stored map[string]storedTensor) error {
-	dev := m.Device()
 	for _, nv := range vars {
-		st := stored[nv.Name]
-		src, err := ts.NewTensorFromData(st.vals, st.shape)
-		if err != nil {
-			return fmt.Errorf("perception: load %s: %w", nv.Name, err)
-		}
-		if dev.IsCuda() {
-			src, err = src.To(dev, true)
-			if err != nil {
-				return fmt.Errorf("perception: load %s: %w", nv.Name, err)
-			}
-		}
-		// zero then add: an in-place copy that reports errors (gotch's
-		// Copy_ exits the process on error).
-		err = nv.Tensor.Zero_()
-		if err == nil {
-			err = nv.Tensor.Add_(src)
-		}
-		src.MustDrop()
-		if err != nil {
+		if err := assignValues(nv.Tensor, stored[nv.Name].vals); err != nil {
 			return fmt.Errorf("perception: load %s: %w", nv.Name, err)
 		}
 	}

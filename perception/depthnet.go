@@ -127,17 +127,15 @@ func (c *conv2d) forward(x *ts.Tensor) (*ts.Tensor, error) {
 	return ts.Conv2d(x, c.w, c.b, []int64{c.stride, c.stride}, []int64{pad, pad}, []int64{1, 1}, 1)
 }
 
-// forwardELU is conv then ELU in place (as Monodepth2's ELU(inplace=True)).
+// forwardELU is conv then ELU. Not in place: gotch v0.7.0's in-place
+// wrappers (Elu_, Relu_, ...) replace the Go tensor's handle with a new one
+// and leak the old, which keeps the whole activation alive.
 func (c *conv2d) forwardELU(x *ts.Tensor) (*ts.Tensor, error) {
 	y, err := c.forward(x)
 	if err != nil {
 		return nil, err
 	}
-	if err := y.Elu_(); err != nil {
-		y.MustDrop()
-		return nil, err
-	}
-	return y, nil
+	return y.Elu(true)
 }
 
 // DepthNet is a Monodepth2-like encoder-decoder: 5 encoder stages, each a
@@ -221,19 +219,85 @@ func initDispBias(cfg DepthConfig) float64 {
 	return math.Log(d / (1 - d))
 }
 
-// scaleInit multiplies c's weights by k and sets its bias to bias, in place
-// and outside autograd.
+// scaleInit multiplies c's weights by k and sets its bias to bias, outside
+// autograd.
 func scaleInit(c *conv2d, k, bias float64) error {
 	return noGrad(func() error {
 		ks := ts.FloatScalar(k)
 		defer ks.MustDrop()
-		if err := c.w.MulScalar_(ks); err != nil {
+		w, err := c.w.MulScalar(ks, false)
+		if err != nil {
 			return err
 		}
-		bs := ts.FloatScalar(bias)
-		defer bs.MustDrop()
-		return c.b.Fill_(bs)
+		defer w.MustDrop()
+		if err := assign(c.w, w); err != nil {
+			return err
+		}
+		n, err := c.b.Size()
+		if err != nil {
+			return err
+		}
+		vals := make([]float32, n[0])
+		for i := range vals {
+			vals[i] = float32(bias)
+		}
+		return assignValues(c.b, vals)
 	})
+}
+
+// assign copies src into dst in place (dst keeps its identity, so
+// optimisers and the VarStore holding it see the new values). It checks
+// what libtorch's copy_ would reject first: gotch's Copy_ exits the process
+// on error, and its other in-place wrappers leak a tensor handle per call.
+// Call it with grad mode off when dst requires grad.
+func assign(dst, src *ts.Tensor) error {
+	ds, err := dst.Size()
+	if err != nil {
+		return err
+	}
+	ss, err := src.Size()
+	if err != nil {
+		return err
+	}
+	if fmt.Sprint(ds) != fmt.Sprint(ss) {
+		return fmt.Errorf("perception: assign shape %v to %v", ss, ds)
+	}
+	if dst.DType() != src.DType() {
+		return fmt.Errorf("perception: assign dtype %v to %v", src.DType(), dst.DType())
+	}
+	dd, err := dst.Device()
+	if err != nil {
+		return err
+	}
+	sd, err := src.Device()
+	if err != nil {
+		return err
+	}
+	if dd != sd {
+		moved, err := src.To(dd, false)
+		if err != nil {
+			return err
+		}
+		defer moved.MustDrop()
+		src = moved
+	}
+	dst.Copy_(src)
+	return nil
+}
+
+// assignValues copies Go float32 values into dst (of the same element count
+// and shape), in place.
+func assignValues(dst *ts.Tensor, vals []float32) error {
+	shape, err := dst.Size()
+	if err != nil {
+		return err
+	}
+	src, err := ts.NewTensorFromData(vals, shape)
+	if err != nil {
+		return err
+	}
+	defer src.MustDrop()
+	return assign(dst, src)
 }
 
 // Config returns the network's configuration with defaults filled in.

@@ -92,14 +92,7 @@ func NewPoseNet(p *nn.Path, cfg PoseConfig) (*PoseNet, error) {
 	if cfg.ForwardPrior != 0 {
 		b := make([]float32, 6)
 		b[5] = float32(-cfg.ForwardPrior / poseScale)
-		err := noGrad(func() error {
-			src, err := ts.NewTensorFromData(b, []int64{6})
-			if err != nil {
-				return err
-			}
-			defer src.MustDrop()
-			return n.out.b.Add_(src)
-		})
+		err := noGrad(func() error { return assignValues(n.out.b, b) })
 		if err != nil {
 			return nil, fmt.Errorf("perception: pose prior: %w", err)
 		}
@@ -149,11 +142,10 @@ func (n *PoseNet) Forward(a, b *ts.Tensor) (out *ts.Tensor, err error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := y.Relu_(); err != nil {
-			y.MustDrop()
+		// Not Relu_: gotch's in-place wrappers leak a handle (see forwardELU).
+		if h, err = y.Relu(true); err != nil {
 			return nil, err
 		}
-		h = y
 	}
 	y, err := n.out.forward(h)
 	h.MustDrop()
