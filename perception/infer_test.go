@@ -226,4 +226,3 @@ func TestEstimatorMemoryFlat(t *testing.T) {
 		t.Fatalf("RSS grew by %.1f MB over 200 inferences", float64(after-before)/1e6)
 	}
 }
-
