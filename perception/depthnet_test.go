@@ -1,12 +1,20 @@
 package perception
 
 import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/nn"
@@ -206,6 +214,281 @@ func TestInitialDepthMidRange(t *testing.T) {
 				}
 			}
 			return nil
+		})
+	}
+}
+
+// torchPython finds a python3 that imports torch: $PARALLAX_PYTHON, then
+// python3 on PATH, then Debian's /usr/bin/python3 (python3-torch, installed
+// by make deps). A missing torch fails the test: the reference is part of
+// the build's promises.
+func torchPython(t testing.TB) string {
+	t.Helper()
+	cands := []string{os.Getenv("PARALLAX_PYTHON"), "python3", "/usr/bin/python3"}
+	for _, c := range cands {
+		if c == "" {
+			continue
+		}
+		if err := exec.Command(c, "-c", "import torch").Run(); err == nil {
+			return c
+		}
+	}
+	t.Fatalf("no python3 with torch (tried %q): run make deps (python3-torch)", cands)
+	return ""
+}
+
+type refResult struct {
+	MaxAbsDiff []float64 `json:"max_abs_diff"`
+	MsPerFrame float64   `json:"ms_per_frame"`
+	Torch      string    `json:"torch"`
+	Threads    int       `json:"threads"`
+}
+
+func writeFloats(path string, v []float32) error {
+	var buf bytes.Buffer
+	binary.Write(&buf, binary.LittleEndian, v)
+	return os.WriteFile(path, buf.Bytes(), 0o644)
+}
+
+// exportDepthNet writes a model's depth weights, an input batch and the Go
+// outputs for scripts/reference_depthnet.py. Run it on a Worker.
+func exportDepthNet(dir string, m *Model, x *ts.Tensor) error {
+	type tensorMeta struct {
+		Name   string  `json:"name"`
+		Shape  []int64 `json:"shape"`
+		Offset int     `json:"offset"`
+	}
+	wd := depthWidths[m.Config().Depth.Size]
+	meta := struct {
+		Enc        [5]int64     `json:"enc"`
+		Dec        [5]int64     `json:"dec"`
+		Numel      int          `json:"numel"`
+		InputShape []int64      `json:"input_shape"`
+		Tensors    []tensorMeta `json:"tensors"`
+	}{Enc: wd.enc, Dec: wd.dec, InputShape: sizeOf(x)}
+	var flat []float32
+	for _, nv := range m.NamedVariables() {
+		if !strings.HasPrefix(nv.Name, "depth.") {
+			continue
+		}
+		v, err := tensorFloat32s(nv.Tensor)
+		if err != nil {
+			return err
+		}
+		meta.Tensors = append(meta.Tensors, tensorMeta{Name: nv.Name, Shape: sizeOf(nv.Tensor), Offset: len(flat)})
+		flat = append(flat, v...)
+	}
+	meta.Numel = len(flat)
+	js, err := json.Marshal(meta)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "weights.json"), js, 0o644); err != nil {
+		return err
+	}
+	if err := writeFloats(filepath.Join(dir, "weights.bin"), flat); err != nil {
+		return err
+	}
+	in, err := tensorFloat32s(x)
+	if err != nil {
+		return err
+	}
+	if err := writeFloats(filepath.Join(dir, "input.bin"), in); err != nil {
+		return err
+	}
+	return noGrad(func() error {
+		out, err := m.Depth().Forward(x, false)
+		if err != nil {
+			return err
+		}
+		defer dropAll(out)
+		for s, d := range out {
+			v, err := tensorFloat32s(d)
+			if err != nil {
+				return err
+			}
+			if err := writeFloats(filepath.Join(dir, fmt.Sprintf("go_out%d.bin", s)), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func runReference(t testing.TB, dir string, threads, iters int) refResult {
+	t.Helper()
+	py := torchPython(t)
+	cmd := exec.Command(py, filepath.Join("..", "scripts", "reference_depthnet.py"), dir,
+		"--threads", fmt.Sprint(threads), "--iters", fmt.Sprint(iters))
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("%s reference_depthnet.py: %v\n%s", py, err, stderr)
+	}
+	var r refResult
+	if err := json.Unmarshal(bytes.TrimSpace(out), &r); err != nil {
+		t.Fatalf("reference output %q: %v", out, err)
+	}
+	return r
+}
+
+// TestDepthNetMatchesPyTorch rebuilds the network in PyTorch (Debian's
+// python3-torch, the same libtorch) with the same weights and compares the
+// four disparity maps.
+func TestDepthNetMatchesPyTorch(t *testing.T) {
+	for _, size := range []string{SizeSmall, SizeDefault} {
+		t.Run(size, func(t *testing.T) {
+			dir := t.TempDir()
+			onWorker(t, func() error {
+				m, err := NewModel(ModelConfig{Depth: DepthConfig{Size: size}, Width: 128, Height: 64}, gotch.CPU)
+				if err != nil {
+					return err
+				}
+				defer m.Close()
+				x, err := randImage(5, 2, 64, 128)
+				if err != nil {
+					return err
+				}
+				defer x.MustDrop()
+				return exportDepthNet(dir, m, x)
+			})
+			r := runReference(t, dir, 2, 2)
+			t.Logf("torch %s: max |python - go| per scale %v", r.Torch, r.MaxAbsDiff)
+			if len(r.MaxAbsDiff) != NumScales {
+				t.Fatalf("reference compared %d scales", len(r.MaxAbsDiff))
+			}
+			for s, d := range r.MaxAbsDiff {
+				if !(d <= 1e-5) {
+					t.Fatalf("scale %d: max |python - go| = %g, want <= 1e-5", s, d)
+				}
+			}
+		})
+	}
+}
+
+// goForwardMs times DepthNet.Forward in no-grad mode on the worker: mean
+// milliseconds per frame over iters batches after 3 warm-up runs.
+func goForwardMs(w *Worker, m *Model, x *ts.Tensor, iters int) (float64, error) {
+	var ms float64
+	err := w.Do(func() error {
+		return noGrad(func() error {
+			for i := 0; i < 3+iters; i++ {
+				if i == 3 {
+					ms = float64(time.Now().UnixNano())
+				}
+				out, err := m.Depth().Forward(x, false)
+				if err != nil {
+					return err
+				}
+				dropAll(out)
+			}
+			ms = (float64(time.Now().UnixNano()) - ms) / 1e6 / float64(iters) / float64(sizeOf(x)[0])
+			return nil
+		})
+	})
+	return ms, err
+}
+
+// BenchmarkDepthForward: depth inference, batch 1, 2 threads, no grad.
+func BenchmarkDepthForward(b *testing.B) {
+	for _, size := range []string{SizeSmall, SizeDefault} {
+		for _, res := range [][2]int{{320, 96}, {640, 192}} {
+			b.Run(fmt.Sprintf("%s/%dx%d", size, res[0], res[1]), func(b *testing.B) {
+				w, err := NewWorker(2)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer w.Close()
+				var m *Model
+				var x *ts.Tensor
+				if err := w.Do(func() (err error) {
+					if m, err = NewModel(ModelConfig{Depth: DepthConfig{Size: size}, Width: res[0], Height: res[1]}, gotch.CPU); err != nil {
+						return err
+					}
+					x, err = randImage(1, 1, res[1], res[0])
+					return err
+				}); err != nil {
+					b.Fatal(err)
+				}
+				defer w.Do(func() error { x.MustDrop(); m.Close(); return nil })
+				b.ReportAllocs()
+				b.ResetTimer()
+				err = w.Do(func() error {
+					return noGrad(func() error {
+						for i := 0; i < b.N; i++ {
+							out, err := m.Depth().Forward(x, false)
+							if err != nil {
+								return err
+							}
+							dropAll(out)
+						}
+						return nil
+					})
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(b.Elapsed().Microseconds())/1e3/float64(b.N), "ms/frame")
+			})
+		}
+	}
+}
+
+// BenchmarkDepthGoVsPython runs the same network with the same weights in
+// Go and in PyTorch (python3-torch, same libtorch .so files) on 2 threads
+// at 640x192 and reports both times and their ratio (goal: go/py <= 1.05).
+// Timed in turns (Go, Python, Go) to spread the noise of a shared machine.
+func BenchmarkDepthGoVsPython(b *testing.B) {
+	for _, size := range []string{SizeSmall, SizeDefault} {
+		b.Run(size, func(b *testing.B) {
+			const iters = 20
+			dir := b.TempDir()
+			w, err := NewWorker(2)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer w.Close()
+			var m *Model
+			var x *ts.Tensor
+			if err := w.Do(func() (err error) {
+				if m, err = NewModel(ModelConfig{Depth: DepthConfig{Size: size}}, gotch.CPU); err != nil {
+					return err
+				}
+				if x, err = randImage(1, 1, 192, 640); err != nil {
+					return err
+				}
+				return exportDepthNet(dir, m, x)
+			}); err != nil {
+				b.Fatal(err)
+			}
+			defer w.Do(func() error { x.MustDrop(); m.Close(); return nil })
+			var goMs, pyMs float64
+			for i := 0; i < b.N; i++ {
+				g1, err := goForwardMs(w, m, x, iters)
+				if err != nil {
+					b.Fatal(err)
+				}
+				r := runReference(b, dir, 2, iters)
+				g2, err := goForwardMs(w, m, x, iters)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for s, d := range r.MaxAbsDiff {
+					if !(d <= 1e-4) {
+						b.Fatalf("scale %d: max |python - go| = %g", s, d)
+					}
+				}
+				goMs += (g1 + g2) / 2
+				pyMs += r.MsPerFrame
+			}
+			goMs /= float64(b.N)
+			pyMs /= float64(b.N)
+			b.ReportMetric(goMs, "go-ms/frame")
+			b.ReportMetric(pyMs, "py-ms/frame")
+			b.ReportMetric(goMs/pyMs, "go/py")
 		})
 	}
 }

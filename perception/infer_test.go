@@ -226,3 +226,28 @@ func TestEstimatorMemoryFlat(t *testing.T) {
 		t.Fatalf("RSS grew by %.1f MB over 200 inferences", float64(after-before)/1e6)
 	}
 }
+
+// BenchmarkEstimatorDepth: a whole Depth call (frame conversion and resize
+// from 1280x384, network, depth copy-out) at 640x192, default size.
+func BenchmarkEstimatorDepth(b *testing.B) {
+	w, err := NewWorker(2)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	var m *Model
+	if err := w.Do(func() (err error) { m, err = NewModel(ModelConfig{}, gotch.CPU); return err }); err != nil {
+		b.Fatal(err)
+	}
+	defer w.Do(func() error { m.Close(); return nil })
+	e := NewEstimator(m, w)
+	f := synthFrames(b, 1280, 384, 1)[0]
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := e.Depth(f); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1e3/float64(b.N), "ms/frame")
+}

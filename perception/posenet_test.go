@@ -228,3 +228,57 @@ func TestPoseNet(t *testing.T) {
 		t.Fatalf("size tiny: %v, want ErrConfig", err)
 	}
 }
+
+// BenchmarkPoseForward: pose inference for one pair, 2 threads, no grad.
+func BenchmarkPoseForward(b *testing.B) {
+	for _, size := range []string{SizeSmall, SizeDefault} {
+		for _, res := range [][2]int{{320, 96}, {640, 192}} {
+			b.Run(fmt.Sprintf("%s/%dx%d", size, res[0], res[1]), func(b *testing.B) {
+				w, err := NewWorker(2)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer w.Close()
+				var net *PoseNet
+				var x, y *ts.Tensor
+				if err := w.Do(func() (err error) {
+					vs := nn.NewVarStore(gotch.CPU)
+					if net, err = NewPoseNet(vs.Root(), PoseConfig{Size: size}); err != nil {
+						return err
+					}
+					if x, err = randImage(1, 1, res[1], res[0]); err != nil {
+						return err
+					}
+					y, err = randImage(2, 1, res[1], res[0])
+					return err
+				}); err != nil {
+					b.Fatal(err)
+				}
+				defer w.Do(func() error { x.MustDrop(); y.MustDrop(); return nil })
+				b.ReportAllocs()
+				b.ResetTimer()
+				err = w.Do(func() error {
+					return noGrad(func() error {
+						for i := 0; i < b.N; i++ {
+							v, err := net.Forward(x, y)
+							if err != nil {
+								return err
+							}
+							m, err := PoseMatrix(v)
+							v.MustDrop()
+							if err != nil {
+								return err
+							}
+							m.MustDrop()
+						}
+						return nil
+					})
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(b.Elapsed().Microseconds())/1e3/float64(b.N), "ms/pair")
+			})
+		}
+	}
+}
