@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"time"
+	"unsafe"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -333,14 +334,22 @@ func tensorFloat32s(t *ts.Tensor) ([]float32, error) {
 		return nil, err
 	}
 	defer c.MustDrop()
+	if c.DType() != gotch.Float {
+		return nil, fmt.Errorf("perception: tensor dtype %v, want float32", c.DType())
+	}
+	// Straight from the tensor's memory: gotch's CopyData checks its
+	// destination element by element through reflection (one allocation
+	// per value).
 	n := c.Numel()
 	out := make([]float32, n)
 	if n == 0 {
 		return out, nil
 	}
-	if err := c.CopyData(out, n); err != nil {
+	p, err := c.DataPtr()
+	if err != nil {
 		return nil, err
 	}
+	copy(out, unsafe.Slice((*float32)(p), n))
 	return out, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"unsafe"
 
 	"github.com/parallax-robotics/parallax/msgs"
 	"github.com/sugarme/gotch"
@@ -100,7 +101,7 @@ func frameTensor(f *msgs.Frame, mw, mh int, dev gotch.Device) (*ts.Tensor, *msgs
 	}
 	// Crop rows in Go (a contiguous slice), columns in torch.
 	pix := f.Pix[3*f.Width*y0 : 3*f.Width*(y0+ch)]
-	t, err := ts.NewTensorFromData(pix, []int64{int64(ch), int64(f.Width), 3})
+	t, err := bytesTensor(pix, []int64{int64(ch), int64(f.Width), 3})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -141,6 +142,30 @@ func frameTensor(f *msgs.Frame, mw, mh int, dev gotch.Device) (*ts.Tensor, *msgs
 		t = next
 	}
 	return t, k, nil
+}
+
+// bytesTensor makes a uint8 CPU tensor holding a copy of pix. gotch's
+// NewTensorFromData encodes element by element through reflection (6
+// million allocations for a 1280x384 frame, ~100 ms); this is one memcpy.
+func bytesTensor(pix []byte, shape []int64) (*ts.Tensor, error) {
+	n := int64(1)
+	for _, d := range shape {
+		n *= d
+	}
+	if n != int64(len(pix)) || n == 0 {
+		return nil, fmt.Errorf("%w: %d bytes for shape %v", ErrFrame, len(pix), shape)
+	}
+	t, err := ts.Empty(shape, gotch.Uint8, gotch.CPU)
+	if err != nil {
+		return nil, err
+	}
+	p, err := t.DataPtr()
+	if err != nil {
+		t.MustDrop()
+		return nil, err
+	}
+	copy(unsafe.Slice((*byte)(p), n), pix)
+	return t, nil
 }
 
 // framesTensor stacks frames into [B,3,mh,mw].
