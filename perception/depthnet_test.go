@@ -369,27 +369,32 @@ func TestDepthNetMatchesPyTorch(t *testing.T) {
 	}
 }
 
-// goForwardMs times DepthNet.Forward in no-grad mode on the worker: mean
-// milliseconds per frame over iters batches after 3 warm-up runs.
+// goForwardMs times DepthNet.Forward in no-grad mode on the worker: the
+// median milliseconds per frame over iters batches after 3 warm-up runs
+// (the median, as the Python side, is robust on a shared machine).
 func goForwardMs(w *Worker, m *Model, x *ts.Tensor, iters int) (float64, error) {
-	var ms float64
+	times := make([]float64, 0, iters)
 	err := w.Do(func() error {
 		return noGrad(func() error {
 			for i := 0; i < 3+iters; i++ {
-				if i == 3 {
-					ms = float64(time.Now().UnixNano())
-				}
+				t0 := time.Now()
 				out, err := m.Depth().Forward(x, false)
 				if err != nil {
 					return err
 				}
 				dropAll(out)
+				if i >= 3 {
+					times = append(times, float64(time.Since(t0).Nanoseconds())/1e6)
+				}
 			}
-			ms = (float64(time.Now().UnixNano()) - ms) / 1e6 / float64(iters) / float64(sizeOf(x)[0])
 			return nil
 		})
 	})
-	return ms, err
+	if err != nil {
+		return 0, err
+	}
+	sort.Float64s(times)
+	return times[len(times)/2] / float64(sizeOf(x)[0]), nil
 }
 
 // BenchmarkDepthForward: depth inference, batch 1, 2 threads, no grad.

@@ -6,14 +6,20 @@ exportDepthNet): weights.json (widths, depth range, tensor names, shapes and
 offsets into weights.bin), weights.bin (float32 little-endian), input.bin
 (the [B,3,H,W] input) and go_out0..3.bin (the Go disparities). Rebuilds the
 architecture with torch.nn.functional, checks its outputs against Go's and
-times forward passes in no-grad mode with the given thread count.
+times forward passes (median of --iters) in no-grad mode with the given thread count.
 
 Prints one JSON line: {"max_abs_diff": [...per scale], "ms_per_frame": x,
 "torch": version, "threads": n}. Exit status 0 unless something failed to
 load; the caller judges the numbers.
 
-Usage: python3 scripts/reference_depthnet.py DIR [--threads 2] [--iters 20]
+Usage: python3 scripts/reference_depthnet.py DIR [--threads 2] [--iters 20] [--no-mallopt]
+
+By default it applies the same glibc malloc settings as the Go side
+(perception.TuneMalloc: M_MMAP_THRESHOLD 32 MiB, M_TRIM_THRESHOLD 1 GiB), so
+the timing compares the bindings, not the allocators; --no-mallopt times
+stock Python.
 """
+import ctypes
 import argparse
 import json
 import os
@@ -72,7 +78,13 @@ def main():
     ap.add_argument("dir")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--iters", type=int, default=20)
+    ap.add_argument("--no-mallopt", action="store_true")
     args = ap.parse_args()
+    if not args.no_mallopt:
+        libc = ctypes.CDLL("libc.so.6")
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc malloc.h
+        if libc.mallopt(M_MMAP_THRESHOLD, 32 << 20) != 1 or libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) != 1:
+            raise SystemExit("mallopt failed")
     torch.set_num_threads(args.threads)
 
     with open(os.path.join(args.dir, "weights.json")) as f:
@@ -95,15 +107,19 @@ def main():
             diffs.append(float((out[s] - go).abs().max()))
         for _ in range(3):
             net.forward(x)
-        t0 = time.perf_counter()
+        times = []
         for _ in range(args.iters):
+            t0 = time.perf_counter()
             net.forward(x)
-        dt = time.perf_counter() - t0
+            times.append(time.perf_counter() - t0)
+        times.sort()
+        dt = times[len(times) // 2]  # the median: robust on a shared machine
     print(json.dumps({
         "max_abs_diff": diffs,
-        "ms_per_frame": dt * 1000 / args.iters / b,
+        "ms_per_frame": dt * 1000 / b,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "mallopt": not args.no_mallopt,
     }))
 
 
