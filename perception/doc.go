@@ -2,9 +2,9 @@
 // geometry (back-project, project, warp) and inference on libtorch, through
 // the patched gotch in third_party/gotch (made by `make deps`).
 //
-// For now it only proves the build: its tests drive libtorch through gotch
-// (tensors, convolutions, autograd, thread count, the stubbed wrappers), and
-// TuneMalloc sets up glibc malloc for tensor work.
+// torch_test.go proves the build (tensors, convolutions, autograd, thread
+// count, the stubbed wrappers), and TuneMalloc sets up glibc malloc for
+// tensor work.
 //
 // All libtorch work must run on a goroutine that called runtime.LockOSThread:
 // libtorch's grad mode and gotch's error slot belong to the OS thread.
@@ -24,4 +24,55 @@
 // (a pose network's axis-angle and translation to T, differentiable).
 // Pixel (u, v) has its centre at (u+0.5, v+0.5), as in msgs.Intrinsics, which
 // is exactly grid_sample's align_corners=false grid: gx = 2*x/W - 1.
+//
+// # Networks, workers and checkpoints
+//
+// Worker (worker.go) owns one OS thread (runtime.LockOSThread) and runs
+// torch closures on it with Do, from any goroutine; a panic in a closure
+// comes back as an error wrapping ErrPanic and grad mode is switched back
+// on. NewWorker(threads) sets libtorch's intra-op thread count for that
+// thread and applies TuneMalloc once per process. Several workers may exist
+// (inference, learner): they share the process's cores and OpenMP/MKL
+// threads. Every Model, DepthNet, PoseNet and tensor call below runs inside
+// Worker.Do; Estimator does that itself. ParseDevice (device.go) reads
+// "auto", "cpu", "cuda", "cuda:N".
+//
+// DepthNet (depthnet.go) is Monodepth2-like: 5 stride-2 encoder stages of
+// two 3x3 conv+ELU (widths small 16-32-64-96-128, default
+// 32-64-128-256-256), a decoder with nearest upsampling, skips, reflection
+// padding and ELU, and sigmoid disparity heads at scales 1, 1/2, 1/4, 1/8.
+// Inputs are [B,3,H,W] in [0,1] (normalised inside) with H and W multiples
+// of 32, at least 64. There is no BatchNorm, on purpose (online adaptation
+// trains on tiny batches; nothing to freeze). The heads start at
+// InitDepth (10 m) so the photometric loss has a gradient from step one.
+// DispToDepth is Monodepth2's mapping of disparity to depth in
+// MinDepth..MaxDepth. PoseNet (posenet.go) is Monodepth2's pose CNN on the
+// two frames concatenated, output [B,6] (axis-angle, translation) scaled by
+// 0.01, the warp from frame a's camera into frame b's; PoseConfig.ForwardPrior
+// initialises it to forward motion (plain mono training collapsed without).
+// PoseMatrix turns it into [B,4,4] (Rodrigues, differentiable).
+//
+// Model (model.go) holds both networks in one VarStore ("depth.*",
+// "pose.*"). Checkpoints (checkpoint.go) are one file: magic, format
+// version, then named sections each with a length and a CRC-32C: "header"
+// (JSON: architecture and metadata), "weights" (name, shape, float32
+// values), any extra sections (optimiser state), "end". Writes are atomic
+// (temp file, fsync, rename); loads refuse another architecture
+// (ErrArchMismatch naming the difference), another version, and any
+// truncated or damaged file, and leave the weights untouched on error.
+//
+// Estimator (infer.go) runs a Model on a Worker: Depth(frames...) returns
+// metric depth maps at the model input size (each frame centre-cropped to
+// the model's aspect ratio, then resized bilinearly, intrinsics adjusted),
+// Pose(a, b) the pose of camera b in camera a's frame.
+//
+// gotch v0.7.0 traps this package works around: Must* functions call
+// log.Fatal (no recover), so only error-returning calls are used; in-place
+// wrappers (Elu_, Relu_, Add_, ...) replace the tensor's C handle and leak
+// the old one with its storage, so none are used (weights are assigned with
+// a checked Copy_); GradSetEnabled's returned previous state is garbage (a
+// 4-byte C int read as 8 bytes), so no-grad sections always re-enable grad
+// mode; NewTensorFromData and CopyData walk data by reflection (one
+// allocation per element), so frames and depth maps are copied with one
+// memcpy through DataPtr.
 package perception
