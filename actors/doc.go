@@ -1,0 +1,46 @@
+// Package actors wires the node together with protoactor-go: the only
+// package that knows every part. A Node builds this supervision tree from a
+// launch file:
+//
+//	node
+//	├── publisher            NATS: depth, camera_info, image, odom, pose, tf, diagnostics
+//	├── perception/<camera>  one per stream group (a stereo pair or a mono camera)
+//	├── sync                 stereo pairing, when the launch file has a pair
+//	└── camera/<name>        one per camera stream
+//
+// Data flows camera -> sync -> perception -> publisher. Each actor's Receive
+// only moves messages and counters; anything that blocks runs elsewhere:
+//
+//   - a camera actor reads its camera.Source on its own goroutine and
+//     reconnects it forever with exponential backoff (0.5 s doubling to 10 s,
+//     reset after 5 s of healthy streaming), publishing each state change
+//     (connecting, streaming, failed: reason, backing off) on
+//     <ns>.diagnostics with the URL's credentials redacted;
+//   - the sync actor pairs left and right frames whose stamps differ by at
+//     most stereo.sync_tolerance and drops (and counts) the unpaired;
+//   - a perception actor has a latest-frame-wins mailbox: Receive overwrites
+//     a one-slot box that a single inference goroutine empties, so a slow
+//     model drops stale frames (counted) and never queues them; the torch work
+//     itself runs on a perception.Worker (a locked OS thread);
+//   - the publisher actor serialises and publishes on NATS.
+//
+// Odometry: the node's "odom" frame is the pose of the reference camera
+// (the left camera of the pair, else the first camera) at its first
+// processed frame; each later pose chains Estimator.Pose between
+// consecutive processed frames. Frames dropped as stale are skipped, so the
+// pose network sees the motion between the frames actually processed.
+//
+// Published topics (ns = launch namespace; see msgs/doc.go):
+//
+//	<ns>.<camera>.depth        foxglove.RawImage 32FC1, the reference camera of each group
+//	<ns>.<camera>.camera_info  foxglove.CameraCalibration of the depth map, every camera of the group
+//	<ns>.<camera>.image        foxglove.CompressedImage (JPEG), when topics.image, at topics.image_rate
+//	<ns>.odom, <ns>.pose, <ns>.tf   of the first group's reference camera, when topics.odom
+//	<ns>.diagnostics           parallax.v1.Diagnostics
+//
+// Subscribed topics: none. Parameters: the launch file (launch/PARAMETERS.md).
+//
+// With no model.checkpoint the networks start from random initialisation:
+// the published depth is the untrained network's (about model init depth
+// everywhere) until online learning lands.
+package actors

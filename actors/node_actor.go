@@ -1,0 +1,98 @@
+package actors
+
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/parallax-robotics/parallax/camera"
+	"github.com/parallax-robotics/parallax/launch"
+	"github.com/parallax-robotics/parallax/msgs"
+	"github.com/parallax-robotics/parallax/perception"
+)
+
+// nodeActor is the root of the tree: it spawns the publisher, one
+// perception actor per stream group, the stereo sync actor and the camera
+// actors (downstream first, so every actor knows where to send), and
+// supervises them with decide.
+type nodeActor struct {
+	n         *Node
+	l         *launch.Launch
+	ns        msgs.Namespace
+	opens     map[string]func() (camera.Source, error)
+	baselines map[string]float64
+	est       *perception.Estimator
+}
+
+func (a *nodeActor) Receive(ctx actor.Context) {
+	switch ctx.Message().(type) {
+	case *actor.Started:
+		a.spawn(ctx)
+	case *actor.Stopping:
+	case *actor.Stopped:
+	case *actor.Restarting:
+	}
+}
+
+func (a *nodeActor) spawn(ctx actor.Context) {
+	l, n := a.l, a.n
+	pub := spawnNamed(ctx, actor.PropsFromProducer(func() actor.Actor {
+		return &publisherActor{nc: n.nc, ns: a.ns, topics: l.Topics, baselines: a.baselines, c: &n.c, onDepth: n.OnDepth}
+	}), "publisher")
+	imageEvery := time.Duration(0)
+	if l.Topics.Image && l.Topics.ImageRate > 0 {
+		imageEvery = time.Duration(float64(time.Second) / l.Topics.ImageRate)
+	}
+	next := map[string]*actor.PID{} // camera -> where its frames go
+	for i, g := range groups(l) {
+		odom := i == 0
+		perc := spawnNamed(ctx, actor.PropsFromProducer(func() actor.Actor {
+			return &perceptionActor{name: g[0], est: a.est, odom: odom, out: pub, c: &n.c}
+		}), "perception/"+g[0])
+		if len(g) == 1 {
+			next[g[0]] = perc
+			continue
+		}
+		tol := l.Stereo.SyncTolerance
+		sync := spawnNamed(ctx, actor.PropsFromProducer(func() actor.Actor {
+			return &syncActor{left: g[0], right: g[1], tolerance: tol, next: perc, c: &n.c}
+		}), "sync")
+		next[g[0]], next[g[1]] = sync, sync
+	}
+	for i, c := range l.Cameras {
+		link, open, to := n.links[i], a.opens[c.Name], next[c.Name]
+		hw := msgs.RedactURL(c.URL)
+		spawnNamed(ctx, actor.PropsFromProducer(func() actor.Actor {
+			return &cameraActor{link: link, hardwareID: hw, open: open, next: to, pub: pub,
+				imageEvery: imageEvery, backoff: n.Backoff, c: &n.c}
+		}), "camera/"+c.Name)
+	}
+}
+
+// spawnNamed spawns a child with a fixed name; names are unique by
+// construction (launch validates camera names), so an error is a bug.
+func spawnNamed(ctx actor.Context, p *actor.Props, name string) *actor.PID {
+	pid, err := ctx.SpawnNamed(p, name)
+	if err != nil {
+		panic(err)
+	}
+	return pid
+}
+
+// groups returns the stream groups: the stereo pair first (when there is
+// one), then each other camera alone. The first group's reference camera
+// carries the odometry.
+func groups(l *launch.Launch) [][]string {
+	var out [][]string
+	paired := map[string]bool{}
+	if st := l.Stereo; st != nil {
+		out = append(out, []string{st.Left, st.Right})
+		paired[st.Left], paired[st.Right] = true, true
+	}
+	for _, c := range l.Cameras {
+		if !paired[c.Name] {
+			out = append(out, []string{c.Name})
+		}
+	}
+	return out
+}

@@ -1,0 +1,179 @@
+package actors
+
+import (
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/parallax-robotics/parallax/launch"
+	"github.com/parallax-robotics/parallax/msgs"
+	"github.com/parallax-robotics/parallax/msgs/foxglove"
+	"github.com/parallax-robotics/parallax/msgs/parallaxv1"
+)
+
+// TestNodeSynthPublishes runs the whole node on a synth:// stereo pair and
+// checks, as a subscriber, that depth, camera_info, odom, pose and tf
+// arrive and decode.
+func TestNodeSynthPublishes(t *testing.T) {
+	n := startNode(t, &Node{Launch: synthLaunch(t, "topics: {image: true, image_rate: 5}")})
+	c := subscribe(t, n)
+	waitFor(t, 30*time.Second, "5 depth maps and odometry", func() bool {
+		return c.count("test.left.depth") >= 5 && c.count("test.odom") >= 5 && c.count("test.left.image") >= 1
+	})
+	for _, m := range c.all("test.left.depth") {
+		var img foxglove.RawImage
+		if err := proto.Unmarshal(m.Data, &img); err != nil {
+			t.Fatal(err)
+		}
+		if len(img.Data) != testW*testH*4 {
+			t.Fatalf("depth data %d bytes, want %d", len(img.Data), testW*testH*4)
+		}
+		w, h, d, err := msgs.DepthFromImage(&img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w != testW || h != testH || img.FrameId != "left" || img.Encoding != "32FC1" {
+			t.Fatalf("depth %dx%d frame %q encoding %q", w, h, img.FrameId, img.Encoding)
+		}
+		for i, v := range d {
+			if !(v >= 0.1 && v <= 100) {
+				t.Fatalf("depth[%d] = %v outside 0.1..100 m", i, v)
+			}
+		}
+		if ts, err := msgs.Time(img.Timestamp); err != nil || time.Since(ts) > 10*time.Second || time.Since(ts) < 0 {
+			t.Fatalf("depth stamp %v (%v): not a recent capture time", ts, err)
+		}
+	}
+	for _, cam := range []string{"left", "right"} {
+		ms := c.all("test." + cam + ".camera_info")
+		if len(ms) == 0 {
+			t.Fatalf("no camera_info for %s", cam)
+		}
+		var cal foxglove.CameraCalibration
+		if err := proto.Unmarshal(ms[0].Data, &cal); err != nil {
+			t.Fatal(err)
+		}
+		k, err := msgs.IntrinsicsFromCalibration(&cal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := msgs.StereoBaseline(&cal)
+		if k.Width != testW || k.Height != testH || (cam == "right") != (b > 0.5 && b < 0.6) {
+			t.Errorf("%s camera_info %+v baseline %v", cam, k, b)
+		}
+	}
+	var first, last parallaxv1.Odometry
+	odoms := c.all("test.odom")
+	if err := proto.Unmarshal(odoms[0].Data, &first); err != nil {
+		t.Fatal(err)
+	}
+	if err := proto.Unmarshal(odoms[len(odoms)-1].Data, &last); err != nil {
+		t.Fatal(err)
+	}
+	p0, err := msgs.OdometryPose(&first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p0 != msgs.Identity() || first.FrameId != OdomFrame || first.ChildFrameId != "left" {
+		t.Errorf("first odometry %v in %q/%q, want identity in odom/left", p0, first.FrameId, first.ChildFrameId)
+	}
+	if last.Seq <= first.Seq {
+		t.Errorf("odometry seq %d then %d", first.Seq, last.Seq)
+	}
+	if c.count("test.pose") == 0 || c.count("test.tf") == 0 {
+		t.Errorf("pose %d, tf %d messages", c.count("test.pose"), c.count("test.tf"))
+	}
+	var tf foxglove.FrameTransform
+	if err := proto.Unmarshal(c.all("test.tf")[0].Data, &tf); err != nil || tf.ParentFrameId != "odom" || tf.ChildFrameId != "left" {
+		t.Errorf("tf %v %v", &tf, err)
+	}
+	if s := n.Stats(); s.FramesIn == 0 || s.FramesProcessed == 0 || s.Published == 0 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+// TestNodeStopsQuickly checks that Stop ends everything within 2 s while
+// inference is running.
+func TestNodeStopsQuickly(t *testing.T) {
+	n := &Node{Launch: synthLaunch(t, "")}
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := subscribe(t, n)
+	waitFor(t, 30*time.Second, "a depth map", func() bool { return c.count("test.left.depth") > 0 })
+	start := time.Now()
+	if err := n.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Stop took %v, want under 2 s", d)
+	}
+	before := n.Stats().FramesIn
+	time.Sleep(300 * time.Millisecond)
+	if after := n.Stats().FramesIn; after != before {
+		t.Errorf("frames still arriving after Stop: %d -> %d", before, after)
+	}
+	if err := n.Stop(); err != nil {
+		t.Errorf("second Stop: %v", err)
+	}
+}
+
+// TestNodeMaxPayload checks that a depth map too big for the server is an
+// error at start-up that names the subject and what to change.
+func TestNodeMaxPayload(t *testing.T) {
+	n := &Node{Launch: synthLaunch(t, ""), MaxPayload: 64 << 10}
+	err := n.Start()
+	if err == nil {
+		n.Stop()
+		t.Fatal("Start succeeded with a 64 KiB max_payload and 120 KiB depth maps")
+	}
+	if !errors.Is(err, ErrMaxPayload) {
+		t.Fatalf("error %v is not ErrMaxPayload", err)
+	}
+	for _, want := range []string{"test.left.depth", "65536", "model.width", "max_payload"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+// TestNodeStartErrors checks configuration errors that Start reports
+// before anything runs.
+func TestNodeStartErrors(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, tc := range []struct {
+		name string
+		node *Node
+		want error
+		text string
+	}{
+		{"no launch", &Node{}, ErrNoLaunch, "no launch"},
+		{"recording source", &Node{Launch: parseLaunch(t, `
+cameras: [{name: front, url: "mcap://drive.mcap"}]
+nats: {embedded: {listen: "127.0.0.1:0"}}`)}, ErrUnsupportedSource, "front"},
+		{"busy NATS port", &Node{Launch: func() *launch.Launch {
+			l := synthLaunch(t, "")
+			l.NATS.Embedded.Listen = busy.Addr().String()
+			return l
+		}()}, ErrNATS, busy.Addr().String()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.node.Start()
+			if err == nil {
+				tc.node.Stop()
+				t.Fatal("Start succeeded")
+			}
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.text) {
+				t.Fatalf("Start: %v, want %v naming %q", err, tc.want, tc.text)
+			}
+		})
+	}
+}
