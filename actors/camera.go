@@ -47,7 +47,7 @@ type cameraLink struct {
 	current atomic.Pointer[camera.RTSP]
 	// closedDrops counts the drops of connections already closed.
 	closedDrops atomic.Uint64
-	synth   bool
+	synth       bool
 }
 
 // cameraActor reads one camera stream. Its reader goroutine owns the
