@@ -358,3 +358,33 @@ func FuzzParseCheckpoint(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkCheckpointSaveLoad: save and load of the default model (640x192).
+func BenchmarkCheckpointSaveLoad(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "m.ckpt")
+	w, err := NewWorker(2)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	var m *Model
+	if err := w.Do(func() (err error) { m, err = NewModel(ModelConfig{}, gotch.CPU); return err }); err != nil {
+		b.Fatal(err)
+	}
+	defer w.Do(func() error { m.Close(); return nil })
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		err := w.Do(func() error {
+			if err := m.Save(path, CheckpointMeta{}); err != nil {
+				return err
+			}
+			_, err := m.Load(path)
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	st, _ := os.Stat(path)
+	b.ReportMetric(float64(st.Size())/1e6, "MB/file")
+}

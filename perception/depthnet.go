@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/nn"
@@ -292,12 +293,38 @@ func assignValues(dst *ts.Tensor, vals []float32) error {
 	if err != nil {
 		return err
 	}
-	src, err := ts.NewTensorFromData(vals, shape)
+	src, err := floatsTensor(vals, shape)
 	if err != nil {
 		return err
 	}
 	defer src.MustDrop()
 	return assign(dst, src)
+}
+
+// floatsTensor makes a float32 CPU tensor holding a copy of vals with one
+// memcpy (gotch's NewTensorFromData reflects over every element).
+func floatsTensor(vals []float32, shape []int64) (*ts.Tensor, error) {
+	n := int64(1)
+	for _, d := range shape {
+		n *= d
+	}
+	if n != int64(len(vals)) {
+		return nil, fmt.Errorf("perception: %d values for shape %v", len(vals), shape)
+	}
+	t, err := ts.Empty(shape, gotch.Float, gotch.CPU)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return t, nil
+	}
+	p, err := t.DataPtr()
+	if err != nil {
+		t.MustDrop()
+		return nil, err
+	}
+	copy(unsafe.Slice((*float32)(p), n), vals)
+	return t, nil
 }
 
 // Config returns the network's configuration with defaults filled in.
