@@ -162,6 +162,11 @@ func containsAfter(lines []string, from int, sub string) int {
 // serveSynth serves the test world's stereo views over RTSP on addr
 // ("127.0.0.1:0" for a free port) with a common start time.
 func serveSynth(t testing.TB, addr string, start time.Time) *cameratest.Server {
+	return serveSynthAuth(t, addr, start, "", "")
+}
+
+// serveSynthAuth is serveSynth requiring user and pass from readers.
+func serveSynthAuth(t testing.TB, addr string, start time.Time, user, pass string) *cameratest.Server {
 	t.Helper()
 	cfg, err := synth.ParseURL(testWorld)
 	if err != nil {
@@ -171,7 +176,7 @@ func serveSynth(t testing.TB, addr string, start time.Time) *cameratest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &cameratest.Server{Address: addr}
+	srv := &cameratest.Server{Address: addr, User: user, Pass: pass}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -122,11 +122,7 @@ func (n *Node) Start() (err error) {
 	if err != nil {
 		return err
 	}
-	n.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		// protoactor's default logger prints coloured lines to stdout,
-		// mixing with the command's output.
-		return slog.New(slog.NewTextHandler(io.Discard, nil))
-	}))
+	n.system = actor.NewActorSystem(quietLogger())
 	n.links = nil
 	for _, c := range l.Cameras {
 		n.links = append(n.links, &cameraLink{name: c.Name, synth: scheme(c.URL) == "synth"})
@@ -140,6 +136,15 @@ func (n *Node) Start() (err error) {
 	}
 	n.started = true
 	return nil
+}
+
+// quietLogger silences protoactor: its default logger prints coloured
+// lines to stdout, mixing with the command's output. The node reports
+// through Stats and diagnostics instead.
+func quietLogger() actor.ConfigOption {
+	return actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	})
 }
 
 // decide is the supervision decider of the node's children. Each child

@@ -1,0 +1,63 @@
+package actors
+
+import (
+	"bufio"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rssBytes returns the process's resident set size.
+func rssBytes(t testing.TB) int64 {
+	t.Helper()
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		t.Skip("no /proc/self/status:", err)
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS in /proc/self/status")
+	return 0
+}
+
+// TestNodeMemoryFlat runs the node for 25 s on the synthetic stereo pair
+// with previews on and checks that, after a 5 s warm-up, neither the
+// process's RSS (libtorch, libavcodec, the Go heap) nor the goroutine count
+// keeps growing.
+func TestNodeMemoryFlat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("25 s run")
+	}
+	n := startNode(t, &Node{Launch: synthLaunch(t, "topics: {image: true, image_rate: 5}")})
+	c := subscribe(t, n)
+	time.Sleep(5 * time.Second)
+	runtime.GC()
+	rss0, gr0, depth0 := rssBytes(t), runtime.NumGoroutine(), c.count("test.left.depth")
+	time.Sleep(20 * time.Second)
+	runtime.GC()
+	rss1, gr1, depth1 := rssBytes(t), runtime.NumGoroutine(), c.count("test.left.depth")
+	s := n.Stats()
+	t.Logf("RSS %.1f -> %.1f MiB, goroutines %d -> %d, %d depth maps in 20 s, stats %+v",
+		float64(rss0)/(1<<20), float64(rss1)/(1<<20), gr0, gr1, depth1-depth0, s)
+	if depth1-depth0 < 20 {
+		t.Fatalf("only %d depth maps in 20 s: the node is not running", depth1-depth0)
+	}
+	if growth := rss1 - rss0; growth > 32<<20 {
+		t.Errorf("RSS grew by %.1f MiB in 20 s after warm-up", float64(growth)/(1<<20))
+	}
+	if gr1 > gr0+5 {
+		t.Errorf("goroutines grew from %d to %d", gr0, gr1)
+	}
+}
