@@ -2,30 +2,25 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
-	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"google.golang.org/protobuf/proto"
-
-	"github.com/parallax-robotics/parallax/camera"
-	"github.com/parallax-robotics/parallax/camera/codec"
+	"github.com/parallax-robotics/parallax/actors"
+	"github.com/parallax-robotics/parallax/camera/synth"
 	"github.com/parallax-robotics/parallax/launch"
 	"github.com/parallax-robotics/parallax/msgs"
-	"github.com/parallax-robotics/parallax/msgs/foxglove"
 )
 
-// runDemo runs the node on its embedded default, the shipped
+// runDemo runs the full node on its embedded default, the shipped
 // launch/demo.yaml: the synthetic stereo camera served over real RTSP
-// (H.264), read back by the RTSP sources, and published on an embedded NATS
-// server. Depth and odometry join when the networks land; today the demo
-// runs and measures the camera half of the pipeline.
+// (H.264), read back by the node's camera actors, depth and odometry
+// estimated and published on an embedded NATS server. The status line adds
+// the depth error against the synthetic world's ground truth.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("demo", "[flags]", stderr)
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until interrupted)")
@@ -50,29 +45,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *rtspListen != "" {
 		l.Serve.Listen = *rtspListen
 	}
-	rate := 0.0
-	if l.Topics.Image {
-		rate = l.Topics.ImageRate
-	}
 	if *imageRate >= 0 {
-		rate = *imageRate
+		l.Topics.Image = *imageRate > 0
+		l.Topics.ImageRate = *imageRate
 	}
-	if *duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
-		defer cancel()
-	}
-
-	ns0, err := startEmbeddedNATS(l.NATS.Embedded.Listen)
-	if err != nil {
-		return err
-	}
-	defer ns0.Shutdown()
-	nc, err := nats.Connect(ns0.ClientURL(), nats.Name("parallax demo"))
-	if err != nil {
-		return fmt.Errorf("connecting to the embedded NATS server: %w", err)
-	}
-	defer nc.Close()
 
 	sc, err := startSyntheticCamera(l.Serve.World, false, l.Serve.Listen, false, func(f string, a ...any) {
 		fmt.Fprintf(stderr, f+"\n", a...)
@@ -81,57 +57,24 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer sc.Close()
-
-	fmt.Fprintf(stdout, "parallax demo: NATS on %s, synthetic camera on rtsp://%s/{%s}\n",
-		ns0.ClientURL(), sc.Server.Addr(), strings.Join(sc.Paths, ","))
+	for i := range l.Cameras {
+		if l.Cameras[i].URL, err = servedURL(l.Cameras[i].URL, configured, sc.Server.Addr()); err != nil {
+			return err
+		}
+	}
+	ev := &depthEval{world: sc.World, start: sc.Start, minDepth: l.Model.MinDepth, maxDepth: l.Model.MaxDepth}
+	n := &actors.Node{Launch: l, Name: "parallax demo", OnDepth: ev.offer}
+	if err := n.Start(); err != nil {
+		return err
+	}
+	ev.clock = func(camera string) bool {
+		st, ok := n.RTSPStats(camera)
+		return ok && st.CameraClock
+	}
+	fmt.Fprintf(stdout, "parallax demo: NATS on %s, synthetic camera on rtsp://%s/{%s}, model %s\n",
+		n.NATSURL(), sc.Server.Addr(), strings.Join(sc.Paths, ","), n.ModelInfo())
 	fmt.Fprintf(stdout, "subscribe to %s.> (e.g. nats sub '%s.>'); Ctrl-C stops\n", l.Namespace, l.Namespace)
-
-	st := &demoStats{}
-	var wg sync.WaitGroup
-	errc := make(chan error, len(l.Cameras))
-	for _, cam := range l.Cameras {
-		url, err := servedURL(cam.URL, configured, sc.Server.Addr())
-		if err != nil {
-			return err
-		}
-		baseline := 0.0
-		if l.Stereo != nil && cam.Name == l.Stereo.Right {
-			baseline = l.Stereo.Baseline
-		}
-		p := &cameraPublisher{
-			nc: nc, ns: l.Namespace, name: cam.Name, baseline: baseline, imageRate: rate, stats: st,
-			src: &camera.RTSP{URL: url, Camera: cam.Name, Transport: cam.Transport, Intrinsics: cam.Intrinsics},
-		}
-		if err := p.src.Start(); err != nil {
-			return err
-		}
-		defer p.src.Close()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := p.run(ctx); err != nil {
-				errc <- fmt.Errorf("camera %s: %w", p.name, err)
-			}
-		}()
-		st.sources = append(st.sources, p.src)
-	}
-
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	start := time.Now()
-	for {
-		select {
-		case <-ctx.Done():
-			wg.Wait()
-			fmt.Fprintln(stdout, st.line(time.Since(start)))
-			fmt.Fprintf(stdout, "parallax demo: stopped after %.1fs\n", time.Since(start).Seconds())
-			return nil
-		case err := <-errc:
-			return err
-		case <-tick.C:
-			fmt.Fprintln(stdout, st.line(time.Since(start)))
-		}
-	}
+	return statusLoop(ctx, n, *duration, stdout, ev.line, "parallax demo")
 }
 
 // servedURL points a camera URL that names the configured address of the
@@ -148,117 +91,94 @@ func servedURL(raw, configured, actual string) (string, error) {
 	return u.String(), nil
 }
 
-// cameraPublisher reads one camera and publishes its calibration for every
-// frame and a JPEG preview at a limited rate.
-type cameraPublisher struct {
-	nc        *nats.Conn
-	ns, name  string
-	baseline  float64
-	imageRate float64
-	src       *camera.RTSP
-	stats     *demoStats
+// depthEval measures published depth against the synthetic world's ground
+// truth. Frames arrive over RTSP; once the stream's stamps are on the
+// camera's clock (its first RTCP sender report) a frame's stamp is exactly
+// Start + i/FPS, which gives the frame index i and so World.Render(i)'s
+// true depth. offer runs in the publisher actor and only keeps the latest
+// result; the status line does the (rendering) work once a second.
+type depthEval struct {
+	world              *synth.World
+	start              time.Time
+	minDepth, maxDepth float64
+	clock              func(camera string) bool
+
+	mu     sync.Mutex
+	latest *actors.DepthResult
 }
 
-func (p *cameraPublisher) run(ctx context.Context) error {
-	infoSubj, err := msgs.NewSubject(p.ns, p.name, msgs.KindCameraInfo)
-	if err != nil {
-		return err
+func (e *depthEval) offer(r *actors.DepthResult) {
+	e.mu.Lock()
+	e.latest = r
+	e.mu.Unlock()
+}
+
+// line returns "abs_rel X" for the latest depth map, or "abs_rel -" while
+// the frame's ground truth cannot be identified.
+func (e *depthEval) line() string {
+	e.mu.Lock()
+	r := e.latest
+	e.latest = nil
+	e.mu.Unlock()
+	if r == nil || e.clock == nil || !e.clock(r.Set.Ref().Camera) {
+		return "abs_rel -"
 	}
-	imgSubj, err := msgs.NewSubject(p.ns, p.name, msgs.KindImage)
-	if err != nil {
-		return err
+	v, ok := e.absRel(r)
+	if !ok {
+		return "abs_rel -"
 	}
-	var lastImage time.Time
-	for {
-		f, err := p.src.Read(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+	return fmt.Sprintf("abs_rel %.3f", v)
+}
+
+// absRel is Monodepth2's mean |d - gt| / gt over the pixels whose true depth
+// lies in the model's range, comparing at the depth map's resolution (truth
+// sampled at the pixel the map's pixel centre came from, through the same
+// centre crop the estimator applies).
+func (e *depthEval) absRel(r *actors.DepthResult) (float64, bool) {
+	ref := r.Set.Ref()
+	fps := e.world.Config().FPS
+	fi := ref.Stamp.Sub(e.start).Seconds() * fps
+	i := int(math.Round(fi))
+	if i < 0 || math.Abs(fi-float64(i))*1000/fps > 1 { // more than 1 ms off the frame grid
+		return 0, false
+	}
+	view := synth.ViewMono
+	if e.world.Config().Stereo {
+		view = synth.ViewLeft
+	}
+	f, err := e.world.RenderView(view, i)
+	if err != nil || f.Truth == nil {
+		return 0, false
+	}
+	d := r.Depth
+	x0, y0, cw, ch := cropFor(f.Width, f.Height, d.Width, d.Height)
+	var sum float64
+	var n int
+	for y := 0; y < d.Height; y++ {
+		sy := y0 + int((float64(y)+0.5)*float64(ch)/float64(d.Height))
+		for x := 0; x < d.Width; x++ {
+			sx := x0 + int((float64(x)+0.5)*float64(cw)/float64(d.Width))
+			gt := float64(f.Truth.Depth[sy*f.Width+sx])
+			if gt < e.minDepth || gt > e.maxDepth {
+				continue
 			}
-			return err
+			sum += math.Abs(float64(d.Depth[y*d.Width+x])-gt) / gt
+			n++
 		}
-		p.stats.frame(time.Since(f.Stamp))
-		if f.Intrinsics != nil {
-			cal, err := msgs.CameraCalibration(f.Stamp, p.name, *f.Intrinsics, p.baseline)
-			if err != nil {
-				return err
-			}
-			if err := p.publish(infoSubj.String(), cal); err != nil {
-				return err
-			}
-		}
-		if p.imageRate > 0 && time.Since(lastImage) >= time.Duration(float64(time.Second)/p.imageRate) {
-			lastImage = time.Now()
-			jpg, err := codec.EncodeJPEG(&codec.RGB{Width: f.Width, Height: f.Height, Pix: f.Pix}, 80)
-			if err != nil {
-				return err
-			}
-			img := &foxglove.CompressedImage{Timestamp: msgs.Timestamp(f.Stamp), FrameId: p.name, Data: jpg, Format: "jpeg"}
-			if err := p.publish(imgSubj.String(), img); err != nil {
-				return err
-			}
-		}
 	}
+	if n == 0 {
+		return 0, false
+	}
+	return sum / float64(n), true
 }
 
-func (p *cameraPublisher) publish(subject string, m proto.Message) error {
-	b, err := proto.Marshal(m)
-	if err != nil {
-		return err
+// cropFor is the estimator's centre crop of a w x h image to the aspect of
+// mw x mh (perception.cropFor).
+func cropFor(w, h, mw, mh int) (x0, y0, cw, ch int) {
+	if w*mh > h*mw {
+		cw = (h*mw + mh/2) / mh
+		return (w - cw) / 2, 0, cw, h
 	}
-	if err := p.nc.Publish(subject, b); err != nil {
-		if errors.Is(err, nats.ErrMaxPayload) {
-			return fmt.Errorf("%s: %d-byte message exceeds the server's max_payload %d: %w", subject, len(b), p.nc.MaxPayload(), err)
-		}
-		return err
-	}
-	p.stats.published()
-	return nil
-}
-
-// demoStats gathers what the status line prints, over the last second.
-type demoStats struct {
-	mu        sync.Mutex
-	frames    int
-	msgs      int
-	latencies []time.Duration
-	sources   []*camera.RTSP
-}
-
-func (s *demoStats) frame(latency time.Duration) {
-	s.mu.Lock()
-	s.frames++
-	s.latencies = append(s.latencies, latency)
-	s.mu.Unlock()
-}
-
-func (s *demoStats) published() {
-	s.mu.Lock()
-	s.msgs++
-	s.mu.Unlock()
-}
-
-// line formats the counters of the last period and resets them.
-func (s *demoStats) line(elapsed time.Duration) string {
-	s.mu.Lock()
-	frames, n, lat := s.frames, s.msgs, s.latencies
-	s.frames, s.msgs, s.latencies = 0, 0, nil
-	s.mu.Unlock()
-	var dropped uint64
-	synced := true
-	for _, src := range s.sources {
-		st := src.Stats()
-		dropped += st.FramesDropped + st.DecodeErrors
-		synced = synced && st.CameraClock
-	}
-	// Until the camera's first RTCP sender report, stamps are receive
-	// times and a latency would measure nothing.
-	p50, p99 := "(waiting for the camera clock)", ""
-	if synced && len(lat) > 0 {
-		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		p50 = fmt.Sprintf("p50 %.1fms", ms(lat[len(lat)/2]))
-		p99 = fmt.Sprintf(" p99 %.1fms", ms(lat[len(lat)*99/100]))
-	}
-	return fmt.Sprintf("t=%5.1fs  frames in %3d  published %3d  dropped %d (total)  latency %s%s",
-		elapsed.Seconds(), frames, n, dropped, p50, p99)
+	ch = (w*mh + mw/2) / mw
+	return 0, (h - ch) / 2, w, ch
 }

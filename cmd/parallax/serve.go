@@ -18,6 +18,9 @@ type syntheticCamera struct {
 	Server *cameratest.Server
 	// Paths are the served paths: "left" and "right" for a stereo rig, "mono" otherwise.
 	Paths []string
+	// Start is the stamp of frame 0 of every view: frame i is stamped
+	// Start + i/FPS, which lets a reader find a frame's ground truth.
+	Start time.Time
 }
 
 // startSyntheticCamera renders world and serves each view on its own path
@@ -43,6 +46,7 @@ func startSyntheticCamera(world string, stereo bool, listen string, udp bool, lo
 	// Both views share one start time so their stamps pair exactly, as a
 	// hardware-synchronised stereo camera's would.
 	start := time.Now()
+	sc.Start = start
 	for _, view := range sc.Paths {
 		cam := w.Camera(view, true)
 		cam.StartTime = start

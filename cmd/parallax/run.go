@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/parallax-robotics/parallax/actors"
+	"github.com/parallax-robotics/parallax/launch"
+	"github.com/parallax-robotics/parallax/msgs"
+)
+
+// runRun runs the node of a launch file until interrupted.
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("run", "-f launch.yaml [flags]", stderr)
+	file := fs.String("f", "", "the launch file (YAML; launch/PARAMETERS.md lists every parameter)")
+	duration := fs.Duration("duration", 0, "stop after this long (0: run until interrupted)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "parallax run: unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	if *file == "" {
+		fmt.Fprintln(stderr, "parallax run: -f launch.yaml is required (launch/robot.example.yaml is a commented example)")
+		return errUsage
+	}
+	l, err := launch.Load(*file)
+	if err != nil {
+		return err
+	}
+	if err := l.CheckFiles(); err != nil {
+		return err
+	}
+	n := &actors.Node{Launch: l}
+	if err := n.Start(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "parallax run: %s: %d camera(s), NATS on %s, model %s\n",
+		*file, len(l.Cameras), msgs.RedactURL(n.NATSURL()), n.ModelInfo())
+	fmt.Fprintf(stdout, "subscribe to %s.> (e.g. nats sub '%s.>'); Ctrl-C stops\n", l.Namespace, l.Namespace)
+	return statusLoop(ctx, n, *duration, stdout, nil, "parallax run")
+}
+
+// statusLoop prints a status line a second until ctx is done or duration
+// has passed, then stops the node. extra, when set, adds to each line.
+func statusLoop(ctx context.Context, n *actors.Node, duration time.Duration, stdout io.Writer, extra func() string, name string) error {
+	if duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, duration)
+		defer cancel()
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	start := time.Now()
+	var prev actors.Stats
+	line := func() {
+		s := n.Stats()
+		lat := n.Latencies()
+		// Until every camera's stamps are on its own clock (RTSP: the first
+		// RTCP sender report), a latency would measure nothing.
+		l := "latency (waiting for the camera clock)"
+		switch {
+		case !n.CameraClock():
+		case len(lat) == 0:
+			l = "latency -"
+		default:
+			l = fmt.Sprintf("latency p50 %5.1fms p99 %5.1fms", ms(actors.Percentile(lat, 50)), ms(actors.Percentile(lat, 99)))
+		}
+		e := ""
+		if extra != nil {
+			e = "  " + extra()
+		}
+		fmt.Fprintf(stdout, "t=%5.1fs  frames in %3d  published %3d  dropped %d (total)  %s%s\n",
+			time.Since(start).Seconds(), s.FramesIn-prev.FramesIn, s.Published-prev.Published, s.Dropped(), l, e)
+		prev = s
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			line()
+			stopAt := time.Now()
+			err := n.Stop()
+			fmt.Fprintf(stdout, "%s: stopped after %.1fs (shutdown %.2fs)\n", name, time.Since(start).Seconds(), time.Since(stopAt).Seconds())
+			return err
+		case <-tick.C:
+			line()
+		}
+	}
+}
