@@ -59,6 +59,7 @@ type cameraActor struct {
 	hardwareID string // the URL without credentials
 	open       func() (camera.Source, error)
 	next       *actor.PID // sync or perception
+	alone      bool       // next is perception: send FrameSets of one frame
 	pub        *actor.PID
 	imageEvery time.Duration // 0: no previews
 	backoff    Backoff
@@ -80,7 +81,11 @@ func (a *cameraActor) Receive(ctx actor.Context) {
 		a.stop()
 	case *frameMsg:
 		a.c.framesIn.Add(1)
-		ctx.Send(a.next, m)
+		if a.alone {
+			ctx.Send(a.next, &FrameSet{Frames: []*msgs.Frame{m.frame}})
+		} else {
+			ctx.Send(a.next, m)
+		}
 		if a.imageEvery > 0 && time.Since(a.lastImage) >= a.imageEvery {
 			a.lastImage = time.Now()
 			ctx.Send(a.pub, &imageMsg{frame: m.frame})

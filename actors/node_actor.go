@@ -44,6 +44,7 @@ func (a *nodeActor) spawn(ctx actor.Context) {
 		imageEvery = time.Duration(float64(time.Second) / l.Topics.ImageRate)
 	}
 	next := map[string]*actor.PID{} // camera -> where its frames go
+	paired := map[string]bool{}     // cameras whose frames go to sync
 	for i, g := range groups(l) {
 		odom := i == 0
 		perc := spawnNamed(ctx, actor.PropsFromProducer(func() actor.Actor {
@@ -58,12 +59,13 @@ func (a *nodeActor) spawn(ctx actor.Context) {
 			return &syncActor{left: g[0], right: g[1], tolerance: tol, next: perc, c: &n.c}
 		}), "sync")
 		next[g[0]], next[g[1]] = sync, sync
+		paired[g[0]], paired[g[1]] = true, true
 	}
 	for i, c := range l.Cameras {
-		link, open, to := n.links[i], a.opens[c.Name], next[c.Name]
+		link, open, to, alone := n.links[i], a.opens[c.Name], next[c.Name], !paired[c.Name]
 		hw := msgs.RedactURL(c.URL)
 		spawnNamed(ctx, actor.PropsFromProducer(func() actor.Actor {
-			return &cameraActor{link: link, hardwareID: hw, open: open, next: to, pub: pub,
+			return &cameraActor{link: link, hardwareID: hw, open: open, next: to, alone: alone, pub: pub,
 				imageEvery: imageEvery, backoff: n.Backoff, c: &n.c}
 		}), "camera/"+c.Name)
 	}

@@ -177,3 +177,29 @@ nats: {embedded: {listen: "127.0.0.1:0"}}`)}, ErrUnsupportedSource, "front"},
 		})
 	}
 }
+
+// TestNodeMonoPublishes runs a single synth:// camera with its own name:
+// depth and odometry carry that name.
+func TestNodeMonoPublishes(t *testing.T) {
+	n := startNode(t, &Node{Launch: parseLaunch(t, `
+namespace: mono
+cameras: [{name: front, url: "synth://?width=320&height=96&fps=15&seed=3"}]
+model: {width: 320, height: 96, size: small}
+device: cpu
+nats: {embedded: {listen: "127.0.0.1:0"}}`)})
+	c := subscribe(t, n)
+	waitFor(t, 30*time.Second, "mono depth and odometry", func() bool {
+		return c.count("mono.front.depth") >= 3 && c.count("mono.odom") >= 3 && c.count("mono.front.camera_info") >= 3
+	})
+	var o parallaxv1.Odometry
+	if err := proto.Unmarshal(c.all("mono.odom")[0].Data, &o); err != nil || o.ChildFrameId != "front" {
+		t.Errorf("odometry child %q: %v", o.ChildFrameId, err)
+	}
+	var cal foxglove.CameraCalibration
+	if err := proto.Unmarshal(c.all("mono.front.camera_info")[0].Data, &cal); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := msgs.StereoBaseline(&cal); b != 0 {
+		t.Errorf("mono camera baseline %v", b)
+	}
+}

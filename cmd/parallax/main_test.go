@@ -23,6 +23,7 @@ import (
 
 	"github.com/parallax-robotics/parallax/msgs"
 	"github.com/parallax-robotics/parallax/msgs/foxglove"
+	"github.com/parallax-robotics/parallax/msgs/parallaxv1"
 )
 
 // freeAddr returns a loopback address with a port nobody listens on now.
@@ -149,7 +150,8 @@ func TestCameraProbeErrors(t *testing.T) {
 }
 
 // TestDemoPublishes runs the demo and checks, as a subscriber would, that
-// calibrations and JPEG previews of both cameras arrive and decode.
+// depth maps, odometry, calibrations and JPEG previews arrive and decode,
+// and that it stops within 2 s.
 func TestDemoPublishes(t *testing.T) {
 	pr, pw := io.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -185,7 +187,9 @@ func TestDemoPublishes(t *testing.T) {
 	}
 	seen := map[string]int{}
 	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) && (seen["parallax.left.image"] < 2 || seen["parallax.right.camera_info"] < 10) {
+	sub.SetPendingLimits(-1, -1) // depth maps are large
+	for time.Now().Before(deadline) && (seen["parallax.left.image"] < 2 || seen["parallax.right.camera_info"] < 10 ||
+		seen["parallax.left.depth"] < 5 || seen["parallax.odom"] < 5) {
 		m, err := sub.NextMsg(time.Until(deadline))
 		if err != nil {
 			break
@@ -196,6 +200,28 @@ func TestDemoPublishes(t *testing.T) {
 			t.Fatalf("unexpected subject %q: %v", m.Subject, err)
 		}
 		switch s.Kind {
+		case msgs.KindDepth:
+			var img foxglove.RawImage
+			if err := proto.Unmarshal(m.Data, &img); err != nil {
+				t.Fatal(err)
+			}
+			w, h, d, err := msgs.DepthFromImage(&img)
+			if err != nil || w != 320 || h != 96 || len(img.Data) != 320*96*4 {
+				t.Fatalf("%s: %dx%d, %d bytes: %v", m.Subject, w, h, len(img.Data), err)
+			}
+			for i, v := range d {
+				if !(v >= 0.1 && v <= 100) {
+					t.Fatalf("%s: depth[%d] = %v outside 0.1..100 m", m.Subject, i, v)
+				}
+			}
+		case msgs.KindOdom:
+			var o parallaxv1.Odometry
+			if err := proto.Unmarshal(m.Data, &o); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := msgs.OdometryPose(&o); err != nil || o.FrameId != "odom" || o.ChildFrameId != "left" {
+				t.Fatalf("%s: %v in %q/%q: %v", m.Subject, o.Pose, o.FrameId, o.ChildFrameId, err)
+			}
 		case msgs.KindCameraInfo:
 			var c foxglove.CameraCalibration
 			if err := proto.Unmarshal(m.Data, &c); err != nil {
@@ -225,13 +251,18 @@ func TestDemoPublishes(t *testing.T) {
 			}
 		}
 	}
-	for _, subj := range []string{"parallax.left.camera_info", "parallax.right.camera_info", "parallax.left.image", "parallax.right.image"} {
+	for _, subj := range []string{"parallax.left.camera_info", "parallax.right.camera_info", "parallax.left.image",
+		"parallax.right.image", "parallax.left.depth", "parallax.odom", "parallax.pose", "parallax.tf", "parallax.diagnostics"} {
 		if seen[subj] == 0 {
 			t.Errorf("nothing on %s (seen %v)", subj, seen)
 		}
 	}
+	stopAt := time.Now()
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("demo: %v", err)
+	}
+	if d := time.Since(stopAt); d > 2*time.Second {
+		t.Errorf("the demo took %v to stop, want under 2 s", d)
 	}
 }

@@ -56,7 +56,9 @@ func statusLoop(ctx context.Context, n *actors.Node, duration time.Duration, std
 	defer tick.Stop()
 	start := time.Now()
 	var prev actors.Stats
+	last := start
 	line := func() {
+		last = time.Now()
 		s := n.Stats()
 		lat := n.Latencies()
 		// Until every camera's stamps are on its own clock (RTSP: the first
@@ -80,7 +82,9 @@ func statusLoop(ctx context.Context, n *actors.Node, duration time.Duration, std
 	for {
 		select {
 		case <-ctx.Done():
-			line()
+			if time.Since(last) > 200*time.Millisecond {
+				line()
+			}
 			stopAt := time.Now()
 			err := n.Stop()
 			fmt.Fprintf(stdout, "%s: stopped after %.1fs (shutdown %.2fs)\n", name, time.Since(start).Seconds(), time.Since(stopAt).Seconds())

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRunBadLaunch checks that run reports every problem of a bad launch
+// file with its file and line, and exits non-zero, before starting anything.
+func TestRunBadLaunch(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"typo and bad value", "namespace: test\ncameras:\n  - name: front\n    url: rtsp://cam/stream\n    trasport: tcp\nmodel:\n  width: 100\n",
+			[]string{"bad.yaml:5", `"trasport"`, "bad.yaml:7", "model.width"}},
+		{"syntax", "cameras: [\n", []string{"bad.yaml:"}},
+		{"missing calibration file", "cameras:\n  - name: front\n    url: rtsp://cam/stream\n    calibration: nowhere.yaml\n",
+			[]string{"bad.yaml:4", "nowhere.yaml"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, "bad.yaml")
+			if err := os.WriteFile(path, []byte(tc.yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var out, errb bytes.Buffer
+			err := dispatch(context.Background(), []string{"run", "-f", path}, &out, &errb)
+			if err == nil {
+				t.Fatalf("run accepted %q", tc.yaml)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not mention %q:\n%v", w, err)
+				}
+			}
+			if out.Len() > 0 {
+				t.Errorf("run printed %q before failing", out.String())
+			}
+		})
+	}
+	var errb bytes.Buffer
+	if err := dispatch(context.Background(), []string{"run"}, &bytes.Buffer{}, &errb); !errors.Is(err, errUsage) || !strings.Contains(errb.String(), "-f launch.yaml is required") {
+		t.Errorf("run without -f: %v, %q", err, errb.String())
+	}
+}
+
+// TestRunExitCode runs the built binary on a bad file: the exit status is
+// non-zero and stderr names the line.
+func TestRunExitCode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "parallax")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	path := filepath.Join(t.TempDir(), "robot.yaml")
+	os.WriteFile(path, []byte("cameras:\n  - name: front\n    urll: rtsp://cam/stream\n"), 0o644)
+	var errb bytes.Buffer
+	cmd := exec.Command(bin, "run", "-f", path)
+	cmd.Stderr = &errb
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+		t.Fatalf("exit %v, want non-zero", err)
+	}
+	if !regexp.MustCompile(`robot\.yaml:3: .*"urll"`).MatchString(errb.String()) {
+		t.Errorf("stderr does not point at robot.yaml:3 and the key:\n%s", errb.String())
+	}
+}
+
+// TestRunSynth runs a launch file with a synth:// camera for a few seconds:
+// status lines appear and it stops by itself.
+func TestRunSynth(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "synth.yaml")
+	os.WriteFile(path, []byte(`namespace: runtest
+cameras:
+  - {name: front, url: "synth://?width=320&height=96&fps=15"}
+model: {width: 320, height: 96, size: small}
+device: cpu
+nats: {embedded: {listen: "127.0.0.1:0"}}
+`), 0o644)
+	var out, errb bytes.Buffer
+	start := time.Now()
+	if err := dispatch(context.Background(), []string{"run", "-f", path, "--duration", "4s"}, &out, &errb); err != nil {
+		t.Fatalf("run: %v\n%s", err, errb.String())
+	}
+	if d := time.Since(start); d > 12*time.Second {
+		t.Errorf("run --duration 4s took %v", d)
+	}
+	s := out.String()
+	if !strings.Contains(s, "random init") || strings.Count(s, "frames in") < 3 || !regexp.MustCompile(`latency p50 +[0-9.]+ms`).MatchString(s) {
+		t.Errorf("output lacks the model note, status lines or latencies:\n%s", s)
+	}
+}
