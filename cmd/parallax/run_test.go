@@ -1,14 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -53,8 +56,9 @@ func TestRunBadLaunch(t *testing.T) {
 	}
 }
 
-// TestRunExitCode runs the built binary on a bad file: the exit status is
-// non-zero and stderr names the line.
+// TestRunExitCode runs the built binary on a bad file (the exit status is
+// non-zero and stderr names the line) and on a good one that SIGINT stops
+// within 2 s with status 0.
 func TestRunExitCode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
@@ -76,19 +80,44 @@ func TestRunExitCode(t *testing.T) {
 	if !regexp.MustCompile(`robot\.yaml:3: .*"urll"`).MatchString(errb.String()) {
 		t.Errorf("stderr does not point at robot.yaml:3 and the key:\n%s", errb.String())
 	}
+
+	good := filepath.Join(t.TempDir(), "synth.yaml")
+	os.WriteFile(good, []byte(synthYAML), 0o644)
+	cmd = exec.Command(bin, "run", "-f", good)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(out)
+	for lines.Scan() && !strings.Contains(lines.Text(), "latency p50") {
+	}
+	go io.Copy(io.Discard, out)
+	stopAt := time.Now()
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("run after SIGINT: %v", err)
+	}
+	if d := time.Since(stopAt); d > 2*time.Second {
+		t.Errorf("run took %v to stop after SIGINT, want under 2 s", d)
+	}
 }
 
-// TestRunSynth runs a launch file with a synth:// camera for a few seconds:
-// status lines appear and it stops by itself.
-func TestRunSynth(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "synth.yaml")
-	os.WriteFile(path, []byte(`namespace: runtest
+const synthYAML = `namespace: runtest
 cameras:
   - {name: front, url: "synth://?width=320&height=96&fps=15"}
 model: {width: 320, height: 96, size: small}
 device: cpu
 nats: {embedded: {listen: "127.0.0.1:0"}}
-`), 0o644)
+`
+
+// TestRunSynth runs a launch file with a synth:// camera for a few seconds:
+// status lines appear and it stops by itself.
+func TestRunSynth(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "synth.yaml")
+	os.WriteFile(path, []byte(synthYAML), 0o644)
 	var out, errb bytes.Buffer
 	start := time.Now()
 	if err := dispatch(context.Background(), []string{"run", "-f", path, "--duration", "4s"}, &out, &errb); err != nil {
