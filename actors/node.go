@@ -322,7 +322,9 @@ func (n *Node) release() {
 		n.system.Shutdown()
 	}
 	if n.nc != nil {
-		n.nc.Flush()
+		// Deliver what is buffered, but never wait long for a broker
+		// that went away: Stop has a 2 s budget.
+		n.nc.FlushTimeout(300 * time.Millisecond)
 		n.nc.Close()
 	}
 	if n.emb != nil {
