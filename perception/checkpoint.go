@@ -470,7 +470,7 @@ func (m *Model) LoadCheckpoint(c *Checkpoint) error {
 			return fmt.Errorf("%w: variable %s shape %v != %v", ErrArchMismatch, nv.Name, st.shape, shape)
 		}
 	}
-	return noGrad(func() error { return m.copyWeights(vars, stored) })
+	return NoGrad(func() error { return m.copyWeights(vars, stored) })
 }
 
 // copyWeights copies checked stored values into the variables, in place.

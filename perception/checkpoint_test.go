@@ -30,7 +30,7 @@ func modelOutputs(m *Model) ([][]float32, error) {
 	}
 	defer b.MustDrop()
 	var out [][]float32
-	err = noGrad(func() error {
+	err = NoGrad(func() error {
 		disps, err := m.Depth().Forward(a, false)
 		if err != nil {
 			return err

@@ -223,7 +223,7 @@ func initDispBias(cfg DepthConfig) float64 {
 // scaleInit multiplies c's weights by k and sets its bias to bias, outside
 // autograd.
 func scaleInit(c *conv2d, k, bias float64) error {
-	return noGrad(func() error {
+	return NoGrad(func() error {
 		ks := ts.FloatScalar(k)
 		defer ks.MustDrop()
 		w, err := c.w.MulScalar(ks, false)

@@ -296,7 +296,7 @@ func exportDepthNet(dir string, m *Model, x *ts.Tensor) error {
 	if err := writeFloats(filepath.Join(dir, "input.bin"), in); err != nil {
 		return err
 	}
-	return noGrad(func() error {
+	return NoGrad(func() error {
 		out, err := m.Depth().Forward(x, false)
 		if err != nil {
 			return err
@@ -375,7 +375,7 @@ func TestDepthNetMatchesPyTorch(t *testing.T) {
 func goForwardMs(w *Worker, m *Model, x *ts.Tensor, iters int) (float64, error) {
 	times := make([]float64, 0, iters)
 	err := w.Do(func() error {
-		return noGrad(func() error {
+		return NoGrad(func() error {
 			for i := 0; i < 3+iters; i++ {
 				t0 := time.Now()
 				out, err := m.Depth().Forward(x, false)
@@ -422,7 +422,7 @@ func BenchmarkDepthForward(b *testing.B) {
 				b.ReportAllocs()
 				b.ResetTimer()
 				err = w.Do(func() error {
-					return noGrad(func() error {
+					return NoGrad(func() error {
 						for i := 0; i < b.N; i++ {
 							out, err := m.Depth().Forward(x, false)
 							if err != nil {

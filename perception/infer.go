@@ -212,7 +212,7 @@ func (e *Estimator) Depth(frames ...*msgs.Frame) ([]DepthMap, error) {
 		}
 		defer x.MustDrop()
 		var disps []*ts.Tensor
-		err = noGrad(func() (err error) {
+		err = NoGrad(func() (err error) {
 			disps, err = m.Depth().Forward(x, false)
 			return err
 		})

@@ -92,7 +92,7 @@ func NewPoseNet(p *nn.Path, cfg PoseConfig) (*PoseNet, error) {
 	if cfg.ForwardPrior != 0 {
 		b := make([]float32, 6)
 		b[5] = float32(-cfg.ForwardPrior / poseScale)
-		err := noGrad(func() error { return assignValues(n.out.b, b) })
+		err := NoGrad(func() error { return assignValues(n.out.b, b) })
 		if err != nil {
 			return nil, fmt.Errorf("perception: pose prior: %w", err)
 		}

@@ -258,7 +258,7 @@ func BenchmarkPoseForward(b *testing.B) {
 				b.ReportAllocs()
 				b.ResetTimer()
 				err = w.Do(func() error {
-					return noGrad(func() error {
+					return NoGrad(func() error {
 						for i := 0; i < b.N; i++ {
 							v, err := net.Forward(x, y)
 							if err != nil {

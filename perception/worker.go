@@ -115,12 +115,13 @@ func run(f func() error) (err error) {
 	return f()
 }
 
-// noGrad runs f with autograd off and switches it back on afterwards.
+// NoGrad runs f with autograd off (inference, weight updates) and switches
+// it back on afterwards; call it inside Worker.Do.
 // Grad mode is on on worker threads outside such sections; nesting them is
 // not supported: gotch v0.7.0's GradSetEnabled returns an unreliable
 // previous state (it reads a 4-byte C int as an 8-byte Go int), so the
 // state cannot be saved and restored.
-func noGrad(f func() error) error {
+func NoGrad(f func() error) error {
 	if _, err := ts.GradSetEnabled(false); err != nil {
 		return err
 	}
