@@ -172,6 +172,15 @@ func main() {
 		fail("freed only %d output slots, want at least the 1820 generated ones", freed)
 	}
 
+	// In-place ops (Relu_, Add_, Zero_, ...) get a new handle to the same
+	// tensor back and dropped the old one on the floor: that handle kept
+	// the storage alive, so dropping the tensor later freed nothing and each
+	// call leaked a whole activation. Free the old handle on the swap.
+	replaceN(filepath.Join(*dir, "ts", "tensor-generated.go"),
+		"  ts.ctensor = *ptr\n",
+		"  lib.AtFree(ts.ctensor) // Parallax patch: the old handle kept the storage alive\n  ts.ctensor = *ptr\n",
+		254)
+
 	// Thread-count wrappers: check the C side is there, then add the Go side.
 	mustContain(filepath.Join(*dir, "libtch", "torch_api.h"), "int at_get_num_threads();")
 	mustContain(filepath.Join(*dir, "libtch", "torch_api.h"), "void at_set_num_threads(int n_threads);")
