@@ -33,14 +33,17 @@ func rssBytes(t testing.TB) int64 {
 }
 
 // TestNodeMemoryFlat runs the node for 25 s on the synthetic stereo pair
-// with previews on and checks that, after a 5 s warm-up, neither the
+// served over RTSP (H.264 encode and decode, inference, JPEG previews,
+// publishing) and checks that, after a 5 s warm-up, neither the
 // process's RSS (libtorch, libavcodec, the Go heap) nor the goroutine count
 // keeps growing.
 func TestNodeMemoryFlat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("25 s run")
 	}
-	n := startNode(t, &Node{Launch: synthLaunch(t, "topics: {image: true, image_rate: 5}")})
+	srv := serveSynth(t, "127.0.0.1:0", time.Now())
+	t.Cleanup(srv.Close)
+	n := startNode(t, &Node{Launch: rtspLaunch(t, srv.Addr(), "topics: {image: true, image_rate: 5}")})
 	c := subscribe(t, n)
 	time.Sleep(5 * time.Second)
 	runtime.GC()

@@ -104,10 +104,11 @@ func TestPerceptionLatestFrameWins(t *testing.T) {
 		time.Sleep(feedEvery)
 	}
 	sys.Root.StopFuture(pid).Wait() // waits for the inference in flight
-	close(results)
+	sys.Root.PoisonFuture(out).Wait() // delivers its last result
 	var lat []uint64
 	var inference time.Duration
-	for r := range results {
+	for len(results) > 0 {
+		r := <-results
 		lat = append(lat, r.Set.Ref().Seq)
 		inference += r.Inference
 	}
@@ -154,10 +155,10 @@ func TestPerceptionLatencyFlat(t *testing.T) {
 		time.Sleep(feedEvery)
 	}
 	sys.Root.StopFuture(pid).Wait()
-	close(results)
+	sys.Root.PoisonFuture(out).Wait()
 	var all []arrival
-	for a := range results {
-		all = append(all, a)
+	for len(results) > 0 {
+		all = append(all, <-results)
 	}
 	if len(all) < 6 {
 		t.Fatalf("only %d results", len(all))
