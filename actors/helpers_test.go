@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -186,9 +187,12 @@ func serveSynthAuth(t testing.TB, addr string, start time.Time, user, pass strin
 		t.Fatal(err)
 	}
 	for _, v := range []string{synth.ViewLeft, synth.ViewRight} {
+		// Continue start's frame grid with the next frame due, stamped
+		// when it is due (Camera stamps frame First at StartTime).
+		first := int(math.Ceil(time.Since(start).Seconds() * cfg.FPS))
 		cam := w.Camera(v, true)
-		cam.StartTime = start
-		cam.First = int(time.Since(start).Seconds() * cfg.FPS)
+		cam.First = first
+		cam.StartTime = start.Add(time.Duration(float64(first) / cfg.FPS * float64(time.Second)))
 		if err := cam.Start(); err != nil {
 			t.Fatal(err)
 		}

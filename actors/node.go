@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/url"
 	"runtime"
 	"sync"
@@ -209,9 +210,13 @@ func (n *Node) sources(l *launch.Launch) (map[string]func() (camera.Source, erro
 			}
 			fps, name := w.Config().FPS, c.Name
 			opens[c.Name] = func() (camera.Source, error) {
+				// The source stamps frame First at StartTime: start at the
+				// next frame of the epoch's grid, in the future, so frames
+				// are stamped when they are due, not in a burst.
+				first := int(math.Ceil(time.Since(epoch).Seconds() * fps))
 				cam := w.Camera(view, true)
-				cam.StartTime = epoch
-				cam.First = int(time.Since(epoch).Seconds()*fps) + 1
+				cam.First = first
+				cam.StartTime = epoch.Add(time.Duration(float64(first) / fps * float64(time.Second)))
 				return &renamed{Source: cam, name: name}, nil
 			}
 		default:

@@ -103,7 +103,7 @@ func TestPerceptionLatestFrameWins(t *testing.T) {
 		sys.Root.Send(pid, &FrameSet{Frames: []*msgs.Frame{&f}})
 		time.Sleep(feedEvery)
 	}
-	sys.Root.StopFuture(pid).Wait() // waits for the inference in flight
+	sys.Root.StopFuture(pid).Wait()   // waits for the inference in flight
 	sys.Root.PoisonFuture(out).Wait() // delivers its last result
 	var lat []uint64
 	var inference time.Duration
