@@ -3,6 +3,7 @@ package actors
 import (
 	"errors"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -96,27 +97,31 @@ func TestNodeSynthPublishes(t *testing.T) {
 	}
 }
 
-// TestNodeStopsQuickly checks that Stop ends everything within 2 s while
-// inference is running.
+// TestNodeStopsQuickly checks that Stop ends everything (RTSP cameras,
+// inference, NATS) within 2 s while inference is running.
 func TestNodeStopsQuickly(t *testing.T) {
-	n := &Node{Launch: synthLaunch(t, "")}
+	srv := serveSynth(t, "127.0.0.1:0", time.Now())
+	defer srv.Close()
+	time.Sleep(100 * time.Millisecond)
+	before := runtime.NumGoroutine()
+	n := &Node{Launch: rtspLaunch(t, srv.Addr(), "")}
 	if err := n.Start(); err != nil {
 		t.Fatal(err)
 	}
 	c := subscribe(t, n)
 	waitFor(t, 30*time.Second, "a depth map", func() bool { return c.count("test.left.depth") > 0 })
 	start := time.Now()
+	defer func() { t.Logf("goroutines before %d, after %d", before, runtime.NumGoroutine()) }()
 	if err := n.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("Stop took %v, want under 2 s", d)
 	}
-	before := n.Stats().FramesIn
-	time.Sleep(300 * time.Millisecond)
-	if after := n.Stats().FramesIn; after != before {
-		t.Errorf("frames still arriving after Stop: %d -> %d", before, after)
-	}
+	// Every goroutine of the node (camera readers, RTSP clients,
+	// inference, NATS) is gone; the subscriber's connection remains.
+	c.nc.Close()
+	waitFor(t, 2*time.Second, "the node's goroutines to end", func() bool { return runtime.NumGoroutine() <= before+2 })
 	if err := n.Stop(); err != nil {
 		t.Errorf("second Stop: %v", err)
 	}

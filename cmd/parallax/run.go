@@ -87,7 +87,7 @@ func statusLoop(ctx context.Context, n *actors.Node, duration time.Duration, std
 			}
 			stopAt := time.Now()
 			err := n.Stop()
-			fmt.Fprintf(stdout, "%s: stopped after %.1fs (shutdown %.2fs)\n", name, time.Since(start).Seconds(), time.Since(stopAt).Seconds())
+			fmt.Fprintf(stdout, "%s: stopped after %.1fs (shutdown %.3fs)\n", name, time.Since(start).Seconds(), time.Since(stopAt).Seconds())
 			return err
 		case <-tick.C:
 			line()
