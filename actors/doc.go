@@ -38,6 +38,11 @@
 //	<ns>.odom, <ns>.pose, <ns>.tf   of the first group's reference camera, when topics.odom
 //	<ns>.diagnostics           parallax.v1.Diagnostics
 //
+// camera_info needs the camera's intrinsics: inline in the launch file or
+// from a synth:// URL. Calibration files are not read yet (no calibration
+// package), and mcap:// and kitti:// sources are refused at Start
+// (ErrUnsupportedSource) until the replay issue.
+//
 // Subscribed topics: none. Parameters: the launch file (launch/PARAMETERS.md).
 //
 // With no model.checkpoint the networks start from random initialisation:
