@@ -1,36 +1,12 @@
 package actors
 
 import (
-	"bufio"
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
-)
 
-// rssBytes returns the process's resident set size.
-func rssBytes(t testing.TB) int64 {
-	t.Helper()
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		t.Skip("no /proc/self/status:", err)
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmRSS in /proc/self/status")
-	return 0
-}
+	"github.com/parallax-robotics/parallax/internal/memtest"
+)
 
 // TestNodeMemoryFlat runs the node for 25 s on the synthetic stereo pair
 // served over RTSP (H.264 encode and decode, inference, JPEG previews,
@@ -47,10 +23,10 @@ func TestNodeMemoryFlat(t *testing.T) {
 	c := subscribe(t, n)
 	time.Sleep(5 * time.Second)
 	runtime.GC()
-	rss0, gr0, depth0 := rssBytes(t), runtime.NumGoroutine(), c.count("test.left.depth")
+	rss0, gr0, depth0 := memtest.RSS(t), runtime.NumGoroutine(), c.count("test.left.depth")
 	time.Sleep(20 * time.Second)
 	runtime.GC()
-	rss1, gr1, depth1 := rssBytes(t), runtime.NumGoroutine(), c.count("test.left.depth")
+	rss1, gr1, depth1 := memtest.RSS(t), runtime.NumGoroutine(), c.count("test.left.depth")
 	s := n.Stats()
 	t.Logf("RSS %.1f -> %.1f MiB, goroutines %d -> %d, %d depth maps in 20 s, stats %+v",
 		float64(rss0)/(1<<20), float64(rss1)/(1<<20), gr0, gr1, depth1-depth0, s)

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"math"
 	"math/rand"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/parallax-robotics/parallax/internal/memtest"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -704,21 +704,6 @@ func TestGeometryShapeErrors(t *testing.T) {
 	}
 }
 
-// geoRSS reads the resident set size from /proc/self/statm.
-func geoRSS(t testing.TB) int64 {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		t.Skipf("no /proc/self/statm: %v", err)
-	}
-	f := strings.Fields(string(b))
-	pages, err := strconv.ParseInt(f[1], 10, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pages * int64(os.Getpagesize())
-}
-
 // TestReprojectMemoryFlat runs Reproject forward and backward 300 times at
 // 160x48 after a warm-up: every intermediate is freed, so RSS stays flat.
 func TestReprojectMemoryFlat(t *testing.T) {
@@ -757,11 +742,11 @@ func TestReprojectMemoryFlat(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		step()
 	}
-	before := geoRSS(t)
+	before := memtest.RSS(t)
 	for i := 0; i < 300; i++ {
 		step()
 	}
-	after := geoRSS(t)
+	after := memtest.RSS(t)
 	growth := after - before
 	t.Logf("RSS %d KiB -> %d KiB after 300 Reproject forward+backward steps (%+d KiB)", before>>10, after>>10, growth>>10)
 	// A leaked valid mask (30 KiB) or any larger intermediate would add 9 MiB

@@ -4,14 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
+
+	"github.com/parallax-robotics/parallax/internal/memtest"
+
+	"github.com/sugarme/gotch"
 
 	"github.com/parallax-robotics/parallax/camera/synth"
 	"github.com/parallax-robotics/parallax/msgs"
-	"github.com/sugarme/gotch"
 )
 
 func testEstimator(t testing.TB, cfg ModelConfig) *Estimator {
@@ -186,20 +186,6 @@ func TestEstimatorPose(t *testing.T) {
 	}
 }
 
-// rss returns the resident set size in bytes from /proc/self/statm.
-func rss(t testing.TB) int64 {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := strings.Fields(string(b))
-	pages, err := strconv.ParseInt(f[1], 10, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pages * int64(os.Getpagesize())
-}
-
 // TestEstimatorMemoryFlat: 200 depth and 200 pose inferences after a
 // warm-up grow the RSS by less than 20 MB (every tensor freed).
 func TestEstimatorMemoryFlat(t *testing.T) {
@@ -216,11 +202,11 @@ func TestEstimatorMemoryFlat(t *testing.T) {
 	for i := 0; i < 30; i++ {
 		step()
 	}
-	before := rss(t)
+	before := memtest.RSS(t)
 	for i := 0; i < 200; i++ {
 		step()
 	}
-	after := rss(t)
+	after := memtest.RSS(t)
 	t.Logf("RSS %.1f MB -> %.1f MB after 200 depth+pose inferences", float64(before)/1e6, float64(after)/1e6)
 	if after-before > 20<<20 {
 		t.Fatalf("RSS grew by %.1f MB over 200 inferences", float64(after-before)/1e6)
