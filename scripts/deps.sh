@@ -15,9 +15,10 @@ cd "$repo"
 # Why each package: libtorch-dev (networks, through gotch), g++ (cgo C++),
 # libavcodec/libavutil/libswscale (H.264 decoding), pkg-config (their cgo
 # flags), protobuf-compiler (make proto), ffmpeg (a real RTSP publisher in
-# tests), python3-torch (the same libtorch from Python: reference numbers).
+# tests), python3-torch (the same libtorch from Python: reference numbers),
+# python3-protobuf (examples/python/subscriber.py, checked by a test).
 apt_packages=(libtorch-dev g++ libavcodec-dev libavutil-dev libswscale-dev pkg-config
-	protobuf-compiler ffmpeg python3-torch)
+	protobuf-compiler ffmpeg python3-torch python3-protobuf)
 protoc_gen_go_version="v1.36.12"
 
 log() { echo "deps: $*"; }

@@ -24,6 +24,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"run", "run the node of a launch file: parallax run -f launch.yaml", runRun},
+		{"sub", "subscribe to a subject and print each message decoded: parallax sub 'parallax.>'", runSub},
 		{"demo", "run the pipeline on the built-in synthetic stereo camera and embedded NATS", runDemo},
 		{"camera serve", "serve the synthetic camera over RTSP as H.264", runCameraServe},
 		{"camera probe", "read a camera: codec, size, fps, decode time; --snapshot saves a PNG", runCameraProbe},

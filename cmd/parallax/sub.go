@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/parallax-robotics/parallax/msgs"
+	"github.com/parallax-robotics/parallax/msgs/foxglove"
+	"github.com/parallax-robotics/parallax/msgs/parallaxv1"
+)
+
+// errSubConnect is returned when the NATS server cannot be reached.
+var errSubConnect = errors.New("parallax sub: cannot reach the NATS server")
+
+// runSub subscribes to a subject (wildcards allowed) and prints one summary
+// line per message and, every second, one rate line per subject.
+func runSub(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("sub", "SUBJECT [flags]", stderr)
+	url := fs.String("url", nats.DefaultURL, "NATS server URL; user:pass@ or token@ in it are used and redacted in output")
+	count := fs.Int("count", 0, "stop after this many messages (0: no limit)")
+	duration := fs.Duration("duration", 0, "stop after this long (0: run until interrupted)")
+	raw := fs.Bool("raw", false, "print the payload's first bytes instead of decoding it")
+	// Flags may come after the subject: move the positional one out first.
+	var subject string
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if subject == "" && !strings.HasPrefix(a, "-") && (i == 0 || !takesValue(args[i-1])) {
+			subject = a
+			continue
+		}
+		rest = append(rest, a)
+	}
+	if err := parseFlags(fs, rest); err != nil {
+		return err
+	}
+	if subject == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return errUsage
+	}
+	if *count < 0 {
+		return fmt.Errorf("parallax sub: --count %d is negative", *count)
+	}
+	nc, err := nats.Connect(*url, nats.Name("parallax sub"), nats.Timeout(3*time.Second))
+	if err != nil {
+		return fmt.Errorf("%w at %s: %w", errSubConnect, msgs.RedactURL(*url), err)
+	}
+	defer nc.Close()
+	// The callback hands messages to this loop; the client's own queue in
+	// front of it is unbounded (below), so a burst waits there, not here.
+	ch := make(chan *nats.Msg)
+	stopped := make(chan struct{})
+	defer close(stopped)
+	sub, err := nc.Subscribe(subject, func(m *nats.Msg) {
+		select {
+		case ch <- m:
+		case <-stopped:
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("parallax sub: subscribe %q: %w", subject, err)
+	}
+	// Depth maps are hundreds of KB: without this the client cuts the
+	// subscription as a slow consumer.
+	if err := sub.SetPendingLimits(-1, -1); err != nil {
+		return fmt.Errorf("parallax sub: %w", err)
+	}
+	if err := nc.Flush(); err != nil {
+		return fmt.Errorf("parallax sub: subscribe %q: %w", subject, err)
+	}
+	fmt.Fprintf(stdout, "subscribed to %s on %s\n", subject, msgs.RedactURL(nc.ConnectedUrl()))
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	type rate struct{ n, bytes int }
+	rates := map[string]*rate{}
+	printRates := func() {
+		names := make([]string, 0, len(rates))
+		for s := range rates {
+			names = append(names, s)
+		}
+		sort.Strings(names)
+		for _, s := range names {
+			r := rates[s]
+			fmt.Fprintf(stdout, "rate %s: %d msg/s, %d bytes/s, %d bytes/msg\n", s, r.n, r.bytes, r.bytes/max(r.n, 1))
+		}
+		clear(rates)
+	}
+	seen := 0
+	for {
+		select {
+		case <-ctx.Done():
+			printRates()
+			return nil
+		case <-tick.C:
+			printRates()
+		case m := <-ch:
+			r := rates[m.Subject]
+			if r == nil {
+				r = &rate{}
+				rates[m.Subject] = r
+			}
+			r.n++
+			r.bytes += len(m.Data)
+			if *raw {
+				fmt.Fprintf(stdout, "%s %d bytes: % x\n", m.Subject, len(m.Data), m.Data[:min(len(m.Data), 32)])
+			} else {
+				fmt.Fprintf(stdout, "%s %s\n", m.Subject, summarize(m.Subject, m.Data))
+			}
+			seen++
+			if *count > 0 && seen >= *count {
+				printRates()
+				return nil
+			}
+		}
+	}
+}
+
+// takesValue says whether flag a consumes the next argument.
+func takesValue(a string) bool {
+	a = strings.TrimLeft(a, "-")
+	return !strings.Contains(a, "=") && (a == "url" || a == "count" || a == "duration")
+}
+
+// summarize decodes data by its subject's kind and returns a one-line
+// summary; subjects outside the contract are shown as bytes.
+func summarize(subject string, data []byte) string {
+	s, err := msgs.ParseSubject(subject)
+	if err != nil {
+		return fmt.Sprintf("%d bytes (not a parallax subject): % x", len(data), data[:min(len(data), 32)])
+	}
+	m := s.Kind.NewMessage()
+	if err := proto.Unmarshal(data, m); err != nil {
+		return fmt.Sprintf("%d bytes: cannot decode as %s: %v", len(data), s.Kind.MessageName(), err)
+	}
+	switch v := m.(type) {
+	case *foxglove.RawImage:
+		if s.Kind != msgs.KindDepth {
+			break
+		}
+		w, h, d, err := msgs.DepthFromImage(v)
+		if err != nil {
+			return fmt.Sprintf("%d bytes: bad depth: %v", len(data), err)
+		}
+		lo, med, hi := depthStats(d)
+		return fmt.Sprintf("depth %dx%d %s min %.3f median %.3f max %.3f m (%d bytes)", w, h, v.GetFrameId(), lo, med, hi, len(data))
+	case *parallaxv1.Odometry:
+		p := v.GetPose().GetPosition()
+		return fmt.Sprintf("odom seq %d position (%.3f, %.3f, %.3f) frame %s child %s", v.GetSeq(), p.GetX(), p.GetY(), p.GetZ(), v.GetFrameId(), v.GetChildFrameId())
+	case *foxglove.CameraCalibration:
+		k := v.GetK()
+		if len(k) != 9 {
+			return fmt.Sprintf("camera_info %dx%d: K has %d values, want 9", v.GetWidth(), v.GetHeight(), len(k))
+		}
+		b, err := msgs.StereoBaseline(v)
+		base := fmt.Sprintf("%.4f m", b)
+		if err != nil {
+			base = "none"
+		}
+		return fmt.Sprintf("camera_info %dx%d fx %.2f fy %.2f cx %.2f cy %.2f baseline %s", v.GetWidth(), v.GetHeight(), k[0], k[4], k[2], k[5], base)
+	case *foxglove.CompressedImage:
+		return fmt.Sprintf("image %s %d bytes", v.GetFormat(), len(v.GetData()))
+	case *parallaxv1.Diagnostics:
+		parts := make([]string, 0, len(v.GetStatus()))
+		for _, st := range v.GetStatus() {
+			parts = append(parts, fmt.Sprintf("%s %s %q", st.GetName(), st.GetLevel(), st.GetMessage()))
+		}
+		return "diagnostics " + strings.Join(parts, "; ")
+	case *parallaxv1.LearnerStats:
+		parts := make([]string, 0, len(v.GetLosses()))
+		for _, l := range v.GetLosses() {
+			parts = append(parts, fmt.Sprintf("%s %.4g", l.GetName(), l.GetValue()))
+		}
+		return fmt.Sprintf("learner steps %d losses %s", v.GetSteps(), strings.Join(parts, " "))
+	case *foxglove.PoseInFrame:
+		p := v.GetPose().GetPosition()
+		return fmt.Sprintf("pose position (%.3f, %.3f, %.3f) frame %s", p.GetX(), p.GetY(), p.GetZ(), v.GetFrameId())
+	case *foxglove.FrameTransform:
+		t := v.GetTranslation()
+		return fmt.Sprintf("tf %s -> %s translation (%.3f, %.3f, %.3f)", v.GetParentFrameId(), v.GetChildFrameId(), t.GetX(), t.GetY(), t.GetZ())
+	}
+	return fmt.Sprintf("%s %d bytes", s.Kind.MessageName(), len(data))
+}
+
+// depthStats returns the min, median and max of the finite values (NaN and
+// Inf mark pixels without depth).
+func depthStats(d []float32) (lo, med, hi float64) {
+	v := make([]float64, 0, len(d))
+	for _, x := range d {
+		if f := float64(x); !math.IsNaN(f) && !math.IsInf(f, 0) {
+			v = append(v, f)
+		}
+	}
+	if len(v) == 0 {
+		return math.NaN(), math.NaN(), math.NaN()
+	}
+	sort.Float64s(v)
+	n := len(v)
+	med = v[n/2]
+	if n%2 == 0 {
+		med = (v[n/2-1] + v[n/2]) / 2
+	}
+	return v[0], med, v[n-1]
+}
