@@ -87,7 +87,13 @@ func runSub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer tick.Stop()
 	type rate struct{ n, bytes int }
 	rates := map[string]*rate{}
+	// Rates are counted since the last print, and divided by the time since
+	// then, so the partial second before exit is not shown as a full one.
+	since := time.Now()
 	printRates := func() {
+		now := time.Now()
+		dt := now.Sub(since).Seconds()
+		since = now
 		names := make([]string, 0, len(rates))
 		for s := range rates {
 			names = append(names, s)
@@ -95,7 +101,8 @@ func runSub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		sort.Strings(names)
 		for _, s := range names {
 			r := rates[s]
-			fmt.Fprintf(stdout, "rate %s: %d msg/s, %d bytes/s, %d bytes/msg\n", s, r.n, r.bytes, r.bytes/max(r.n, 1))
+			fmt.Fprintf(stdout, "rate %s: %.1f msg/s, %.0f bytes/s, %d bytes/msg (%d msgs in %.2f s)\n",
+				s, float64(r.n)/dt, float64(r.bytes)/dt, r.bytes/max(r.n, 1), r.n, dt)
 		}
 		clear(rates)
 	}
