@@ -19,7 +19,7 @@ import (
 )
 
 // errSubConnect is returned when the NATS server cannot be reached.
-var errSubConnect = errors.New("parallax sub: cannot reach the NATS server")
+var errSubConnect = errors.New("sub: cannot reach the NATS server")
 
 // runSub subscribes to a subject (wildcards allowed) and prints one summary
 // line per message and, every second, one rate line per subject.
@@ -48,7 +48,7 @@ func runSub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return errUsage
 	}
 	if *count < 0 {
-		return fmt.Errorf("parallax sub: --count %d is negative", *count)
+		return fmt.Errorf("sub: --count %d is negative", *count)
 	}
 	nc, err := nats.Connect(*url, nats.Name("parallax sub"), nats.Timeout(3*time.Second))
 	if err != nil {
@@ -67,15 +67,15 @@ func runSub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	})
 	if err != nil {
-		return fmt.Errorf("parallax sub: subscribe %q: %w", subject, err)
+		return fmt.Errorf("sub: subscribe %q: %w", subject, err)
 	}
 	// Depth maps are hundreds of KB: without this the client cuts the
 	// subscription as a slow consumer.
 	if err := sub.SetPendingLimits(-1, -1); err != nil {
-		return fmt.Errorf("parallax sub: %w", err)
+		return fmt.Errorf("sub: %w", err)
 	}
 	if err := nc.Flush(); err != nil {
-		return fmt.Errorf("parallax sub: subscribe %q: %w", subject, err)
+		return fmt.Errorf("sub: subscribe %q: %w", subject, err)
 	}
 	fmt.Fprintf(stdout, "subscribed to %s on %s\n", subject, msgs.RedactURL(nc.ConnectedUrl()))
 	if *duration > 0 {
