@@ -10,6 +10,8 @@ import (
 	"math"
 	"os/exec"
 	"regexp"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/parallax-robotics/parallax/internal/memtest"
 	"github.com/parallax-robotics/parallax/msgs"
 	"github.com/parallax-robotics/parallax/msgs/foxglove"
 	"github.com/parallax-robotics/parallax/msgs/parallaxv1"
@@ -387,4 +390,65 @@ func TestSubDemo(t *testing.T) {
 			t.Errorf("python size %s, want %s", f[2], want)
 		}
 	})
+}
+
+// TestSubMemoryFlat sends thousands of depth maps over 50 subjects through
+// `parallax sub` and checks that its memory and goroutines stay flat (the
+// per-subject rate table is emptied every second).
+func TestSubMemoryFlat(t *testing.T) {
+	url := natsServer(t, nil)
+	lines, _ := startSub(t, "robot1.>", "--url", url)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	d := make([]float32, 160*48)
+	for i := range d {
+		d[i] = 1 + float32(i%97)
+	}
+	img, err := msgs.DepthImage(time.Now(), "left", 160, 48, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := mustMarshal(t, img)
+	// send publishes n depth maps in batches of 100, each once sub has
+	// printed the one before: a steady stream, not a backlog in the client's
+	// (unlimited) pending queue, which would measure the burst instead.
+	send := func(n int) {
+		t.Helper()
+		timeout := time.After(60 * time.Second)
+		for i := 0; i < n; i += 100 {
+			for j := i; j < i+100; j++ {
+				if err := nc.Publish(fmt.Sprintf("robot1.cam%d.depth", j%50), data); err != nil {
+					t.Fatal(err)
+				}
+			}
+			nc.Flush()
+			for got := 0; got < 100; {
+				select {
+				case l := <-lines:
+					if strings.Contains(l, " depth 160x48 left min 1.000 median ") {
+						got++
+					}
+				case <-timeout:
+					t.Fatalf("sub printed %d of batch %d in 60 s", got, i/100)
+				}
+			}
+		}
+	}
+	send(2000)
+	debug.FreeOSMemory()
+	rss0, gr0 := memtest.RSS(t), runtime.NumGoroutine()
+	send(8000)
+	debug.FreeOSMemory()
+	rss1, gr1 := memtest.RSS(t), runtime.NumGoroutine()
+	t.Logf("RSS %.1f -> %.1f MiB, goroutines %d -> %d over 8000 depth maps of %d bytes",
+		float64(rss0)/(1<<20), float64(rss1)/(1<<20), gr0, gr1, len(data))
+	if growth := rss1 - rss0; growth > 16<<20 {
+		t.Errorf("RSS grew by %.1f MiB over 8000 messages after warm-up", float64(growth)/(1<<20))
+	}
+	if gr1 > gr0+2 {
+		t.Errorf("goroutines grew from %d to %d", gr0, gr1)
+	}
 }
