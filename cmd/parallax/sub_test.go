@@ -306,26 +306,59 @@ func runPython(t *testing.T, py, url, subject string, count int, publish func())
 	}
 }
 
-// TestPythonSubscriberDepth checks the example Python subscriber's numbers
-// on a depth map with known values.
-func TestPythonSubscriberDepth(t *testing.T) {
+// TestPythonSubscriber checks the example Python subscriber's numbers on a
+// depth map with known values and on odometry with a known position.
+func TestPythonSubscriber(t *testing.T) {
 	py := pythonWithProtobuf(t)
 	url := natsServer(t, nil)
 	img, err := msgs.DepthImage(time.Now(), "left", 6, 2, knownDepth)
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := mustMarshal(t, img)
+	pose := msgs.Identity()
+	pose.T = [3]float64{1.25, -0.5, 3.75}
+	tests := []struct {
+		subject string
+		data    []byte
+		want    string
+	}{
+		{"robot1.left.depth", mustMarshal(t, img),
+			"robot1.left.depth depth width 6 height 2 encoding 32FC1 min 1.000 median 4.500 max 9.750"},
+		{"robot1.odom", mustMarshal(t, msgs.Odometry(time.Now(), "odom", "left", 9, pose)),
+			"robot1.odom odom seq 9 position 1.250 -0.500 3.750"},
+	}
 	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	lines := runPython(t, py, url, "robot1.left.depth", 2, func() { nc.Publish("robot1.left.depth", data) })
-	for _, l := range lines {
-		if want := "robot1.left.depth depth width 6 height 2 encoding 32FC1 min 1.000 median 4.500 max 9.750"; l != want {
-			t.Errorf("got  %q\nwant %q", l, want)
-		}
+	for _, tc := range tests {
+		t.Run(tc.subject, func(t *testing.T) {
+			lines := runPython(t, py, url, tc.subject, 2, func() { nc.Publish(tc.subject, tc.data) })
+			for _, l := range lines {
+				if l != tc.want {
+					t.Errorf("got  %q\nwant %q", l, tc.want)
+				}
+			}
+		})
+	}
+}
+
+func TestSubRaw(t *testing.T) {
+	url := natsServer(t, nil)
+	lines, done := startSub(t, "robot1.>", "--url", url, "--count", "1", "--raw")
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.Publish("robot1.odom", []byte{0x0a, 0x00, 0xff})
+	nc.Flush()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if l := <-lines; l != "robot1.odom 3 bytes: 0a 00 ff" {
+		t.Errorf("got %q", l)
 	}
 }
 
