@@ -31,11 +31,18 @@ def generate(proto_dir):
         files += [os.path.relpath(os.path.join(root, n), proto_dir) for n in names if n.endswith(".proto")]
     if not files:
         sys.exit(f"subscriber: no .proto files under {proto_dir}")
-    r = subprocess.run(["protoc", f"-I{proto_dir}", f"--python_out={out}"] + sorted(files),
-                       capture_output=True, text=True)
+    try:
+        r = subprocess.run(["protoc", f"-I{proto_dir}", f"--python_out={out}"] + sorted(files),
+                           capture_output=True, text=True)
+    except FileNotFoundError:
+        sys.exit("subscriber: protoc not found: run `make deps` (Debian package protobuf-compiler)")
     if r.returncode != 0:
         sys.exit(f"subscriber: protoc failed: {r.stderr}")
     sys.path.insert(0, out)
+    try:
+        import google.protobuf  # noqa: F401
+    except ImportError:
+        sys.exit("subscriber: no protobuf module: run `make deps` (Debian package python3-protobuf)")
     from foxglove import RawImage_pb2, CameraCalibration_pb2, CompressedImage_pb2  # noqa: E402
     from parallax.v1 import odometry_pb2  # noqa: E402
     return {
