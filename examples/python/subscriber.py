@@ -153,7 +153,11 @@ def main():
     ap.add_argument("--proto-dir", default=os.path.join(here, "..", "..", "msgs", "proto"))
     args = ap.parse_args()
     types = generate(args.proto_dir)
-    nc = NATS(args.url)
+    try:
+        nc = NATS(args.url)
+    except OSError as e:
+        u = urllib.parse.urlparse(args.url)  # print no credentials
+        sys.exit(f"subscriber: cannot reach the NATS server at {u.scheme}://{u.hostname}:{u.port or 4222}: {e}")
     nc.subscribe(args.subject)
     nc.send(b"PING\r\n")
     nc.sock.settimeout(None)
