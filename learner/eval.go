@@ -42,6 +42,9 @@ type Report struct {
 	Frames int `json:"frames"`
 	Width  int `json:"width"`
 	Height int `json:"height"`
+	// MinDepth and MaxDepth are the evaluated range of true depth, metres.
+	MinDepth float64 `json:"min_depth"`
+	MaxDepth float64 `json:"max_depth"`
 	// Mono is median-scaled, Metric unscaled.
 	Mono   Metrics `json:"mono"`
 	Metric Metrics `json:"metric"`
@@ -112,7 +115,7 @@ func evaluate(ctx context.Context, depth func(*msgs.Frame) (perception.DepthMap,
 	if err != nil {
 		return Report{}, fmt.Errorf("%w: %w", ErrEvalSource, err)
 	}
-	rep := Report{Source: source, Frames: cfg.Frames, Snippet: cfg.Snippet}
+	rep := Report{Source: source, Frames: cfg.Frames, Snippet: cfg.Snippet, MinDepth: opts.MinDepth, MaxDepth: opts.MaxDepth}
 	var mono, metric MetricsAccumulator
 	gt := make([]msgs.Pose, 0, cfg.Frames)
 	pred := make([]msgs.Pose, 0, cfg.Frames)

@@ -28,6 +28,7 @@ func commands() []command {
 		{"demo", "run the pipeline on the built-in synthetic stereo camera and embedded NATS", runDemo},
 		{"camera serve", "serve the synthetic camera over RTSP as H.264", runCameraServe},
 		{"camera probe", "read a camera: codec, size, fps, decode time; --snapshot saves a PNG", runCameraProbe},
+		{"eval", "score a checkpoint's depth and pose on a synthetic world with ground truth", runEval},
 	}
 }
 
