@@ -1,8 +1,7 @@
 // Package learner trains and evaluates parallax's perception networks
 // without labels: Monodepth2's self-supervised losses, and the standard
 // depth (Eigen/Monodepth2) and pose (SfMLearner ATE) metrics.
-package learner
-
+//
 // # Evaluation (metrics.go, eval.go)
 //
 // DepthMetrics computes Monodepth2's abs_rel, sq_rel, rmse, rmse_log and
@@ -26,3 +25,4 @@ package learner
 // nearest-neighbour through the Estimator's centre crop, GroundTruthDepth)
 // both median-scaled and metric, and chains Estimator.Pose over consecutive
 // frames into a trajectory for ATE and drift. `parallax eval` prints it.
+package learner
