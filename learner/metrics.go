@@ -91,7 +91,8 @@ func DepthMetrics(pred, gt []float32, opts EvalOptions) (Metrics, error) {
 	if len(pred) != len(gt) {
 		return Metrics{}, fmt.Errorf("%w: %d predicted depths for %d ground-truth depths", ErrMetricInput, len(pred), len(gt))
 	}
-	var p, g []float64
+	p := make([]float64, 0, len(gt))
+	g := make([]float64, 0, len(gt))
 	for i, v := range gt {
 		gv := float64(v)
 		if !(gv > o.MinDepth && gv < o.MaxDepth) {

@@ -323,3 +323,21 @@ func TestTranslationDriftAndScale(t *testing.T) {
 		t.Errorf("drift %+v, want 10%% over 4 segments", d)
 	}
 }
+
+// BenchmarkDepthMetrics: one 640x192 map, median-scaled (two sorts).
+func BenchmarkDepthMetrics(b *testing.B) {
+	n := 640 * 192
+	gt := make([]float32, n)
+	pred := make([]float32, n)
+	for i := range gt {
+		gt[i] = 1 + float32(i%797)/10
+		pred[i] = 2 + float32(i%331)/7
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DepthMetrics(pred, gt, EvalOptions{MedianScaling: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mpix/s")
+}
