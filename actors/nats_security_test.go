@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
@@ -250,5 +251,64 @@ func TestCheckFilesNkey(t *testing.T) {
 	}
 	if p.Key != "nats.nkey_file" || p.Line != 8 || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("problem %q: key %q line %d, want nats.nkey_file line 8", p, p.Key, p.Line)
+	}
+}
+
+// TestNodeNATSCredentials publishes through a server in operator (JWT) mode:
+// nats.credentials is a .creds file holding the user JWT and seed, checked
+// against the account in the server's memory resolver.
+func TestNodeNATSCredentials(t *testing.T) {
+	dir := t.TempDir()
+	op, _ := nkeys.CreateOperator()
+	opPub, _ := op.PublicKey()
+	acc, _ := nkeys.CreateAccount()
+	accPub, _ := acc.PublicKey()
+	ac := jwt.NewAccountClaims(accPub)
+	accJWT, err := ac.Encode(op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := func(name string, signer nkeys.KeyPair) string {
+		u, _ := nkeys.CreateUser()
+		uPub, _ := u.PublicKey()
+		seed, _ := u.Seed()
+		uc := jwt.NewUserClaims(uPub)
+		uc.IssuerAccount = accPub
+		uJWT, err := uc.Encode(signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := jwt.FormatUserConfig(uJWT, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, name+".creds")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	robot := creds("robot", acc)
+	stranger, _ := nkeys.CreateAccount()
+	forged := creds("forged", stranger)
+
+	res := &server.MemAccResolver{}
+	if err := res.Store(accPub, accJWT); err != nil {
+		t.Fatal(err)
+	}
+	s := startAuthServer(t, server.Options{TrustedKeys: []string{opPub}, AccountResolver: res})
+	yaml := func(f string) string { return `{url: "` + s.ClientURL() + `", credentials: "` + f + `"}` }
+
+	t.Run("creds file", func(t *testing.T) {
+		expectDepth(t, securityLaunch(t, yaml(robot)), s.ClientURL(), nats.UserCredentials(robot))
+	})
+	for _, tc := range []struct {
+		name, file string
+		want       []string
+	}{
+		{"user signed by another account", forged, []string{"Authorization Violation"}},
+		{"missing creds file", filepath.Join(dir, "nope.creds"), []string{"nope.creds"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { expectStartError(t, securityLaunch(t, yaml(tc.file)), tc.want...) })
 	}
 }
