@@ -210,7 +210,7 @@ func GroundTruthDepth(f *msgs.Frame, w, h int) ([]float32, error) {
 	if w < 1 || h < 1 {
 		return nil, fmt.Errorf("%w: depth map %dx%d", ErrMetricInput, w, h)
 	}
-	x0, y0, cw, ch := cropFor(f.Width, f.Height, w, h)
+	x0, y0, cw, ch := perception.CropFor(f.Width, f.Height, w, h)
 	out := make([]float32, w*h)
 	for y := range h {
 		sy := y0 + int((float64(y)+0.5)*float64(ch)/float64(h))
@@ -220,16 +220,4 @@ func GroundTruthDepth(f *msgs.Frame, w, h int) ([]float32, error) {
 		}
 	}
 	return out, nil
-}
-
-// cropFor is perception's centred crop of a w x h image with the aspect
-// ratio of mw x mh (unexported there; kept identical, and the GT-vs-GT
-// test through the Estimator's intrinsics would catch a divergence).
-func cropFor(w, h, mw, mh int) (x0, y0, cw, ch int) {
-	if w*mh > h*mw {
-		cw = (h*mw + mh/2) / mh
-		return (w - cw) / 2, 0, cw, h
-	}
-	ch = (w*mh + mw/2) / mw
-	return 0, (h - ch) / 2, w, ch
 }

@@ -7,11 +7,12 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/sugarme/gotch"
+
 	"github.com/parallax-robotics/parallax/camera/synth"
 	"github.com/parallax-robotics/parallax/internal/memtest"
 	"github.com/parallax-robotics/parallax/msgs"
 	"github.com/parallax-robotics/parallax/perception"
-	"github.com/sugarme/gotch"
 )
 
 var (
@@ -123,7 +124,7 @@ func TestGroundTruthDepthMatchesEstimatorCrop(t *testing.T) {
 			t.Fatal(err)
 		}
 		k := d[0].Intrinsics
-		x0, y0, cw, ch := cropFor(f.Width, f.Height, 128, 64)
+		x0, y0, cw, ch := perception.CropFor(f.Width, f.Height, 128, 64)
 		wantCx := (f.Intrinsics.Cx - float64(x0)) * 128 / float64(cw)
 		wantCy := (f.Intrinsics.Cy - float64(y0)) * 64 / float64(ch)
 		if k == nil || math.Abs(k.Cx-wantCx) > 1e-9 || math.Abs(k.Cy-wantCy) > 1e-9 {

@@ -62,9 +62,9 @@ func (e *Estimator) SetModel(m *Model) *Model {
 	return old
 }
 
-// cropFor returns the centred crop of a w x h image with the aspect ratio of
+// CropFor returns the centred crop of a w x h image with the aspect ratio of
 // mw x mh: the largest such window, so resizing it keeps the aspect.
-func cropFor(w, h, mw, mh int) (x0, y0, cw, ch int) {
+func CropFor(w, h, mw, mh int) (x0, y0, cw, ch int) {
 	// Compare w/h with mw/mh in integers.
 	if w*mh > h*mw { // wider than the model: cut the sides
 		cw = (h*mw + mh/2) / mh
@@ -86,7 +86,7 @@ func frameTensor(f *msgs.Frame, mw, mh int, dev gotch.Device) (*ts.Tensor, *msgs
 	if f.Width < 1 || f.Height < 1 || len(f.Pix) != 3*f.Width*f.Height {
 		return nil, nil, fmt.Errorf("%w: %s #%d: %dx%d with %d bytes (want 3*W*H packed RGB)", ErrFrame, f.Camera, f.Seq, f.Width, f.Height, len(f.Pix))
 	}
-	x0, y0, cw, ch := cropFor(f.Width, f.Height, mw, mh)
+	x0, y0, cw, ch := CropFor(f.Width, f.Height, mw, mh)
 	if cw < 1 || ch < 1 {
 		return nil, nil, fmt.Errorf("%w: %s #%d: %dx%d too small", ErrFrame, f.Camera, f.Seq, f.Width, f.Height)
 	}

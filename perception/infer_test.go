@@ -34,9 +34,9 @@ func TestCropFor(t *testing.T) {
 		{100, 100, 128, 64, 0, 25, 100, 50},
 	}
 	for _, c := range cases {
-		x0, y0, cw, ch := cropFor(c.w, c.h, c.mw, c.mh)
+		x0, y0, cw, ch := CropFor(c.w, c.h, c.mw, c.mh)
 		if x0 != c.x0 || y0 != c.y0 || cw != c.cw || ch != c.ch {
-			t.Errorf("cropFor(%d,%d,%d,%d) = %d,%d %dx%d; want %d,%d %dx%d", c.w, c.h, c.mw, c.mh, x0, y0, cw, ch, c.x0, c.y0, c.cw, c.ch)
+			t.Errorf("CropFor(%d,%d,%d,%d) = %d,%d %dx%d; want %d,%d %dx%d", c.w, c.h, c.mw, c.mh, x0, y0, cw, ch, c.x0, c.y0, c.cw, c.ch)
 		}
 	}
 }

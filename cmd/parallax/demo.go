@@ -14,6 +14,7 @@ import (
 	"github.com/parallax-robotics/parallax/camera/synth"
 	"github.com/parallax-robotics/parallax/launch"
 	"github.com/parallax-robotics/parallax/msgs"
+	"github.com/parallax-robotics/parallax/perception"
 )
 
 // runDemo runs the full node on its embedded default, the shipped
@@ -151,7 +152,7 @@ func (e *depthEval) absRel(r *actors.DepthResult) (float64, bool) {
 		return 0, false
 	}
 	d := r.Depth
-	x0, y0, cw, ch := cropFor(f.Width, f.Height, d.Width, d.Height)
+	x0, y0, cw, ch := perception.CropFor(f.Width, f.Height, d.Width, d.Height)
 	var sum float64
 	var n int
 	for y := 0; y < d.Height; y++ {
@@ -170,15 +171,4 @@ func (e *depthEval) absRel(r *actors.DepthResult) (float64, bool) {
 		return 0, false
 	}
 	return sum / float64(n), true
-}
-
-// cropFor is the estimator's centre crop of a w x h image to the aspect of
-// mw x mh (perception.cropFor).
-func cropFor(w, h, mw, mh int) (x0, y0, cw, ch int) {
-	if w*mh > h*mw {
-		cw = (h*mw + mh/2) / mh
-		return (w - cw) / 2, 0, cw, h
-	}
-	ch = (w*mh + mw/2) / mw
-	return 0, (h - ch) / 2, w, ch
 }
