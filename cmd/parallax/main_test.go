@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,14 +38,34 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// lockedBuffer is a bytes.Buffer safe to read while a command writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // serve runs `parallax camera serve` in the background until the test ends
-// and returns its address once it accepts connections.
+// and returns its address once it serves its streams. The port accepting
+// connections is not enough: the paths are announced after the first frame
+// is encoded, and a client that asks before then gets a 404.
 func serve(t *testing.T, args ...string) string {
 	t.Helper()
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var out, errb bytes.Buffer
+	var out, errb lockedBuffer
 	go func() {
 		done <- dispatch(ctx, append([]string{"camera", "serve", "--listen", addr}, args...), &out, &errb)
 	}()
@@ -56,13 +77,12 @@ func serve(t *testing.T, args ...string) string {
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
+		if strings.Contains(out.String(), "until interrupted:") {
 			return addr
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("camera serve did not listen on %s", addr)
+	t.Fatalf("camera serve did not announce its streams on %s (stderr %s)", addr, errb.String())
 	return ""
 }
 
