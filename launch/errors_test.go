@@ -168,6 +168,8 @@ func TestParseErrors(t *testing.T) {
 		{"serve world", "cameras: [{name: c, url: synth://}]\nserve: {world: 'rtsp://h/x'}\n", []want{{2, "serve.world", ErrInvalid, "is not a synth:// URL"}}},
 		{"serve listen", "cameras: [{name: c, url: synth://}]\nserve: {listen: '127.0.0.1:http'}\n", []want{{2, "serve.listen", ErrInvalid, `port "http" is not 0 to 65535`}}},
 		{"learner steps", "cameras: [{name: c, url: synth://}]\nlearner:\n  steps_per_s: -1\n", []want{{3, "learner.steps_per_s", ErrInvalid, "-1 is out of range"}}},
+		{"learner replay", "cameras: [{name: c, url: synth://}]\nlearner:\n  buffer: 4\n  replay: 4\n", []want{{4, "learner.replay", ErrInvalid, "replay 4 is not below buffer 4"}}},
+		{"learner mode", "cameras: [{name: c, url: synth://}]\nlearner:\n  mode: x\n", []want{{3, "learner.mode", ErrInvalid, ""}}},
 		{"too many cameras", "cameras:\n" + func() string {
 			var b strings.Builder
 			for i := 0; i <= MaxCameras; i++ {

@@ -183,7 +183,9 @@ type TLS struct {
 	CA string
 }
 
-// Learner configures online adaptation. A later version grows it.
+// Learner configures online adaptation: the learner actor trains a copy of
+// the networks on the incoming video (self-supervised) and hands improved
+// weights to perception. PARAMETERS.md says what each key does.
 type Learner struct {
 	// Adapt keeps training the networks on the incoming video.
 	// It defaults to true.
@@ -191,6 +193,46 @@ type Learner struct {
 	// StepsPerS caps optimisation steps a second, the compute budget of
 	// adaptation. It defaults to 1.
 	StepsPerS float64
+	// ComputeShare caps the share of wall time the learner spends in
+	// optimisation steps (it waits steptime*(1-share)/share after each).
+	// It defaults to 0.5.
+	ComputeShare float64
+	// Mode is the training signal: "auto" (stereo with a stereo pair, else
+	// mono), "mono", "stereo" or "both". It defaults to "auto".
+	Mode string
+	// LR is the learning rate. It defaults to 5e-5.
+	LR float64
+	// Buffer is the replay buffer's capacity in training tuples.
+	// It defaults to 32.
+	Buffer int
+	// Replay is how many replayed tuples each step mixes with the fresh
+	// one. It defaults to 3.
+	Replay int
+	// HandOverEvery is the number of steps between weight hand-overs to
+	// perception. It defaults to 8.
+	HandOverEvery int
+	// CheckEvery is the number of steps between drift checks.
+	// It defaults to 8.
+	CheckEvery int
+	// MinTranslation is the translation gate in metres. It defaults to 0.05.
+	MinTranslation float64
+	// DriftThreshold is the relative rise of the held-out photometric
+	// error that rolls the weights back. It defaults to 0.05.
+	DriftThreshold float64
+	// AnomalyThreshold is the relative excess of a fresh tuple's
+	// photometric error over its running mean that keeps it out of
+	// training. It defaults to 1.
+	AnomalyThreshold float64
+	// Partial trains one sampled block per step (MAD-style).
+	// It defaults to false.
+	Partial bool
+	// Checkpoint is where the learner saves its weights and optimiser
+	// state (relative to Dir unless absolute), and what the node starts
+	// from when the file exists. It defaults to "": no persistence.
+	Checkpoint string
+	// CheckpointEvery is the time between periodic checkpoints; one is
+	// also written on shutdown. It defaults to 1 minute.
+	CheckpointEvery time.Duration
 }
 
 // Defaults returns a launch configuration with every default set and no

@@ -76,6 +76,7 @@ var (
 	// cameraSchemes are the URL schemes a camera may use.
 	cameraSchemes = []string{"rtsp", "rtsps", "synth", "mcap", "kitti"}
 	natsSchemes   = []string{"nats", "tls", "ws", "wss"}
+	learnModes    = []string{"auto", "mono", "stereo", "both"}
 )
 
 // The typed accessors. Each returns nil (an untyped nil any) when the
@@ -378,6 +379,45 @@ var params = []*Param{
 	{Name: "learner.steps_per_s", Type: "float", Default: "1", def: 1.0, kind: kindFloat, lo: 0.01, hi: 1000,
 		Range: "0.01 to 1000", Description: "Most optimisation steps a second: the compute budget of adaptation.",
 		ptr: fp(func(l *Launch, _ *Camera) *float64 { return &l.Learner.StepsPerS })},
+	{Name: "learner.compute_share", Type: "float", Default: "0.5", def: 0.5, kind: kindFloat, lo: 0.01, hi: 1,
+		Range: "0.01 to 1", Description: "Most share of wall time spent in optimisation steps (the learner rests step time x (1-share)/share after each); inference has its own thread and priority.",
+		ptr: fp(func(l *Launch, _ *Camera) *float64 { return &l.Learner.ComputeShare })},
+	{Name: "learner.mode", Type: "string", Default: "auto", def: "auto", kind: kindString, enum: learnModes,
+		Range: "auto, mono, stereo, both", Description: "Training signal: stereo (the pair's known baseline, metric scale), mono (frame triplets), both; auto is stereo with a stereo pair, else mono.",
+		ptr: sp(func(l *Launch, _ *Camera) *string { return &l.Learner.Mode })},
+	{Name: "learner.lr", Type: "float", Default: "5e-05", def: 5e-5, kind: kindFloat, lo: 1e-7, hi: 0.1,
+		Range: "1e-7 to 0.1", Description: "Learning rate (Adam); the drift guard scales it down after a rollback.",
+		ptr: fp(func(l *Launch, _ *Camera) *float64 { return &l.Learner.LR })},
+	{Name: "learner.buffer", Type: "int", Default: "32", def: 32, kind: kindInt, lo: 2, hi: 4096,
+		Range: "2 to 4096", Description: "Replay buffer capacity in training tuples: half the most recent, half a uniform sample of the whole drive (each tuple holds up to 4 frames).",
+		ptr: ip(func(l *Launch, _ *Camera) *int { return &l.Learner.Buffer })},
+	{Name: "learner.replay", Type: "int", Default: "3", def: 3, kind: kindInt, lo: 0, hi: 63,
+		Range: "0 to 63, below buffer", Description: "Replayed tuples mixed with the fresh one in each step (CoMoDA); the batch is replay+1.",
+		ptr: ip(func(l *Launch, _ *Camera) *int { return &l.Learner.Replay })},
+	{Name: "learner.hand_over_every", Type: "int", Default: "8", def: 8, kind: kindInt, lo: 1, hi: 100000,
+		Range: "1 to 100000", Description: "Steps between weight hand-overs to perception (only weights that passed a drift check are handed over).",
+		ptr: ip(func(l *Launch, _ *Camera) *int { return &l.Learner.HandOverEvery })},
+	{Name: "learner.check_every", Type: "int", Default: "8", def: 8, kind: kindInt, lo: 1, hi: 100000,
+		Range: "1 to 100000", Description: "Steps between drift checks (held-out photometric error, current against last good weights).",
+		ptr: ip(func(l *Launch, _ *Camera) *int { return &l.Learner.CheckEvery })},
+	{Name: "learner.min_translation", Type: "float", Default: "0.05", def: 0.05, kind: kindFloat, lo: 0, hi: 100,
+		Range: "0 to 100", Description: "Translation gate, metres: tuples whose previous and next frames are closer than this (by the pose network) are not trained on, so a parked robot leaves the weights untouched; 0 turns the pose check off (identical frames are still skipped).",
+		ptr: fp(func(l *Launch, _ *Camera) *float64 { return &l.Learner.MinTranslation })},
+	{Name: "learner.drift_threshold", Type: "float", Default: "0.05", def: 0.05, kind: kindFloat, lo: 0.001, hi: 10,
+		Range: "0.001 to 10", Description: "Relative rise of the held-out photometric error (current against last good weights) that rolls back to the last good weights and halves the learning rate.",
+		ptr: fp(func(l *Launch, _ *Camera) *float64 { return &l.Learner.DriftThreshold })},
+	{Name: "learner.anomaly_threshold", Type: "float", Default: "1", def: 1.0, kind: kindFloat, lo: 0.01, hi: 100,
+		Range: "0.01 to 100", Description: "A fresh tuple whose photometric error exceeds its running mean by this share (1: twice the mean) is not trained on (noise, a covered lens), until 20 in a row make it the new normal.",
+		ptr: fp(func(l *Launch, _ *Camera) *float64 { return &l.Learner.AnomalyThreshold })},
+	{Name: "learner.partial", Type: "bool", Default: "false", def: false, kind: kindBool,
+		Range: "true, false", Description: "Train one sampled block per step (a depth encoder or decoder stage, or the pose network), MAD-style, instead of every weight.",
+		ptr: bp(func(l *Launch, _ *Camera) *bool { return &l.Learner.Partial })},
+	{Name: "learner.checkpoint", Type: "path", Default: `""`, def: "", kind: kindString,
+		Range: `"" or a file path in an existing folder`, Description: "Where the learner saves weights and optimiser state (atomically), and what the node starts from when the file exists (before model.checkpoint); empty: nothing is saved.",
+		ptr: sp(func(l *Launch, _ *Camera) *string { return &l.Learner.Checkpoint })},
+	{Name: "learner.checkpoint_every", Type: "duration", Default: "1m0s", def: time.Minute, kind: kindDuration, lo: float64(time.Second), hi: float64(24 * time.Hour),
+		Range: "1s to 24h", Description: "Time between periodic checkpoints; one is also written on shutdown.",
+		ptr: dp(func(l *Launch, _ *Camera) *time.Duration { return &l.Learner.CheckpointEvery })},
 }
 
 // byName indexes params; children lists each section's params in order.

@@ -63,6 +63,9 @@ func (l *Launch) validate(pr *problems) {
 		}
 		pr.add(ErrInvalid, key, "min_depth %v is not below max_depth %v", l.Model.MinDepth, l.Model.MaxDepth)
 	}
+	if l.Learner.Replay >= l.Learner.Buffer && !pr.bad["learner.replay"] && !pr.bad["learner.buffer"] {
+		pr.add(ErrInvalid, "learner.replay", "replay %d is not below buffer %d", l.Learner.Replay, l.Learner.Buffer)
+	}
 	l.validateNATS(pr)
 }
 
