@@ -71,8 +71,27 @@ type LearnerStats struct {
 	// Version of the weights perception is using; increases by one each time
 	// the learner hands over new weights.
 	WeightsVersion uint64 `protobuf:"varint,11,opt,name=weights_version,json=weightsVersion,proto3" json:"weights_version,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// True while the learner trains; false when the node serves a frozen
+	// model (adaptation off), and then only depth_metrics and
+	// weights_version are meaningful.
+	Adapting bool `protobuf:"varint,12,opt,name=adapting,proto3" json:"adapting,omitempty"`
+	// Training tuples not trained on because their photometric error was far
+	// above the running mean (noise, a covered lens; cumulative since start).
+	SkippedAnomaly uint64 `protobuf:"varint,13,opt,name=skipped_anomaly,json=skippedAnomaly,proto3" json:"skipped_anomaly,omitempty"`
+	// Optimisation steps whose loss or gradient was not finite; the weights
+	// were restored (cumulative since start).
+	NonFiniteSteps uint64 `protobuf:"varint,14,opt,name=non_finite_steps,json=nonFiniteSteps,proto3" json:"non_finite_steps,omitempty"`
+	// Drift checks run (cumulative since start); rollbacks counts the failed
+	// ones.
+	DriftChecks uint64 `protobuf:"varint,15,opt,name=drift_checks,json=driftChecks,proto3" json:"drift_checks,omitempty"`
+	// Photometric error of the last good weights on the held-out tuples at
+	// the last drift check (dimensionless, as the photometric loss term).
+	ValidationError float64 `protobuf:"fixed64,16,opt,name=validation_error,json=validationError,proto3" json:"validation_error,omitempty"`
+	// Factor the drift guard applies to the learning rate: 1, halved at each
+	// rollback, doubled back at each passed check.
+	LearningRateScale float64 `protobuf:"fixed64,17,opt,name=learning_rate_scale,json=learningRateScale,proto3" json:"learning_rate_scale,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *LearnerStats) Reset() {
@@ -178,6 +197,48 @@ func (x *LearnerStats) GetDepthMetrics() *DepthMetrics {
 func (x *LearnerStats) GetWeightsVersion() uint64 {
 	if x != nil {
 		return x.WeightsVersion
+	}
+	return 0
+}
+
+func (x *LearnerStats) GetAdapting() bool {
+	if x != nil {
+		return x.Adapting
+	}
+	return false
+}
+
+func (x *LearnerStats) GetSkippedAnomaly() uint64 {
+	if x != nil {
+		return x.SkippedAnomaly
+	}
+	return 0
+}
+
+func (x *LearnerStats) GetNonFiniteSteps() uint64 {
+	if x != nil {
+		return x.NonFiniteSteps
+	}
+	return 0
+}
+
+func (x *LearnerStats) GetDriftChecks() uint64 {
+	if x != nil {
+		return x.DriftChecks
+	}
+	return 0
+}
+
+func (x *LearnerStats) GetValidationError() float64 {
+	if x != nil {
+		return x.ValidationError
+	}
+	return 0
+}
+
+func (x *LearnerStats) GetLearningRateScale() float64 {
+	if x != nil {
+		return x.LearningRateScale
 	}
 	return 0
 }
@@ -370,7 +431,7 @@ var File_parallax_v1_learner_stats_proto protoreflect.FileDescriptor
 
 const file_parallax_v1_learner_stats_proto_rawDesc = "" +
 	"\n" +
-	"\x1fparallax/v1/learner_stats.proto\x12\vparallax.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd4\x03\n" +
+	"\x1fparallax/v1/learner_stats.proto\x12\vparallax.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\x05\n" +
 	"\fLearnerStats\x128\n" +
 	"\ttimestamp\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\x12\x14\n" +
 	"\x05steps\x18\x02 \x01(\x04R\x05steps\x12(\n" +
@@ -384,7 +445,13 @@ const file_parallax_v1_learner_stats_proto_rawDesc = "" +
 	"\rlearning_rate\x18\t \x01(\x01R\flearningRate\x12>\n" +
 	"\rdepth_metrics\x18\n" +
 	" \x01(\v2\x19.parallax.v1.DepthMetricsR\fdepthMetrics\x12'\n" +
-	"\x0fweights_version\x18\v \x01(\x04R\x0eweightsVersion\"4\n" +
+	"\x0fweights_version\x18\v \x01(\x04R\x0eweightsVersion\x12\x1a\n" +
+	"\badapting\x18\f \x01(\bR\badapting\x12'\n" +
+	"\x0fskipped_anomaly\x18\r \x01(\x04R\x0eskippedAnomaly\x12(\n" +
+	"\x10non_finite_steps\x18\x0e \x01(\x04R\x0enonFiniteSteps\x12!\n" +
+	"\fdrift_checks\x18\x0f \x01(\x04R\vdriftChecks\x12)\n" +
+	"\x10validation_error\x18\x10 \x01(\x01R\x0fvalidationError\x12.\n" +
+	"\x13learning_rate_scale\x18\x11 \x01(\x01R\x11learningRateScale\"4\n" +
 	"\bLossTerm\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value\"\xf2\x01\n" +
