@@ -16,9 +16,10 @@ cd "$repo"
 # libavcodec/libavutil/libswscale (H.264 decoding), pkg-config (their cgo
 # flags), protobuf-compiler (make proto), ffmpeg (a real RTSP publisher in
 # tests), python3-torch (the same libtorch from Python: reference numbers),
-# python3-protobuf (examples/python/subscriber.py, checked by a test).
+# python3-protobuf (examples/python/subscriber.py, checked by a test),
+# python3-zstandard (scripts/mcap_check.py, the independent MCAP reader).
 apt_packages=(libtorch-dev g++ libavcodec-dev libavutil-dev libswscale-dev pkg-config
-	protobuf-compiler ffmpeg python3-torch python3-protobuf)
+	protobuf-compiler ffmpeg python3-torch python3-protobuf python3-zstandard)
 protoc_gen_go_version="v1.36.12"
 
 log() { echo "deps: $*"; }

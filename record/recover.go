@@ -1,0 +1,163 @@
+package record
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/foxglove/mcap/go/mcap"
+)
+
+// Recovered reports what Recover did.
+type Recovered struct {
+	// WasComplete is true when the input was already a complete recording:
+	// nothing was written.
+	WasComplete bool
+	// Messages is the number of messages kept; Chunks the number of
+	// complete chunks they came from.
+	Messages uint64
+	Chunks   int
+	// LostBytes is the size of the unreadable tail that was dropped.
+	LostBytes int64
+	// Problem says why the input stopped (empty when WasComplete).
+	Problem string
+	// Output is the file written.
+	Output string
+}
+
+// Recover rewrites the truncated recording at path into out (path itself
+// when out is empty) with every message of its complete chunks, its
+// schemas, channels and metadata, and a new summary section and index: the
+// file a clean Close would have left, minus the chunk that was being filled.
+// The output is written to a temporary file and renamed, so a failed Recover
+// leaves both files as they were. A recording that is already complete is
+// left alone (WasComplete).
+func Recover(path, out string) (*Recovered, error) {
+	if out == "" {
+		out = path
+	}
+	in, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".recover-*")
+	if err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	defer func() {
+		if tmp != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	w, err := mcap.NewWriter(tmp, &mcap.WriterOptions{Chunked: true, ChunkSize: 1 << 20,
+		Compression: mcap.CompressionZSTD, CompressionLevel: mcap.CompressionLevelFastest,
+		IncludeCRC: true, OverrideLibrary: true})
+	if err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	header := false
+	var metas []*mcap.Metadata
+	rep := &Recovered{Output: out}
+	channels := map[uint16]bool{}
+	ensureHeader := func(h *mcap.Header) error {
+		if header {
+			return nil
+		}
+		header = true
+		if h == nil {
+			h = &mcap.Header{Library: Library}
+		}
+		return w.WriteHeader(h)
+	}
+	var msg mcap.Message
+	res, err := scan(in, st.Size(), func(rec record) error {
+		switch rec.op {
+		case mcap.OpHeader:
+			h, err := safe("header", func() (*mcap.Header, error) { return mcap.ParseHeader(rec.data) })
+			if err != nil {
+				return err
+			}
+			return ensureHeader(h)
+		case mcap.OpSchema:
+			sc, err := safe("schema", func() (*mcap.Schema, error) { return mcap.ParseSchema(rec.data) })
+			if err != nil || sc.ID == 0 {
+				return nil // a schema the writer could not have written: skip it
+			}
+			if err := ensureHeader(nil); err != nil {
+				return err
+			}
+			return w.WriteSchema(sc)
+		case mcap.OpChannel:
+			ch, err := safe("channel", func() (*mcap.Channel, error) { return mcap.ParseChannel(rec.data) })
+			if err != nil {
+				return nil
+			}
+			if err := ensureHeader(nil); err != nil {
+				return err
+			}
+			if err := w.WriteChannel(ch); err != nil {
+				return nil // its schema is missing: its messages go too
+			}
+			channels[ch.ID] = true
+		case mcap.OpMetadata:
+			md, err := safe("metadata", func() (*mcap.Metadata, error) { return mcap.ParseMetadata(rec.data) })
+			if err == nil {
+				metas = append(metas, md)
+			}
+		case mcap.OpMessage:
+			if _, err := safe("message", func() (struct{}, error) { return struct{}{}, msg.PopulateFrom(rec.data, false) }); err != nil {
+				return nil
+			}
+			if !channels[msg.ChannelID] {
+				return nil
+			}
+			if err := ensureHeader(nil); err != nil {
+				return err
+			}
+			rep.Messages++
+			return w.WriteMessage(&msg)
+		}
+		return nil
+	}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("record: recovering %s: %w", path, err)
+	}
+	if res.Complete {
+		rep.WasComplete = true
+		rep.Output = path
+		return rep, nil
+	}
+	rep.Chunks = res.Chunks
+	rep.LostBytes = st.Size() - res.GoodEnd
+	if res.Stop != nil {
+		rep.Problem = res.Stop.Error()
+	}
+	if err := ensureHeader(nil); err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	for _, md := range metas {
+		if err := w.WriteMetadata(md); err != nil {
+			return nil, fmt.Errorf("record: %w", err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	tmp = nil
+	return rep, nil
+}
