@@ -316,4 +316,3 @@ func FuzzRead(f *testing.F) {
 		Recover(p, filepath.Join(filepath.Dir(p), "out.mcap"))
 	})
 }
-
