@@ -69,12 +69,28 @@ type Report struct {
 }
 
 // Evaluate runs est over the first Frames frames of source (a synth://
-// URL, see synth.ParseURL; the left view of a stereo world) and scores its
+// URL, see synth.ParseURL; the left view of a stereo world; EvaluateDrive
+// takes any Drive) and scores its
 // depth against the frames' ground truth and its poses, chained over
 // consecutive frames, against the true trajectory. Ground truth is sampled
 // (nearest neighbour) at the source pixel each depth-map pixel centre comes
 // from through the Estimator's centre crop.
 func Evaluate(ctx context.Context, est *perception.Estimator, source string, cfg EvalConfig) (Report, error) {
+	wcfg, err := synth.ParseURL(source)
+	if err != nil {
+		return Report{}, fmt.Errorf("%w: %w", ErrEvalSource, err)
+	}
+	d, err := SynthDrive(wcfg)
+	if err != nil {
+		return Report{}, fmt.Errorf("%w: %w", ErrEvalSource, err)
+	}
+	return EvaluateDrive(ctx, est, d, source, cfg)
+}
+
+// EvaluateDrive is Evaluate on any Drive whose frames carry ground truth
+// (depth and pose): the first Frames frames of its left view. name is
+// recorded as the report's Source.
+func EvaluateDrive(ctx context.Context, est *perception.Estimator, d Drive, name string, cfg EvalConfig) (Report, error) {
 	if est == nil {
 		return Report{}, fmt.Errorf("%w: nil estimator", ErrEvalOptions)
 	}
@@ -85,12 +101,27 @@ func Evaluate(ctx context.Context, est *perception.Estimator, source string, cfg
 		}
 		return d[0], nil
 	}
-	return evaluate(ctx, depth, est.Pose, source, cfg)
+	return evaluateDrive(ctx, depth, est.Pose, d, name, cfg)
 }
 
 // evaluate is Evaluate with the networks as functions, so a test can feed
 // ground truth through the same pipeline.
 func evaluate(ctx context.Context, depth func(*msgs.Frame) (perception.DepthMap, error), pose func(a, b *msgs.Frame) (msgs.Pose, error), source string, cfg EvalConfig) (Report, error) {
+	wcfg, err := synth.ParseURL(source)
+	if err != nil {
+		return Report{}, fmt.Errorf("%w: %w", ErrEvalSource, err)
+	}
+	d, err := SynthDrive(wcfg)
+	if err != nil {
+		return Report{}, fmt.Errorf("%w: %w", ErrEvalSource, err)
+	}
+	return evaluateDrive(ctx, depth, pose, d, source, cfg)
+}
+
+func evaluateDrive(ctx context.Context, depth func(*msgs.Frame) (perception.DepthMap, error), pose func(a, b *msgs.Frame) (msgs.Pose, error), d Drive, source string, cfg EvalConfig) (Report, error) {
+	if d == nil {
+		return Report{}, fmt.Errorf("%w: nil drive", ErrEvalSource)
+	}
 	if cfg.Frames == 0 {
 		cfg.Frames = 30
 	}
@@ -107,13 +138,8 @@ func evaluate(ctx context.Context, depth func(*msgs.Frame) (perception.DepthMap,
 	if err != nil {
 		return Report{}, err
 	}
-	wcfg, err := synth.ParseURL(source)
-	if err != nil {
-		return Report{}, fmt.Errorf("%w: %w", ErrEvalSource, err)
-	}
-	world, err := synth.NewWorld(wcfg)
-	if err != nil {
-		return Report{}, fmt.Errorf("%w: %w", ErrEvalSource, err)
+	if n := d.Len(); n > 0 && n < cfg.Frames {
+		return Report{}, fmt.Errorf("%w: %d frames asked of a %d-frame drive", ErrEvalOptions, cfg.Frames, n)
 	}
 	rep := Report{Source: source, Frames: cfg.Frames, Snippet: cfg.Snippet, MinDepth: opts.MinDepth, MaxDepth: opts.MaxDepth}
 	var mono, metric MetricsAccumulator
@@ -124,7 +150,10 @@ func evaluate(ctx context.Context, depth func(*msgs.Frame) (perception.DepthMap,
 		if err := ctx.Err(); err != nil {
 			return Report{}, err
 		}
-		f, _ := world.Render(i)
+		f, _, err := d.Frame(i)
+		if err != nil {
+			return Report{}, fmt.Errorf("%w: frame %d: %w", ErrEvalSource, i, err)
+		}
 		if f.Truth == nil {
 			return Report{}, fmt.Errorf("%w: frame %d has no ground truth", ErrEvalSource, i)
 		}

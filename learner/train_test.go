@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"sync"
+	"strings"
 	"testing"
 
 	"github.com/sugarme/gotch"
@@ -209,5 +210,293 @@ func TestTrainBadBatch(t *testing.T) {
 	}
 	if tr.Steps() != 0 || tr.SkippedSteps() != 0 {
 		t.Errorf("steps %d skipped %d after bad batches", tr.Steps(), tr.SkippedSteps())
+	}
+}
+
+// optimValues reads the Adam state of tr through its checkpoint encoding.
+func optimBytes(t testing.TB, tr *Trainer) []byte {
+	t.Helper()
+	var b []byte
+	err := trainWorker(t).Do(func() (err error) { b, err = tr.opt.encode(); return err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func sameWeights(a, b map[string][]float32) (string, bool) {
+	if len(a) != len(b) {
+		return "count", false
+	}
+	for n, v := range a {
+		w := b[n]
+		if len(w) != len(v) {
+			return n, false
+		}
+		for i := range v {
+			if math.Float32bits(v[i]) != math.Float32bits(w[i]) {
+				return n, false
+			}
+		}
+	}
+	return "", true
+}
+
+// TestTrainResumeExact: N steps, Save, Resume into a fresh model and
+// trainer, M more steps gives bit-for-bit the weights and Adam state of
+// N+M uninterrupted steps (libtorch on CPU is deterministic here: same ops,
+// same thread count).
+func TestTrainResumeExact(t *testing.T) {
+	d := testDrive(t, "synth://?seed=3&stereo=1&width=192&height=64")
+	for _, mode := range []Mode{ModeBoth, ModeStereo} {
+		t.Run(mode.String(), func(t *testing.T) {
+			const n, m = 3, 3
+			cfg := TrainConfig{Mode: mode, LR: 1e-3, LRDecaySteps: 4, LRDecay: 0.5, ClipNorm: 0.5}
+			mc := smallModelConfig(192, 64, 0.5)
+			batches := make([][]Sample, n+m)
+			for i := range batches {
+				batches[i] = mustBatch(t, d, mode, 2+3*i, 40+i)
+			}
+			a := newTestTrainer(t, mc, cfg)
+			a.SetLRScale(0.8)
+			for i := 0; i < n; i++ {
+				step(t, a, batches[i])
+			}
+			path := t.TempDir() + "/ckpt"
+			if err := trainWorker(t).Do(func() error {
+				return a.Save(path, perception.CheckpointMeta{Values: map[string]string{"test": "resume"}})
+			}); err != nil {
+				t.Fatal(err)
+			}
+			var clipped bool
+			for i := n; i < n+m; i++ {
+				st := step(t, a, batches[i])
+				clipped = clipped || st.GradNorm > 0.5
+			}
+			if !clipped {
+				t.Log("no step was clipped; the clipping path is not covered")
+			}
+
+			b := newTestTrainer(t, mc, cfg) // fresh weights and Adam state
+			c, err := perception.ReadCheckpoint(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Header.Meta.Steps != n || c.Header.Meta.Values["mode"] != mode.String() || c.Header.Meta.Values["test"] != "resume" {
+				t.Errorf("checkpoint meta %+v", c.Header.Meta)
+			}
+			if err := trainWorker(t).Do(func() error { return b.Resume(c) }); err != nil {
+				t.Fatal(err)
+			}
+			if b.Steps() != n || b.LR() != a.lrAt(n) {
+				t.Fatalf("resumed at step %d LR %g, want %d and %g", b.Steps(), b.LR(), n, a.lrAt(n))
+			}
+			for i := n; i < n+m; i++ {
+				step(t, b, batches[i])
+			}
+			if name, ok := sameWeights(weightsOf(t, a), weightsOf(t, b)); !ok {
+				t.Fatalf("weights differ after resume (first: %s)", name)
+			}
+			if string(optimBytes(t, a)) != string(optimBytes(t, b)) {
+				t.Fatal("Adam state differs after resume")
+			}
+			if a.Steps() != n+m || b.Steps() != n+m {
+				t.Errorf("steps %d and %d", a.Steps(), b.Steps())
+			}
+		})
+	}
+}
+
+// TestTrainResumeErrors: a model-only checkpoint, another mode or another
+// architecture cannot be resumed, and leave the trainer untouched.
+func TestTrainResumeErrors(t *testing.T) {
+	d := testDrive(t, "synth://?seed=3&stereo=1&width=192&height=64")
+	mc := smallModelConfig(192, 64, 0)
+	a := newTestTrainer(t, mc, TrainConfig{Mode: ModeStereo})
+	step(t, a, mustBatch(t, d, ModeStereo, 1))
+	dir := t.TempDir()
+	full, plain := dir+"/full", dir+"/plain"
+	err := trainWorker(t).Do(func() error {
+		if err := a.Save(full, perception.CheckpointMeta{}); err != nil {
+			return err
+		}
+		return a.Model().Save(plain, perception.CheckpointMeta{})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(p string) *perception.Checkpoint {
+		c, err := perception.ReadCheckpoint(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	for _, tc := range []struct {
+		name string
+		tr   *Trainer
+		c    *perception.Checkpoint
+	}{
+		{"model only", newTestTrainer(t, mc, TrainConfig{Mode: ModeStereo}), read(plain)},
+		{"other mode", newTestTrainer(t, mc, TrainConfig{Mode: ModeBoth}), read(full)},
+		{"other arch", newTestTrainer(t, smallModelConfig(128, 64, 0), TrainConfig{Mode: ModeStereo}), read(full)},
+		{"nil", newTestTrainer(t, mc, TrainConfig{Mode: ModeStereo}), nil},
+	} {
+		before := weightsOf(t, tc.tr)
+		var err error
+		trainWorker(t).Do(func() error { err = tc.tr.Resume(tc.c); return nil })
+		if !errors.Is(err, ErrResume) {
+			t.Errorf("%s: %v, want ErrResume", tc.name, err)
+		}
+		if _, ok := sameWeights(before, weightsOf(t, tc.tr)); !ok || tc.tr.Steps() != 0 {
+			t.Errorf("%s: failed resume changed the trainer", tc.name)
+		}
+	}
+}
+
+// TestTrainNonFiniteGuard: a NaN in the weights makes the loss NaN: the
+// step is skipped and counted, and no weight (the NaN stays where it was)
+// nor Adam moment changes. Once the weight is repaired training goes on.
+func TestTrainNonFiniteGuard(t *testing.T) {
+	d := testDrive(t, "synth://?seed=3&stereo=1&width=192&height=64")
+	tr := newTestTrainer(t, smallModelConfig(192, 64, 0.5), TrainConfig{Mode: ModeBoth, LR: 1e-3})
+	b := mustBatch(t, d, ModeBoth, 4, 8)
+	step(t, tr, b) // non-zero Adam moments
+	// set replaces element 0 of a variable and returns its old values.
+	set := func(name string, x float32) (old []float32) {
+		err := trainWorker(t).Do(func() error {
+			for _, nv := range tr.Model().NamedVariables() {
+				if nv.Name == name {
+					v, err := tensorValues(nv.Tensor)
+					if err != nil {
+						return err
+					}
+					old = append([]float32(nil), v...)
+					v[0] = x
+					return perception.NoGrad(func() error { return valuesInto(nv.Tensor, v) })
+				}
+			}
+			return errors.New("no variable " + name)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return old
+	}
+	restore := func(name string, vals []float32) {
+		err := trainWorker(t).Do(func() error {
+			for _, nv := range tr.Model().NamedVariables() {
+				if nv.Name == name {
+					return perception.NoGrad(func() error { return valuesInto(nv.Tensor, vals) })
+				}
+			}
+			return errors.New("no variable " + name)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, bad := range []struct {
+		name string
+		x    float32
+	}{{"depth.disp0.bias", float32(math.NaN())}, {"depth.enc0.conv0.weight", float32(math.Inf(1))}} {
+		old := set(bad.name, bad.x)
+		w0, o0 := weightsOf(t, tr), optimBytes(t, tr)
+		st := step(t, tr, b)
+		if !st.Skipped || st.Step != 1 || tr.Steps() != 1 {
+			t.Fatalf("%s = %v: step %+v, Steps %d: want skipped", bad.name, bad.x, st, tr.Steps())
+		}
+		if name, ok := sameWeights(w0, weightsOf(t, tr)); !ok {
+			t.Fatalf("%s = %v: skipped step changed %s", bad.name, bad.x, name)
+		}
+		if string(o0) != string(optimBytes(t, tr)) {
+			t.Fatalf("%s = %v: skipped step changed the Adam state", bad.name, bad.x)
+		}
+		restore(bad.name, old)
+	}
+	if tr.SkippedSteps() != 2 {
+		t.Errorf("SkippedSteps %d, want 2", tr.SkippedSteps())
+	}
+	if st := step(t, tr, b); st.Skipped || tr.Steps() != 2 {
+		t.Errorf("after repair: %+v", st)
+	}
+}
+
+// TestTrainParamsAndSchedule: Params trains only the selected variables
+// (the rest keep their exact values); the LR follows warmup, step decay
+// and SetLRScale.
+func TestTrainParamsAndSchedule(t *testing.T) {
+	d := testDrive(t, "synth://?seed=3&stereo=1&width=192&height=64")
+	onlyDecoder := func(n string) bool { return strings.HasPrefix(n, "depth.dec") || strings.HasPrefix(n, "depth.disp") }
+	tr := newTestTrainer(t, smallModelConfig(192, 64, 0.5), TrainConfig{Mode: ModeMono, LR: 1e-3,
+		Params: onlyDecoder, WarmupSteps: 2, LRDecaySteps: 3, LRDecay: 0.5})
+	for _, n := range tr.TrainedVariables() {
+		if !onlyDecoder(n) {
+			t.Fatalf("trains %s", n)
+		}
+	}
+	before := weightsOf(t, tr)
+	var lrs []float64
+	for i := 0; i < 4; i++ {
+		lrs = append(lrs, step(t, tr, mustBatch(t, d, ModeMono, 3+i)).LR)
+	}
+	tr.SetLRScale(0.25)
+	tr.SetLRScale(math.NaN()) // ignored
+	lrs = append(lrs, step(t, tr, mustBatch(t, d, ModeMono, 9)).LR)
+	want := []float64{0.5e-3, 1e-3, 1e-3, 0.5e-3, 0.125e-3}
+	for i := range want {
+		if math.Abs(lrs[i]-want[i]) > 1e-12 {
+			t.Errorf("LR of step %d = %g, want %g", i, lrs[i], want[i])
+		}
+	}
+	after := weightsOf(t, tr)
+	for n, v := range before {
+		same, _ := sameWeights(map[string][]float32{n: v}, map[string][]float32{n: after[n]})
+		if onlyDecoder(n) == (same == "") {
+			t.Errorf("%s: trained %v but unchanged %v", n, onlyDecoder(n), same == "")
+		}
+	}
+	if _, err := NewTrainer(tr.Model(), TrainConfig{Params: func(string) bool { return false }}); !errors.Is(err, ErrTrainConfig) {
+		t.Errorf("no variable selected: %v", err)
+	}
+	for name, cfg := range map[string]TrainConfig{
+		"mode":  {Mode: 7},
+		"lr":    {LR: -1},
+		"nan":   {LR: math.NaN()},
+		"decay": {LRDecay: 2},
+		"beta":  {Beta1: 1},
+		"clip":  {ClipNorm: math.Inf(1)},
+	} {
+		if _, err := NewTrainer(tr.Model(), cfg); !errors.Is(err, ErrTrainConfig) {
+			t.Errorf("%s: %v, want ErrTrainConfig", name, err)
+		}
+	}
+}
+
+// TestTrainSnapshotRestore: Restore puts the weights and the Adam state
+// of a Snapshot back exactly, and can be repeated.
+func TestTrainSnapshotRestore(t *testing.T) {
+	d := testDrive(t, "synth://?seed=3&stereo=1&width=192&height=64")
+	tr := newTestTrainer(t, smallModelConfig(192, 64, 0), TrainConfig{Mode: ModeStereo, LR: 1e-3})
+	b := mustBatch(t, d, ModeStereo, 1, 2)
+	step(t, tr, b)
+	var snap *TrainerState
+	if err := trainWorker(t).Do(func() (err error) { snap, err = tr.Snapshot(); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer trainWorker(t).Do(func() error { snap.Free(); return nil })
+	w0, o0 := weightsOf(t, tr), optimBytes(t, tr)
+	for round := 0; round < 2; round++ {
+		step(t, tr, b)
+		step(t, tr, b)
+		if _, ok := sameWeights(w0, weightsOf(t, tr)); ok {
+			t.Fatal("training did not change the weights")
+		}
+		if err := trainWorker(t).Do(func() error { return tr.Restore(snap) }); err != nil {
+			t.Fatal(err)
+		}
+		if name, ok := sameWeights(w0, weightsOf(t, tr)); !ok || string(o0) != string(optimBytes(t, tr)) || tr.Steps() != 1 {
+			t.Fatalf("round %d: restore differs (%s), steps %d", round, name, tr.Steps())
+		}
 	}
 }

@@ -19,7 +19,7 @@ import (
 func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("eval", "--checkpoint CKPT [--source URL] [--frames N] [--json]", stderr)
 	ckpt := fs.String("checkpoint", "", "model checkpoint to evaluate; '' (given explicitly) evaluates an untrained model of --size/--width/--height as a baseline")
-	source := fs.String("source", "synth://?seed=7&stereo=1", "synth:// URL of the world with ground truth (the left view of a stereo rig)")
+	source := fs.String("source", "synth://?seed=7&stereo=1", "source with ground truth: a synth:// URL (the left view of a stereo rig)")
 	frames := fs.Int("frames", 30, "number of consecutive frames to evaluate (from frame 0)")
 	snippet := fs.Int("snippet", 5, "ATE snippet length in frames")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of the table")
@@ -90,8 +90,12 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return fmt.Errorf("eval: checkpoint %s does not match: %s", *ckpt, strings.Join(diffs, "; "))
 		}
 	}
+	drive, err := openDrive(*source)
+	if err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
 	est := perception.NewEstimator(m, w)
-	rep, err := learner.Evaluate(ctx, est, *source, learner.EvalConfig{
+	rep, err := learner.EvaluateDrive(ctx, est, drive, *source, learner.EvalConfig{
 		Frames: *frames, Snippet: *snippet, MinDepth: *minDepth, MaxDepth: *maxDepth,
 		Progress: func(done, total int) {
 			fmt.Fprintf(stderr, "\reval: frame %d/%d", done, total)

@@ -29,6 +29,7 @@ func commands() []command {
 		{"camera serve", "serve the synthetic camera over RTSP as H.264", runCameraServe},
 		{"camera probe", "read a camera: codec, size, fps, decode time; --snapshot saves a PNG", runCameraProbe},
 		{"eval", "score a checkpoint's depth and pose on a synthetic world with ground truth", runEval},
+		{"train", "train depth and pose self-supervised: parallax train --source synth://?stereo=1 --mode stereo --out CKPT", runTrain},
 	}
 }
 

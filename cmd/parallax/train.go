@@ -1,0 +1,315 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/parallax-robotics/parallax/learner"
+	"github.com/parallax-robotics/parallax/perception"
+)
+
+// trainOptions are runTrain's parsed flags.
+type trainOptions struct {
+	source, out, evalSource, net, device string
+	mode                                 learner.Mode
+	steps                                int64
+	batch, width, height, frames         int
+	evalEvery, evalFrames, saveEvery     int64
+	threads                              int
+	seed                                 uint64
+	resume, force                        bool
+	prior                                float64
+	cfg                                  learner.TrainConfig
+}
+
+// runTrain trains a model self-supervised on a drive (the synthetic world
+// today) and writes checkpoints with the optimizer state, resumable.
+func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("train", "--source SOURCE --mode mono|stereo|both --steps N --out CKPT [--resume] [flags]", stderr)
+	source := fs.String("source", "synth://?seed=7&stereo=1", "training drive: synth:// URL (keys: seed, stereo, width, height, style, path, ...)")
+	mode := fs.String("mode", "stereo", "what to learn from: mono (previous/next frames), stereo (right view, metric), both")
+	steps := fs.Int64("steps", 1000, "train until this many optimizer steps in total (a resumed run continues up to it)")
+	out := fs.String("out", "", "checkpoint to write (model, optimizer state, step); required")
+	resume := fs.Bool("resume", false, "continue from --out: weights, Adam state and step count")
+	force := fs.Bool("force", false, "overwrite an existing --out instead of refusing")
+	batch := fs.Int("batch", 4, "samples per step")
+	lr := fs.Float64("lr", 1e-4, "Adam learning rate")
+	lrDecaySteps := fs.Int64("lr-decay-steps", 0, "multiply the learning rate by --lr-decay every this many steps (0: constant)")
+	lrDecay := fs.Float64("lr-decay", 0.1, "learning-rate decay factor")
+	clip := fs.Float64("clip", 10, "clip the gradient's global norm to this (negative: off)")
+	size := fs.String("size", "320x96", "network input WxH, multiples of 32 (frames are centre-cropped and resized to it)")
+	net := fs.String("net", perception.SizeSmall, "network width: small or default")
+	frames := fs.Int("frames", 200, "sample training frames from the first N frames of the source")
+	seed := fs.Uint64("seed", 1, "seed of the sample order (the same seed and step give the same batch, resumed or not)")
+	prior := fs.Float64("forward-prior", -1, "pose net's initial forward motion per frame, metres (negative: the synthetic world's speed/FPS, else 0)")
+	evalEvery := fs.Int64("eval-every", 0, "evaluate on --eval-source every K steps and print a learning-curve row (0: off)")
+	evalSource := fs.String("eval-source", "synth://?seed=11&style=suburb&stereo=1", "held-out source with ground truth for --eval-every")
+	evalFrames := fs.Int("eval-frames", 30, "frames evaluated by --eval-every")
+	saveEvery := fs.Int64("save-every", 250, "write the checkpoint every this many steps (0: only at the end)")
+	device := fs.String("device", "cpu", "torch device: cpu or cuda[:N]")
+	threads := fs.Int("threads", 2, "torch threads")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "train: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return errUsage
+	}
+	bad := func(format string, a ...any) error {
+		fmt.Fprintf(stderr, "train: "+format+"\n", a...)
+		fs.Usage()
+		return errUsage
+	}
+	o := trainOptions{source: *source, out: *out, evalSource: *evalSource, net: *net, device: *device,
+		steps: *steps, batch: *batch, frames: *frames, evalEvery: *evalEvery, evalFrames: int64(*evalFrames),
+		saveEvery: *saveEvery, threads: *threads, seed: *seed, resume: *resume, force: *force, prior: *prior}
+	var err error
+	if o.mode, err = learner.ParseMode(*mode); err != nil {
+		return bad("--mode %q: want mono, stereo or both", *mode)
+	}
+	if o.out == "" {
+		return bad("--out is required")
+	}
+	if o.steps < 1 {
+		return bad("--steps %d: want at least 1", o.steps)
+	}
+	if o.batch < 1 || o.batch > 256 {
+		return bad("--batch %d: want 1..256", o.batch)
+	}
+	if o.width, o.height, err = parseSize(*size); err != nil {
+		return bad("--size %q: %v", *size, err)
+	}
+	if o.frames < 3 {
+		return bad("--frames %d: want at least 3", o.frames)
+	}
+	if o.evalEvery < 0 || o.saveEvery < 0 {
+		return bad("--eval-every %d / --save-every %d: want >= 0", o.evalEvery, o.saveEvery)
+	}
+	if o.evalFrames < 2 {
+		return bad("--eval-frames %d: want at least 2", o.evalFrames)
+	}
+	if o.threads < 1 || o.threads > 256 {
+		return bad("--threads %d: want 1..256", o.threads)
+	}
+	if *net != perception.SizeSmall && *net != perception.SizeDefault {
+		return bad("--net %q: want small or default", *net)
+	}
+	if math.IsNaN(o.prior) || o.prior > 10 {
+		return bad("--forward-prior %v: want <= 10 m", o.prior)
+	}
+	o.cfg = learner.TrainConfig{Mode: o.mode, LR: *lr, LRDecaySteps: *lrDecaySteps, LRDecay: *lrDecay, ClipNorm: *clip}
+	if *clip == 0 {
+		o.cfg.ClipNorm = -1
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if o.resume && (set["size"] || set["net"]) {
+		return bad("--size and --net come from the checkpoint when resuming")
+	}
+	if err := trainLoop(ctx, o, stdout, stderr); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	return nil
+}
+
+// parseSize reads "WxH".
+func parseSize(s string) (w, h int, err error) {
+	a, b, ok := strings.Cut(strings.ToLower(s), "x")
+	if !ok {
+		return 0, 0, errors.New("want WxH, e.g. 320x96")
+	}
+	if w, err = strconv.Atoi(a); err != nil {
+		return 0, 0, fmt.Errorf("width: %w", err)
+	}
+	if h, err = strconv.Atoi(b); err != nil {
+		return 0, 0, fmt.Errorf("height: %w", err)
+	}
+	if w < perception.MinInputSize || h < perception.MinInputSize || w%32 != 0 || h%32 != 0 || w > 8192 || h > 8192 {
+		return 0, 0, fmt.Errorf("%dx%d: want multiples of 32, %d..8192", w, h, perception.MinInputSize)
+	}
+	return w, h, nil
+}
+
+func trainLoop(ctx context.Context, o trainOptions, stdout, stderr io.Writer) error {
+	drive, err := openDrive(o.source)
+	if err != nil {
+		return err
+	}
+	if n := drive.Len(); n > 0 && n < o.frames {
+		o.frames = n
+	}
+	if _, stereo := learner.SampleNeeds(o.mode); stereo && !drive.Stereo() {
+		return fmt.Errorf("%w %q: mode %s needs a stereo source (synth: add stereo=1)", errSource, o.source, o.mode)
+	}
+	// Every frame of the window is used many times: keep them all.
+	if drive, err = learner.CacheDrive(drive, o.frames); err != nil {
+		return err
+	}
+	lo, hi := learner.SampleRange(drive, o.mode)
+	if hi < 0 || hi > o.frames-1-lo {
+		hi = o.frames - 1 - lo
+	}
+	if hi < lo {
+		return fmt.Errorf("%w %q: too few frames for mode %s", errSource, o.source, o.mode)
+	}
+	var evalDrive learner.Drive
+	if o.evalEvery > 0 {
+		if evalDrive, err = openDrive(o.evalSource); err != nil {
+			return fmt.Errorf("--eval-source: %w", err)
+		}
+	}
+	if _, err := os.Stat(o.out); err == nil && !o.resume && !o.force {
+		return fmt.Errorf("%s exists: pass --resume to continue it or --force to overwrite it", o.out)
+	} else if err != nil && o.resume {
+		return fmt.Errorf("--resume: %w", err)
+	}
+	dev, err := perception.ParseDevice(o.device)
+	if err != nil {
+		return err
+	}
+	w, err := perception.NewWorker(o.threads)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+
+	var tr *learner.Trainer
+	err = w.Do(func() error {
+		var m *perception.Model
+		if o.resume {
+			c, err := perception.ReadCheckpoint(o.out)
+			if err != nil {
+				return err
+			}
+			if m, err = perception.NewModel(c.Header.Arch, dev); err != nil {
+				return err
+			}
+			if tr, err = learner.NewTrainer(m, o.cfg); err != nil {
+				m.Close()
+				return err
+			}
+			if err = tr.Resume(c); err != nil {
+				tr.Close()
+				m.Close()
+				return fmt.Errorf("%s: %w", o.out, err)
+			}
+			return nil
+		}
+		prior := o.prior
+		if prior < 0 {
+			prior = 0
+			if temporal, _ := learner.SampleNeeds(o.mode); temporal {
+				prior = sourcePrior(o.source)
+			}
+		}
+		m, err := perception.NewModel(perception.ModelConfig{Width: o.width, Height: o.height,
+			Depth: perception.DepthConfig{Size: o.net}, Pose: perception.PoseConfig{Size: o.net, ForwardPrior: prior}}, dev)
+		if err != nil {
+			return err
+		}
+		if tr, err = learner.NewTrainer(m, o.cfg); err != nil {
+			m.Close()
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	defer w.Do(func() error { m := tr.Model(); tr.Close(); m.Close(); return nil })
+
+	meta := func() perception.CheckpointMeta {
+		return perception.CheckpointMeta{Values: map[string]string{"source": o.source, "batch": strconv.Itoa(o.batch)}}
+	}
+	save := func() error {
+		return w.Do(func() error { return tr.Save(o.out, meta()) })
+	}
+	var est *perception.Estimator
+	if o.evalEvery > 0 {
+		est = perception.NewEstimator(tr.Model(), w)
+		fmt.Fprintf(stdout, "%6s %9s %9s %9s %9s %9s %7s %9s %9s\n", "step", "loss", "abs_rel", "abs_rel_m", "a1_m", "scale", "ate_m", "posescale", "skipped")
+	}
+	evaluate := func(loss float64) error {
+		rep, err := learner.EvaluateDrive(ctx, est, evalDrive, o.evalSource, learner.EvalConfig{Frames: int(o.evalFrames), Snippet: int(min(5, o.evalFrames))})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%6d %9.4f %9.4f %9.4f %9.4f %9.3f %7.4f %9.3f %9d\n", tr.Steps(), loss,
+			rep.Mono.AbsRel, rep.Metric.AbsRel, rep.Metric.A1, rep.Mono.Scale, rep.ATE.Mean, rep.PoseScale, tr.SkippedSteps())
+		return nil
+	}
+	if est != nil && tr.Steps() == 0 {
+		if err := evaluate(math.NaN()); err != nil {
+			return err
+		}
+	}
+
+	bar := newProgress(stderr, tr.Steps(), o.steps)
+	var lossSum float64
+	var lossN int
+	for tr.Steps() < o.steps {
+		if ctx.Err() != nil {
+			bar.finish()
+			if err := save(); err != nil {
+				return fmt.Errorf("interrupted at step %d, and saving failed: %w", tr.Steps(), err)
+			}
+			fmt.Fprintf(stderr, "train: interrupted at step %d; saved %s (continue with --resume)\n", tr.Steps(), o.out)
+			return nil
+		}
+		// The batch depends only on the seed and the step: a resumed run
+		// draws what the uninterrupted one would have.
+		rng := rand.New(rand.NewPCG(o.seed, uint64(tr.Steps())+uint64(tr.SkippedSteps())<<40))
+		idx := make([]int, o.batch)
+		for i := range idx {
+			idx[i] = lo + rng.IntN(hi-lo+1)
+		}
+		b, err := learner.Batch(drive, o.mode, idx)
+		if err != nil {
+			return err
+		}
+		var st learner.StepStats
+		if err := w.Do(func() (err error) { st, err = tr.Step(b); return err }); err != nil {
+			return fmt.Errorf("step %d: %w", tr.Steps()+1, err)
+		}
+		if st.Skipped {
+			fmt.Fprintf(stderr, "\ntrain: step %d skipped: non-finite loss or gradient (%d so far)\n", tr.Steps()+1, tr.SkippedSteps())
+			if tr.SkippedSteps() > 100 && tr.SkippedSteps() > tr.Steps() {
+				return fmt.Errorf("%d of %d steps non-finite: the training diverged", tr.SkippedSteps(), tr.Steps()+tr.SkippedSteps())
+			}
+			continue
+		}
+		lossSum += st.Loss
+		lossN++
+		bar.update(tr.Steps(), st.Loss)
+		if o.saveEvery > 0 && tr.Steps()%o.saveEvery == 0 && tr.Steps() < o.steps {
+			if err := save(); err != nil {
+				return err
+			}
+		}
+		if est != nil && tr.Steps()%o.evalEvery == 0 {
+			bar.pause()
+			if err := evaluate(lossSum / float64(lossN)); err != nil {
+				if errors.Is(err, context.Canceled) {
+					continue // saved at the top of the loop
+				}
+				return err
+			}
+			lossSum, lossN = 0, 0
+		}
+	}
+	bar.finish()
+	if err := save(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "train: %d steps (%d skipped) in %s; saved %s\n", tr.Steps(), tr.SkippedSteps(), bar.elapsed().Round(time.Second), o.out)
+	return nil
+}

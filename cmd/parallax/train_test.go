@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/parallax-robotics/parallax/perception"
+)
+
+const trainSource = "synth://?seed=3&stereo=1&width=128&height=64"
+
+func ckptSteps(t *testing.T, path string) int64 {
+	t.Helper()
+	c, err := perception.ReadCheckpoint(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Section("optim"); !ok {
+		t.Fatalf("%s has no optimizer state", path)
+	}
+	return c.Header.Meta.Steps
+}
+
+// TestTrainRunResumeCurve: a short real run in mode both writes a
+// resumable checkpoint, prints a learning-curve row per --eval-every and a
+// TTY-free progress on stderr; --resume continues to the new total.
+func TestTrainRunResumeCurve(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "m.ckpt")
+	args := []string{"train", "--source", trainSource, "--mode", "both", "--steps", "4", "--size", "128x64",
+		"--batch", "1", "--out", out, "--eval-every", "2", "--eval-frames", "4", "--save-every", "2", "--threads", "1"}
+	var so, se bytes.Buffer
+	if err := dispatch(context.Background(), args, &so, &se); err != nil {
+		t.Fatalf("%v\n%s", err, se.String())
+	}
+	t.Logf("stdout:\n%s\nstderr:\n%s", so.String(), se.String())
+	if got := ckptSteps(t, out); got != 4 {
+		t.Errorf("checkpoint at step %d, want 4", got)
+	}
+	rows := strings.Split(strings.TrimSpace(so.String()), "\n")
+	if len(rows) != 4 || !strings.Contains(rows[0], "abs_rel") || !strings.HasPrefix(strings.TrimSpace(rows[1]), "0 ") ||
+		!strings.HasPrefix(strings.TrimSpace(rows[3]), "4 ") {
+		t.Errorf("curve rows %q: want a header and steps 0, 2, 4", rows)
+	}
+	if strings.Contains(se.String(), "\r") || !strings.Contains(se.String(), "step 4/4") || !strings.Contains(se.String(), "steps/s") {
+		t.Errorf("stderr is not a TTY-free progress with step 4/4: %q", se.String())
+	}
+	// Without --resume an existing checkpoint is not overwritten.
+	var e2 bytes.Buffer
+	if err := dispatch(context.Background(), args, &so, &e2); err == nil || !strings.Contains(err.Error(), "--resume") {
+		t.Errorf("overwrite without --resume: %v", err)
+	}
+	so.Reset()
+	se.Reset()
+	args2 := []string{"train", "--source", trainSource, "--mode", "both", "--steps", "6", "--batch", "1", "--out", out, "--resume", "--threads", "1"}
+	if err := dispatch(context.Background(), args2, &so, &se); err != nil {
+		t.Fatalf("resume: %v\n%s", err, se.String())
+	}
+	if got := ckptSteps(t, out); got != 6 {
+		t.Errorf("resumed checkpoint at step %d, want 6", got)
+	}
+}
+
+// cancelWriter cancels a context once it has seen n lines.
+type cancelWriter struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	n      int
+	cancel context.CancelFunc
+}
+
+func (w *cancelWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if strings.Count(w.buf.String(), "\n") >= w.n {
+		w.cancel()
+	}
+	return len(p), nil
+}
+
+// TestTrainInterruptSaves: cancelling (Ctrl-C) mid-run saves the
+// checkpoint at the step reached and returns cleanly.
+func TestTrainInterruptSaves(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "m.ckpt")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The header, step 0 and step 1 rows: cancel after the step-1 row.
+	so := &cancelWriter{n: 3, cancel: cancel}
+	var se bytes.Buffer
+	args := []string{"train", "--source", trainSource, "--mode", "stereo", "--steps", "1000", "--size", "128x64",
+		"--batch", "1", "--out", out, "--eval-every", "1", "--eval-frames", "2", "--threads", "1"}
+	if err := dispatch(ctx, args, so, &se); err != nil {
+		t.Fatalf("%v\n%s", err, se.String())
+	}
+	if !strings.Contains(se.String(), "interrupted at step") {
+		t.Errorf("stderr: %q", se.String())
+	}
+	if got := ckptSteps(t, out); got < 1 || got > 2 {
+		t.Errorf("interrupted checkpoint at step %d, want 1 or 2", got)
+	}
+}
+
+func TestTrainErrors(t *testing.T) {
+	dir := t.TempDir()
+	exists := filepath.Join(dir, "exists.ckpt")
+	if err := os.WriteFile(exists, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "new.ckpt")
+	base := func(extra ...string) []string {
+		return append([]string{"--source", trainSource, "--steps", "1", "--out", out}, extra...)
+	}
+	tests := []struct {
+		name  string
+		args  []string
+		usage bool
+		want  string
+	}{
+		{"no out", []string{"--source", trainSource}, true, ""},
+		{"bad mode", base("--mode", "sideways"), true, ""},
+		{"bad size", base("--size", "100x64"), true, ""},
+		{"size not WxH", base("--size", "big"), true, ""},
+		{"zero steps", base("--steps", "0"), true, ""},
+		{"zero batch", base("--batch", "0"), true, ""},
+		{"bad net", base("--net", "huge"), true, ""},
+		{"extra arg", base("x"), true, ""},
+		{"resume with size", base("--resume", "--size", "128x64"), true, ""},
+		{"unknown scheme", []string{"--source", "rtsp://cam/x", "--out", out}, false, `unknown scheme "rtsp"`},
+		{"no scheme", []string{"--source", "cam", "--out", out}, false, "no scheme"},
+		{"bad synth key", []string{"--source", "synth://?sed=3", "--out", out}, false, `unknown key "sed"`},
+		{"mono source for stereo", []string{"--source", "synth://?seed=3", "--mode", "stereo", "--out", out}, false, "needs a stereo source"},
+		{"bad eval source", base("--eval-every", "5", "--eval-source", "nope://"), false, "--eval-source"},
+		{"exists", []string{"--source", trainSource, "--out", exists}, false, "exists"},
+		{"resume missing", base("--resume"), false, "--resume"},
+		{"resume garbage", []string{"--source", trainSource, "--out", exists, "--resume"}, false, "exists.ckpt"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var so, se bytes.Buffer
+			err := dispatch(context.Background(), append([]string{"train"}, tc.args...), &so, &se)
+			if err == nil {
+				t.Fatalf("no error; stderr %q", se.String())
+			}
+			if tc.usage != errors.Is(err, errUsage) {
+				t.Fatalf("err %v, usage error %v", err, tc.usage)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q lacks %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a failed run wrote a checkpoint")
+	}
+}
