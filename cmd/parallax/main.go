@@ -30,6 +30,7 @@ func commands() []command {
 		{"camera probe", "read a camera: codec, size, fps, decode time; --snapshot saves a PNG", runCameraProbe},
 		{"eval", "score a checkpoint's depth and pose on a synthetic world with ground truth", runEval},
 		{"train", "train depth and pose self-supervised: parallax train --source synth://?stereo=1 --mode stereo --out CKPT", runTrain},
+		{"bench", "measure depth inference, adaptation steps, both at once and the node on this computer's CPU or GPU", runBench},
 	}
 }
 

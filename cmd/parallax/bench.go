@@ -1,0 +1,619 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parallax-robotics/parallax/actors"
+	"github.com/parallax-robotics/parallax/camera/synth"
+	"github.com/parallax-robotics/parallax/launch"
+	"github.com/parallax-robotics/parallax/learner"
+	"github.com/parallax-robotics/parallax/msgs"
+	"github.com/parallax-robotics/parallax/perception"
+)
+
+// errBench marks a bad bench flag value (the message names it).
+var errBench = errors.New("bench: bad flag")
+
+// benchConfig is what one `parallax bench` run measures.
+type benchConfig struct {
+	Device      string        // auto, cpu, cuda[:N]
+	Sizes       [][2]int      // depth inference sizes (width, height)
+	ModelSize   string        // perception.SizeDefault or SizeSmall
+	Batches     []int         // adaptation batch sizes
+	Mode        learner.Mode  // adaptation mode
+	Duration    time.Duration // per measured phase
+	Warmup      int           // untimed iterations before each phase
+	E2E         time.Duration // node run time, 0: skip
+	E2EFPS      float64       // synthetic camera rate in the node run
+	Threads     int           // intra-op threads of each torch worker
+	Phases      map[string]bool
+	E2EMaxSteps float64 // learner.steps_per_s of the node run
+}
+
+// benchReport is the JSON `parallax bench --json` prints.
+type benchReport struct {
+	Device     string         `json:"device"`
+	CUDA       bool           `json:"cuda"`
+	ModelSize  string         `json:"model_size"`
+	Threads    int            `json:"threads"`
+	CPUs       int            `json:"cpus"`
+	Depth      []depthResult  `json:"depth,omitempty"`
+	Adapt      []adaptResult  `json:"adapt,omitempty"`
+	Concurrent *concResult    `json:"concurrent,omitempty"`
+	E2E        *e2eResult     `json:"e2e,omitempty"`
+	Notes      []string       `json:"notes,omitempty"`
+	Started    time.Time      `json:"started"`
+	Elapsed    float64        `json:"elapsed_s"`
+	Config     map[string]any `json:"config"`
+}
+
+type depthResult struct {
+	Width     int     `json:"width"`
+	Height    int     `json:"height"`
+	Batch     int     `json:"batch"`
+	Frames    int     `json:"frames"`
+	FPS       float64 `json:"frames_per_s"`
+	P50ms     float64 `json:"p50_ms"`
+	P99ms     float64 `json:"p99_ms"`
+	ModelInit float64 `json:"model_init_s"`
+}
+
+type adaptResult struct {
+	Width     int     `json:"width"`
+	Height    int     `json:"height"`
+	Batch     int     `json:"batch"`
+	Mode      string  `json:"mode"`
+	Steps     int     `json:"steps"`
+	StepsPerS float64 `json:"steps_per_s"`
+	P50ms     float64 `json:"p50_ms"`
+	P99ms     float64 `json:"p99_ms"`
+	Skipped   int64   `json:"skipped_steps"`
+	LastLoss  float64 `json:"last_loss"`
+}
+
+type concResult struct {
+	Width      int     `json:"width"`
+	Height     int     `json:"height"`
+	Batch      int     `json:"batch"`
+	Mode       string  `json:"mode"`
+	Seconds    float64 `json:"seconds"`
+	DepthFPS   float64 `json:"depth_frames_per_s"`
+	DepthP99ms float64 `json:"depth_p99_ms"`
+	StepsPerS  float64 `json:"adapt_steps_per_s"`
+}
+
+type e2eResult struct {
+	Width        int     `json:"width"`
+	Height       int     `json:"height"`
+	CameraFPS    float64 `json:"camera_fps"`
+	Seconds      float64 `json:"seconds"`
+	FramesIn     uint64  `json:"frames_in"`
+	Processed    uint64  `json:"frames_processed"`
+	Published    uint64  `json:"published"`
+	InPerS       float64 `json:"in_per_s"`
+	ProcessedPS  float64 `json:"processed_per_s"`
+	PublishedPS  float64 `json:"published_per_s"`
+	LatencyP50ms float64 `json:"latency_p50_ms"`
+	LatencyP99ms float64 `json:"latency_p99_ms"`
+	Latencies    int     `json:"latency_samples"`
+	LearnerSteps uint64  `json:"learner_steps"`
+	StepsPerS    float64 `json:"learner_steps_per_s"`
+	Dropped      uint64  `json:"dropped"`
+}
+
+// runBench measures depth inference, adaptation steps, both at once, and
+// the whole node on a synthetic camera, on the device the node would use.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench", "[--device auto|cpu|cuda[:N]] [--json] [flags]", stderr)
+	device := fs.String("device", "auto", "torch device: auto (CUDA when libtorch sees a GPU), cpu, cuda or cuda:N")
+	sizes := fs.String("sizes", "640x192,1024x320", "depth inference sizes WxH, comma separated (multiples of 32); adaptation and the node run use the first")
+	modelSize := fs.String("model-size", perception.SizeDefault, "network widths: default (32-64-128-256-256) or small (16-32-64-96-128)")
+	batches := fs.String("batches", "1,4", "adaptation batch sizes, comma separated (the live learner's batch is replay+1, 4 by default)")
+	mode := fs.String("mode", "stereo", "adaptation mode: mono, stereo or both")
+	duration := fs.Duration("duration", 10*time.Second, "measured time of each phase")
+	warmup := fs.Int("warmup", 5, "untimed iterations before each phase (CUDA kernel selection, allocator)")
+	e2e := fs.Duration("e2e", 15*time.Second, "run time of the whole node on a synth:// stereo camera with adaptation on; 0 skips it")
+	e2eFPS := fs.Float64("e2e-fps", 30, "frame rate of the synthetic camera in the node run")
+	e2eSteps := fs.Float64("e2e-steps", 100, "learner.steps_per_s of the node run (its compute share stays at the default 0.5)")
+	threads := fs.Int("threads", 0, "intra-op threads of each torch worker (0: 2, or 1 on a machine with at most 2 CPUs)")
+	phases := fs.String("phases", "depth,adapt,both,e2e", "phases to run, comma separated")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "bench: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return errUsage
+	}
+	cfg, err := parseBenchFlags(*device, *sizes, *modelSize, *batches, *mode, *phases, *duration, *warmup, *e2e, *e2eFPS, *e2eSteps, *threads)
+	if err != nil {
+		return err
+	}
+	rep, err := benchRun(ctx, cfg, func(line string) {
+		if !*asJSON {
+			fmt.Fprintln(stdout, line)
+		} else {
+			fmt.Fprintln(stderr, line)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return nil
+}
+
+// parseBenchFlags checks the flag values and fills a benchConfig.
+func parseBenchFlags(device, sizes, modelSize, batches, mode, phases string, d time.Duration, warmup int,
+	e2e time.Duration, e2eFPS, e2eSteps float64, threads int) (benchConfig, error) {
+	cfg := benchConfig{Device: device, ModelSize: modelSize, Duration: d, Warmup: warmup, E2E: e2e,
+		E2EFPS: e2eFPS, E2EMaxSteps: e2eSteps, Threads: threads, Phases: map[string]bool{}}
+	for _, s := range strings.Split(sizes, ",") {
+		w, h, ok := parseBenchSize(strings.TrimSpace(s))
+		if !ok {
+			return cfg, fmt.Errorf("%w: --sizes %q: want WxH with multiples of 32 from 64 to 4096, e.g. 640x192", errBench, s)
+		}
+		cfg.Sizes = append(cfg.Sizes, [2]int{w, h})
+	}
+	if modelSize != perception.SizeDefault && modelSize != perception.SizeSmall {
+		return cfg, fmt.Errorf("%w: --model-size %q: want %s or %s", errBench, modelSize, perception.SizeDefault, perception.SizeSmall)
+	}
+	for _, s := range strings.Split(batches, ",") {
+		b, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || b < 1 || b > 64 {
+			return cfg, fmt.Errorf("%w: --batches %q: want batch sizes from 1 to 64", errBench, s)
+		}
+		cfg.Batches = append(cfg.Batches, b)
+	}
+	m, err := learner.ParseMode(mode)
+	if err != nil {
+		return cfg, fmt.Errorf("%w: --mode: %w", errBench, err)
+	}
+	cfg.Mode = m
+	for _, p := range strings.Split(phases, ",") {
+		p = strings.TrimSpace(p)
+		switch p {
+		case "depth", "adapt", "both", "e2e":
+			cfg.Phases[p] = true
+		default:
+			return cfg, fmt.Errorf("%w: --phases: unknown phase %q (depth, adapt, both, e2e)", errBench, p)
+		}
+	}
+	if d <= 0 {
+		return cfg, fmt.Errorf("%w: --duration %v: must be positive", errBench, d)
+	}
+	if warmup < 0 {
+		return cfg, fmt.Errorf("%w: --warmup %d: must be >= 0", errBench, warmup)
+	}
+	if e2e < 0 || e2eFPS <= 0 || e2eFPS > 1000 || e2eSteps < 0.01 || e2eSteps > 1000 {
+		return cfg, fmt.Errorf("%w: --e2e %v, --e2e-fps %g, --e2e-steps %g: want e2e >= 0, fps in (0, 1000], steps in [0.01, 1000]", errBench, e2e, e2eFPS, e2eSteps)
+	}
+	if threads < 0 {
+		return cfg, fmt.Errorf("%w: --threads %d: must be >= 0", errBench, threads)
+	}
+	if cfg.Threads == 0 {
+		cfg.Threads = 2
+		if runtime.NumCPU() <= 2 {
+			cfg.Threads = 1
+		}
+	}
+	return cfg, nil
+}
+
+func parseBenchSize(s string) (w, h int, ok bool) {
+	a, b, found := strings.Cut(strings.ToLower(s), "x")
+	if !found {
+		return 0, 0, false
+	}
+	w, err1 := strconv.Atoi(a)
+	h, err2 := strconv.Atoi(b)
+	valid := func(v int) bool { return v >= 64 && v <= 4096 && v%32 == 0 }
+	if err1 != nil || err2 != nil || !valid(w) || !valid(h) {
+		return 0, 0, false
+	}
+	return w, h, true
+}
+
+// benchRun runs the phases of cfg; progress gets one line per result.
+func benchRun(ctx context.Context, cfg benchConfig, progress func(string)) (*benchReport, error) {
+	dev, err := perception.ParseDevice(cfg.Device)
+	if err != nil {
+		return nil, err
+	}
+	rep := &benchReport{Device: deviceName(cfg.Device, dev.IsCuda(), dev.Value), CUDA: dev.IsCuda(), ModelSize: cfg.ModelSize,
+		Threads: cfg.Threads, CPUs: runtime.NumCPU(), Started: time.Now().UTC(),
+		Config: map[string]any{"duration_s": cfg.Duration.Seconds(), "warmup": cfg.Warmup, "batches": cfg.Batches,
+			"mode": cfg.Mode.String(), "e2e_s": cfg.E2E.Seconds(), "e2e_fps": cfg.E2EFPS, "e2e_steps_per_s": cfg.E2EMaxSteps}}
+	progress(fmt.Sprintf("bench: device %s (asked %q), model %s, %d intra-op threads per worker, %d CPUs",
+		rep.Device, cfg.Device, cfg.ModelSize, cfg.Threads, rep.CPUs))
+	start := time.Now()
+	w0, h0 := cfg.Sizes[0][0], cfg.Sizes[0][1]
+
+	if cfg.Phases["depth"] {
+		for _, sz := range cfg.Sizes {
+			if err := ctx.Err(); err != nil {
+				return rep, err
+			}
+			r, err := benchDepth(ctx, cfg, dev.IsCuda(), sz[0], sz[1])
+			if err != nil {
+				return rep, fmt.Errorf("depth %dx%d: %w", sz[0], sz[1], err)
+			}
+			rep.Depth = append(rep.Depth, r)
+			progress(fmt.Sprintf("depth %4dx%-4d batch 1: %7.1f frames/s  p50 %6.2f ms  p99 %6.2f ms  (%d frames)",
+				r.Width, r.Height, r.FPS, r.P50ms, r.P99ms, r.Frames))
+		}
+	}
+	if cfg.Phases["adapt"] {
+		for _, b := range cfg.Batches {
+			if err := ctx.Err(); err != nil {
+				return rep, err
+			}
+			r, err := benchAdapt(ctx, cfg, w0, h0, b)
+			if err != nil {
+				return rep, fmt.Errorf("adapt %dx%d batch %d: %w", w0, h0, b, err)
+			}
+			rep.Adapt = append(rep.Adapt, r)
+			progress(fmt.Sprintf("adapt %4dx%-4d batch %d %s: %6.1f steps/s  p50 %6.2f ms  p99 %6.2f ms  (%d steps, %d skipped, loss %.4f)",
+				r.Width, r.Height, r.Batch, r.Mode, r.StepsPerS, r.P50ms, r.P99ms, r.Steps, r.Skipped, r.LastLoss))
+		}
+	}
+	if cfg.Phases["both"] {
+		b := cfg.Batches[len(cfg.Batches)-1]
+		r, err := benchConcurrent(ctx, cfg, w0, h0, b)
+		if err != nil {
+			return rep, fmt.Errorf("depth and adaptation at once: %w", err)
+		}
+		rep.Concurrent = &r
+		progress(fmt.Sprintf("both  %4dx%-4d: depth %7.1f frames/s (p99 %6.2f ms) while adapting (batch %d %s) at %6.1f steps/s",
+			r.Width, r.Height, r.DepthFPS, r.DepthP99ms, r.Batch, r.Mode, r.StepsPerS))
+	}
+	if cfg.Phases["e2e"] && cfg.E2E > 0 {
+		r, err := benchNode(ctx, cfg, w0, h0)
+		if err != nil {
+			return rep, fmt.Errorf("node on synth://: %w", err)
+		}
+		rep.E2E = &r
+		progress(fmt.Sprintf("node  %4dx%-4d stereo synth:// at %g fps for %.0f s: frames in %.1f/s, stereo pairs estimated %.1f/s, messages published %.1f/s, latency p50 %.1f ms p99 %.1f ms, learner %.1f steps/s",
+			r.Width, r.Height, r.CameraFPS, r.Seconds, r.InPerS, r.ProcessedPS, r.PublishedPS, r.LatencyP50ms, r.LatencyP99ms, r.StepsPerS))
+	}
+	rep.Elapsed = time.Since(start).Seconds()
+	return rep, nil
+}
+
+func deviceName(asked string, cuda bool, idx int) string {
+	if cuda {
+		return fmt.Sprintf("cuda:%d", idx)
+	}
+	return "cpu"
+}
+
+// benchFrames renders n stereo frame pairs of a synthetic world at w x h.
+func benchFrames(w, h, n int) (left, right []*msgs.Frame, err error) {
+	d, err := learner.SynthDrive(synth.Config{Seed: 3, Width: w, Height: h, Stereo: true})
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := 0; i < n; i++ {
+		l, r, err := d.Frame(i)
+		if err != nil {
+			return nil, nil, err
+		}
+		left, right = append(left, l), append(right, r)
+	}
+	return left, right, nil
+}
+
+// newBenchModel makes a worker and an untrained model on it (weights do not
+// change the speed).
+func newBenchModel(cfg benchConfig, w, h int) (*perception.Worker, *perception.Model, error) {
+	dev, err := perception.ParseDevice(cfg.Device)
+	if err != nil {
+		return nil, nil, err
+	}
+	wk, err := perception.NewWorker(cfg.Threads)
+	if err != nil {
+		return nil, nil, err
+	}
+	var m *perception.Model
+	err = wk.Do(func() (err error) {
+		m, err = perception.NewModel(perception.ModelConfig{Width: w, Height: h,
+			Depth: perception.DepthConfig{Size: cfg.ModelSize}, Pose: perception.PoseConfig{Size: cfg.ModelSize}}, dev)
+		return err
+	})
+	if err != nil {
+		wk.Close()
+		return nil, nil, err
+	}
+	return wk, m, nil
+}
+
+func closeBenchModel(wk *perception.Worker, m *perception.Model) {
+	_ = wk.Do(func() error { m.Close(); return nil })
+	wk.Close()
+}
+
+// loop calls f until d has passed (after warmup untimed calls) and returns
+// the timed calls' durations.
+func loop(ctx context.Context, warmup int, d time.Duration, f func() error) ([]time.Duration, time.Duration, error) {
+	for i := 0; i < warmup; i++ {
+		if err := f(); err != nil {
+			return nil, 0, err
+		}
+	}
+	var lat []time.Duration
+	start := time.Now()
+	for time.Since(start) < d && ctx.Err() == nil {
+		t := time.Now()
+		if err := f(); err != nil {
+			return nil, 0, err
+		}
+		lat = append(lat, time.Since(t))
+	}
+	return lat, time.Since(start), ctx.Err()
+}
+
+func benchDepth(ctx context.Context, cfg benchConfig, cuda bool, w, h int) (depthResult, error) {
+	frames, _, err := benchFrames(w, h, 4)
+	if err != nil {
+		return depthResult{}, err
+	}
+	t0 := time.Now()
+	wk, m, err := newBenchModel(cfg, w, h)
+	if err != nil {
+		return depthResult{}, err
+	}
+	defer closeBenchModel(wk, m)
+	init := time.Since(t0)
+	est := perception.NewEstimator(m, wk)
+	i := 0
+	lat, el, err := loop(ctx, cfg.Warmup, cfg.Duration, func() error {
+		i++
+		_, err := est.Depth(frames[i%len(frames)])
+		return err
+	})
+	if err != nil {
+		return depthResult{}, err
+	}
+	return depthResult{Width: w, Height: h, Batch: 1, Frames: len(lat), FPS: float64(len(lat)) / el.Seconds(),
+		P50ms: pct(lat, 50), P99ms: pct(lat, 99), ModelInit: init.Seconds()}, nil
+}
+
+// benchSamples builds n distinct training batches of size b.
+func benchSamples(cfg benchConfig, w, h, b, n int) ([][]learner.Sample, error) {
+	d, err := learner.SynthDrive(synth.Config{Seed: 5, Width: w, Height: h, Stereo: true})
+	if err != nil {
+		return nil, err
+	}
+	cd, err := learner.CacheDrive(d, b*n+2)
+	if err != nil {
+		return nil, err
+	}
+	var out [][]learner.Sample
+	for k := 0; k < n; k++ {
+		var batch []learner.Sample
+		for j := 0; j < b; j++ {
+			s, err := learner.Samples(cd, cfg.Mode, 1+k*b+j)
+			if err != nil {
+				return nil, err
+			}
+			batch = append(batch, s)
+		}
+		out = append(out, batch)
+	}
+	return out, nil
+}
+
+// stepper returns a function that runs one training step on wk, cycling
+// through batches; last holds the latest step's statistics.
+func stepper(cfg benchConfig, wk *perception.Worker, m *perception.Model, batches [][]learner.Sample) (step func() error, tr *learner.Trainer, last *learner.StepStats, err error) {
+	err = wk.Do(func() (err error) {
+		tr, err = learner.NewTrainer(m, learner.TrainConfig{Mode: cfg.Mode})
+		return err
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	last = new(learner.StepStats)
+	i := 0
+	return func() error {
+		i++
+		return wk.Do(func() (err error) {
+			*last, err = tr.Step(batches[i%len(batches)])
+			return err
+		})
+	}, tr, last, nil
+}
+
+func benchAdapt(ctx context.Context, cfg benchConfig, w, h, b int) (adaptResult, error) {
+	batches, err := benchSamples(cfg, w, h, b, 3)
+	if err != nil {
+		return adaptResult{}, err
+	}
+	wk, m, err := newBenchModel(cfg, w, h)
+	if err != nil {
+		return adaptResult{}, err
+	}
+	defer closeBenchModel(wk, m)
+	step, tr, last, err := stepper(cfg, wk, m, batches)
+	if err != nil {
+		return adaptResult{}, err
+	}
+	lat, el, err := loop(ctx, cfg.Warmup, cfg.Duration, step)
+	if err != nil {
+		return adaptResult{}, err
+	}
+	return adaptResult{Width: w, Height: h, Batch: b, Mode: cfg.Mode.String(), Steps: len(lat),
+		StepsPerS: float64(len(lat)) / el.Seconds(), P50ms: pct(lat, 50), P99ms: pct(lat, 99),
+		Skipped: tr.SkippedSteps(), LastLoss: last.Loss}, nil
+}
+
+// benchConcurrent runs inference and training at once on two workers with
+// their own models, as the live node does (perception and learner).
+func benchConcurrent(ctx context.Context, cfg benchConfig, w, h, b int) (concResult, error) {
+	frames, _, err := benchFrames(w, h, 4)
+	if err != nil {
+		return concResult{}, err
+	}
+	batches, err := benchSamples(cfg, w, h, b, 3)
+	if err != nil {
+		return concResult{}, err
+	}
+	iw, im, err := newBenchModel(cfg, w, h)
+	if err != nil {
+		return concResult{}, err
+	}
+	defer closeBenchModel(iw, im)
+	lw, lm, err := newBenchModel(cfg, w, h)
+	if err != nil {
+		return concResult{}, err
+	}
+	defer closeBenchModel(lw, lm)
+	est := perception.NewEstimator(im, iw)
+	step, _, _, err := stepper(cfg, lw, lm, batches)
+	if err != nil {
+		return concResult{}, err
+	}
+	var (
+		wg         sync.WaitGroup
+		depthLat   []time.Duration
+		stepLat    []time.Duration
+		dEl, sEl   time.Duration
+		dErr, sErr error
+	)
+	i := 0
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		depthLat, dEl, dErr = loop(ctx, cfg.Warmup, cfg.Duration, func() error {
+			i++
+			_, err := est.Depth(frames[i%len(frames)])
+			return err
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		stepLat, sEl, sErr = loop(ctx, cfg.Warmup, cfg.Duration, step)
+	}()
+	wg.Wait()
+	if err := errors.Join(dErr, sErr); err != nil {
+		return concResult{}, err
+	}
+	return concResult{Width: w, Height: h, Batch: b, Mode: cfg.Mode.String(), Seconds: cfg.Duration.Seconds(),
+		DepthFPS: float64(len(depthLat)) / dEl.Seconds(), DepthP99ms: pct(depthLat, 99),
+		StepsPerS: float64(len(stepLat)) / sEl.Seconds()}, nil
+}
+
+// benchLaunch is the node run's launch file: a synthetic stereo camera read
+// directly (no RTSP, so no codec), depth and odometry published on an
+// embedded NATS server, online adaptation on.
+const benchLaunch = `namespace: bench
+cameras:
+  - name: left
+    url: "synth://?stereo=1&width=%[1]d&height=%[2]d&fps=%[3]g"
+    role: left
+  - name: right
+    url: "synth://?stereo=1&width=%[1]d&height=%[2]d&fps=%[3]g"
+    role: right
+stereo:
+  left: left
+  right: right
+model:
+  checkpoint: ""
+  width: %[1]d
+  height: %[2]d
+  size: %[4]s
+device: %[5]s
+topics:
+  depth: true
+  image: false
+  odom: true
+nats:
+  url: ""
+  embedded:
+    listen: 127.0.0.1:0
+learner:
+  adapt: true
+  steps_per_s: %[6]g
+  mode: %[7]s
+`
+
+func benchNode(ctx context.Context, cfg benchConfig, w, h int) (e2eResult, error) {
+	l, err := launch.Parse([]byte(fmt.Sprintf(benchLaunch, w, h, cfg.E2EFPS, cfg.ModelSize, cfg.Device, cfg.E2EMaxSteps, cfg.Mode.String())), "bench.yaml")
+	if err != nil {
+		return e2eResult{}, err
+	}
+	n := &actors.Node{Launch: l, Name: "parallax-bench", Threads: cfg.Threads, LearnerThreads: cfg.Threads, MaxPayload: 16 << 20}
+	if err := n.Start(); err != nil {
+		return e2eResult{}, err
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			_ = n.Stop()
+		}
+	}()
+	// The first frames pay model and kernel start-up: measure after them.
+	warm := time.NewTimer(3 * time.Second)
+	select {
+	case <-ctx.Done():
+		return e2eResult{}, ctx.Err()
+	case <-warm.C:
+	}
+	s0, steps0 := n.Stats(), n.LearnerStats().GetSteps()
+	n.Latencies()
+	start := time.Now()
+	var lat []time.Duration
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for time.Since(start) < cfg.E2E {
+		select {
+		case <-ctx.Done():
+			return e2eResult{}, ctx.Err()
+		case <-tick.C:
+			lat = append(lat, n.Latencies()...)
+		}
+	}
+	lat = append(lat, n.Latencies()...)
+	el := time.Since(start).Seconds()
+	s1, steps1 := n.Stats(), n.LearnerStats().GetSteps()
+	stopped = true
+	if err := n.Stop(); err != nil {
+		return e2eResult{}, err
+	}
+	r := e2eResult{Width: w, Height: h, CameraFPS: cfg.E2EFPS, Seconds: el,
+		FramesIn: s1.FramesIn - s0.FramesIn, Processed: s1.FramesProcessed - s0.FramesProcessed,
+		Published: s1.Published - s0.Published, Latencies: len(lat),
+		LatencyP50ms: pct(lat, 50), LatencyP99ms: pct(lat, 99), LearnerSteps: steps1 - steps0,
+		Dropped: (s1.DroppedUnpaired + s1.DroppedStale + s1.DroppedSource) - (s0.DroppedUnpaired + s0.DroppedStale + s0.DroppedSource)}
+	r.InPerS = float64(r.FramesIn) / el
+	r.ProcessedPS = float64(r.Processed) / el
+	r.PublishedPS = float64(r.Published) / el
+	r.StepsPerS = float64(r.LearnerSteps) / el
+	return r, nil
+}
+
+// pct is the p-th percentile of d in milliseconds (0 for none).
+func pct(d []time.Duration, p float64) float64 {
+	if len(d) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	k := int(p / 100 * float64(len(s)-1))
+	return float64(s[k]) / 1e6
+}

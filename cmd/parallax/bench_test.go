@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/parallax-robotics/parallax/perception"
+)
+
+// TestBenchCPU runs every phase of parallax bench on the CPU at a small size
+// and checks the JSON report holds real measurements.
+func TestBenchCPU(t *testing.T) {
+	var out, errb bytes.Buffer
+	args := []string{"bench", "--device", "cpu", "--sizes", "128x64,64x64", "--model-size", "small", "--batches", "1,2",
+		"--duration", "300ms", "--warmup", "1", "--e2e", "2s", "--e2e-fps", "10", "--threads", "1", "--json"}
+	if err := dispatch(context.Background(), args, &out, &errb); err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	t.Logf("progress:\n%s", errb.String())
+	var rep benchReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
+	}
+	if rep.Device != "cpu" || rep.CUDA || rep.ModelSize != perception.SizeSmall {
+		t.Errorf("device %q cuda %v model %q, want cpu false small", rep.Device, rep.CUDA, rep.ModelSize)
+	}
+	if len(rep.Depth) != 2 || rep.Depth[0].Width != 128 || rep.Depth[1].Height != 64 {
+		t.Fatalf("depth results %+v, want 128x64 and 64x64", rep.Depth)
+	}
+	for _, d := range rep.Depth {
+		if d.Frames < 1 || !(d.FPS > 0) || !(d.P50ms > 0) || d.P99ms < d.P50ms {
+			t.Errorf("depth %dx%d: %+v", d.Width, d.Height, d)
+		}
+	}
+	if len(rep.Adapt) != 2 || rep.Adapt[1].Batch != 2 || rep.Adapt[0].Mode != "stereo" {
+		t.Fatalf("adapt results %+v, want batches 1 and 2 in stereo", rep.Adapt)
+	}
+	for _, a := range rep.Adapt {
+		if a.Steps < 1 || !(a.StepsPerS > 0) || !(a.LastLoss > 0) || math.IsInf(a.LastLoss, 0) || a.Skipped != 0 {
+			t.Errorf("adapt batch %d: %+v", a.Batch, a)
+		}
+	}
+	if c := rep.Concurrent; c == nil || !(c.DepthFPS > 0) || !(c.StepsPerS > 0) || c.Batch != 2 {
+		t.Errorf("concurrent: %+v", c)
+	}
+	e := rep.E2E
+	if e == nil {
+		t.Fatal("no node run in the report")
+	}
+	// Two cameras at 10 fps for 2 s: about 40 frames in.
+	if e.FramesIn < 10 || e.Processed < 1 || e.Published < 1 || e.Latencies < 1 || !(e.LatencyP50ms > 0) {
+		t.Errorf("node run: %+v", e)
+	}
+	if !strings.Contains(errb.String(), "depth  128x64   batch 1:") || !strings.Contains(errb.String(), "node   128x64") {
+		t.Errorf("progress lines missing:\n%s", errb.String())
+	}
+}
+
+// TestBenchFlags checks bad values are usage errors naming the flag.
+func TestBenchFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+		is   error
+	}{
+		{[]string{"--sizes", "100x64"}, "--sizes", errBench},
+		{[]string{"--sizes", "640"}, "--sizes", errBench},
+		{[]string{"--model-size", "huge"}, "--model-size", errBench},
+		{[]string{"--batches", "0"}, "--batches", errBench},
+		{[]string{"--mode", "sideways"}, "--mode", errBench},
+		{[]string{"--phases", "depth,fly"}, "fly", errBench},
+		{[]string{"--duration", "0s"}, "--duration", errBench},
+		{[]string{"--e2e-fps", "0"}, "--e2e-fps", errBench},
+		{[]string{"--device", "tpu"}, "tpu", perception.ErrDevice},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			args := append([]string{"bench", "--phases", "depth", "--sizes", "64x64", "--model-size", "small", "--duration", "10ms"}, tc.args...)
+			err := dispatch(context.Background(), args, &out, &errb)
+			if !errors.Is(err, tc.is) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want %v naming %q", err, tc.is, tc.want)
+			}
+		})
+	}
+}
