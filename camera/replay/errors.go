@@ -1,0 +1,21 @@
+package replay
+
+import "errors"
+
+// Errors returned by the package, wrapped with the file, the camera or the
+// key at fault; test with errors.Is.
+var (
+	// ErrURL reports a malformed mcap:// or kitti:// URL or query key.
+	ErrURL = errors.New("replay: invalid URL")
+	// ErrNoIndex reports a recording without its summary section (not
+	// closed by its writer): random access needs the index.
+	ErrNoIndex = errors.New("replay: recording has no index (truncated? run `parallax record recover FILE`)")
+	// ErrCorrupt reports a recording whose index or chunks cannot be read.
+	ErrCorrupt = errors.New("replay: corrupt recording")
+	// ErrNoCamera reports a camera the recording does not hold.
+	ErrNoCamera = errors.New("replay: no such camera in the recording")
+	// ErrRange reports a frame index outside the recording.
+	ErrRange = errors.New("replay: frame index out of range")
+	// ErrEmpty reports a recording (or a start/end window) with no frames.
+	ErrEmpty = errors.New("replay: no frames")
+)
