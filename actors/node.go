@@ -53,6 +53,10 @@ type Node struct {
 	// against ground truth). It must return quickly and must not modify r.
 	// It defaults to nil.
 	OnDepth func(r *DepthResult)
+	// Recorder, when set, records the camera frames and the node's outputs
+	// into MCAP (see Recorder); Stop closes the file. Start wraps OnDepth
+	// to hand it the results. It defaults to nil.
+	Recorder *Recorder
 
 	mu      sync.Mutex
 	started bool
@@ -175,6 +179,7 @@ func (n *Node) sources(l *launch.Launch) (map[string]func() (camera.Source, erro
 	opens := map[string]func() (camera.Source, error){}
 	baselines := map[string]float64{}
 	worlds := map[string]*synth.World{}
+	gates := map[string]*lockstep{}
 	// Synthetic cameras share one epoch: a stereo pair's stamps pair
 	// exactly, and a restarted source continues on the same frame grid.
 	epoch := time.Now()
@@ -219,13 +224,28 @@ func (n *Node) sources(l *launch.Launch) (map[string]func() (camera.Source, erro
 				cam.StartTime = epoch.Add(time.Duration(float64(first) / fps * float64(time.Second)))
 				return &renamed{Source: cam, name: name}, nil
 			}
+		case "mcap", "kitti":
+			open, b, gate, err := replaySource(l, c, epoch)
+			if err != nil {
+				return nil, nil, err
+			}
+			opens[c.Name] = open
+			if b > 0 {
+				baselines[c.Name] = b
+			}
+			if gate != nil {
+				gates[c.Name] = gate
+			}
 		default:
-			return nil, nil, fmt.Errorf("%w: camera %s: %s (the node reads rtsp://, rtsps:// and synth:// today)",
+			return nil, nil, fmt.Errorf("%w: camera %s: %s (the node reads rtsp://, rtsps://, synth://, mcap:// and kitti://)",
 				ErrUnsupportedSource, c.Name, msgs.RedactURL(c.URL))
 		}
 	}
 	if st := l.Stereo; st != nil && st.Baseline > 0 {
 		baselines[st.Right] = st.Baseline
+	}
+	if err := n.hookReplayAndRecorder(l, opens, baselines, gates); err != nil {
+		return nil, nil, err
 	}
 	return opens, baselines, nil
 }
@@ -325,6 +345,9 @@ func (n *Node) Stop() error {
 func (n *Node) release() {
 	if n.system != nil {
 		n.system.Shutdown()
+	}
+	if n.Recorder != nil {
+		n.Recorder.close()
 	}
 	if n.nc != nil {
 		// Deliver what is buffered, but never wait long for a broker

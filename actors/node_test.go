@@ -3,6 +3,7 @@ package actors
 import (
 	"errors"
 	"net"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -163,7 +164,7 @@ func TestNodeStartErrors(t *testing.T) {
 		{"no launch", &Node{}, ErrNoLaunch, "no launch"},
 		{"recording source", &Node{Launch: parseLaunch(t, `
 cameras: [{name: front, url: "mcap://drive.mcap"}]
-nats: {embedded: {listen: "127.0.0.1:0"}}`)}, ErrUnsupportedSource, "front"},
+nats: {embedded: {listen: "127.0.0.1:0"}}`)}, os.ErrNotExist, "drive.mcap"},
 		{"busy NATS port", &Node{Launch: func() *launch.Launch {
 			l := synthLaunch(t, "")
 			l.NATS.Embedded.Listen = busy.Addr().String()
