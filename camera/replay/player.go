@@ -82,24 +82,9 @@ func (p *Player) Start() error {
 	if p.From < 0 || p.To < 0 || (p.To > 0 && p.To <= p.From) {
 		return fmt.Errorf("%w: start %v, end %v: want 0 <= start < end (end 0: to the last frame)", ErrURL, p.From, p.To)
 	}
-	n := p.Stream.Len()
-	if n == 0 {
-		return fmt.Errorf("%w: the stream is empty", ErrEmpty)
-	}
-	t0 := p.Stream.Stamp(0)
-	p.first, p.last = -1, -1
-	for i := 0; i < n; i++ {
-		off := p.Stream.Stamp(i).Sub(t0)
-		if off < p.From || (p.To > 0 && off > p.To) {
-			continue
-		}
-		if p.first < 0 {
-			p.first = i
-		}
-		p.last = i
-	}
-	if p.first < 0 {
-		return fmt.Errorf("%w: no frame between %v and %v (the recording spans %v)", ErrEmpty, p.From, p.To, p.Stream.Stamp(n-1).Sub(t0))
+	var err error
+	if p.first, p.last, err = Window(p.Stream, p.From, p.To); err != nil {
+		return err
 	}
 	if c := p.last - p.first; c > 0 {
 		p.period = p.Stream.Stamp(p.last).Sub(p.Stream.Stamp(p.first)) / time.Duration(c)
@@ -110,6 +95,31 @@ func (p *Player) Start() error {
 	p.done = make(chan struct{})
 	p.started = true
 	return nil
+}
+
+// Window returns the first and last frame of s whose stamps lie from..to
+// after the first frame's (to 0: the end).
+func Window(s Stream, from, to time.Duration) (first, last int, err error) {
+	n := s.Len()
+	if n == 0 {
+		return 0, 0, fmt.Errorf("%w: the stream is empty", ErrEmpty)
+	}
+	t0 := s.Stamp(0)
+	first, last = -1, -1
+	for i := 0; i < n; i++ {
+		off := s.Stamp(i).Sub(t0)
+		if off < from || (to > 0 && off > to) {
+			continue
+		}
+		if first < 0 {
+			first = i
+		}
+		last = i
+	}
+	if first < 0 {
+		return 0, 0, fmt.Errorf("%w: no frame between %v and %v (the recording spans %v)", ErrEmpty, from, to, s.Stamp(n-1).Sub(t0))
+	}
+	return first, last, nil
 }
 
 // Read returns the next frame, waiting until it is due.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 
+	"github.com/parallax-robotics/parallax/camera/kitti"
+	"github.com/parallax-robotics/parallax/camera/replay"
 	"github.com/parallax-robotics/parallax/camera/synth"
 	"github.com/parallax-robotics/parallax/learner"
 )
@@ -17,7 +19,8 @@ var errSource = errors.New("bad source")
 //
 //	synth://?seed=7&stereo=1&...   the synthetic world (keys: synth.URLKeys)
 //
-// Recorded drives (mcap://, kitti://) are added here as further cases.
+//	mcap://drive.mcap[?camera=NAME]  a recording (camera/replay): its stereo pair, or one camera
+//	kitti://FOLDER                  a KITTI raw drive folder (camera/kitti)
 func openDrive(source string) (learner.Drive, error) {
 	u, err := url.Parse(source)
 	if err != nil {
@@ -30,6 +33,18 @@ func openDrive(source string) (learner.Drive, error) {
 			return nil, fmt.Errorf("%w %q: %w", errSource, source, err)
 		}
 		return learner.SynthDrive(cfg)
+	case "mcap":
+		d, err := replay.OpenDrive(source)
+		if err != nil {
+			return nil, fmt.Errorf("%w %q: %w", errSource, source, err)
+		}
+		return d, nil
+	case "kitti":
+		d, err := kitti.OpenDrive(source)
+		if err != nil {
+			return nil, fmt.Errorf("%w %q: %w", errSource, source, err)
+		}
+		return d, nil
 	case "":
 		return nil, fmt.Errorf("%w %q: no scheme (want synth://...)", errSource, source)
 	default:

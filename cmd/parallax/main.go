@@ -29,6 +29,10 @@ func commands() []command {
 		{"camera serve", "serve the synthetic camera over RTSP as H.264", runCameraServe},
 		{"camera probe", "read a camera: codec, size, fps, decode time; --snapshot saves a PNG", runCameraProbe},
 		{"eval", "score a checkpoint's depth and pose on a synthetic world with ground truth", runEval},
+		{"record", "record a launch's cameras and outputs (-f launch.yaml) or a node's topics (--nats URL) into MCAP", runRecord},
+		{"record info", "describe a recording: channels, message counts, duration, schemas", runRecordInfo},
+		{"record recover", "rebuild the index of a recording cut short (crash, power loss)", runRecordRecover},
+		{"replay", "run the node on a recorded drive: parallax replay mcap://drive.mcap | kitti://FOLDER --rate 1", runReplay},
 		{"train", "train depth and pose self-supervised: parallax train --source synth://?stereo=1 --mode stereo --out CKPT", runTrain},
 		{"bench", "measure depth inference, adaptation steps, both at once and the node on this computer's CPU or GPU", runBench},
 	}
