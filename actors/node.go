@@ -20,6 +20,7 @@ import (
 	"github.com/parallax-robotics/parallax/camera/synth"
 	"github.com/parallax-robotics/parallax/launch"
 	"github.com/parallax-robotics/parallax/msgs"
+	"github.com/parallax-robotics/parallax/msgs/parallaxv1"
 	"github.com/parallax-robotics/parallax/perception"
 )
 
@@ -57,6 +58,16 @@ type Node struct {
 	// into MCAP (see Recorder); Stop closes the file. Start wraps OnDepth
 	// to hand it the results. It defaults to nil.
 	Recorder *Recorder
+	// LearnerThreads is the online learner's torch worker's intra-op
+	// thread count (its own worker beside perception's). It defaults to 1:
+	// on 2 cores inference keeps the other.
+	LearnerThreads int
+	// GroundTruth, when set, returns the frame f as rendered with ground
+	// truth (Truth set), or nil when unknown: <ns>.learner.stats then
+	// carries the live depth error. The demo looks frames up in its
+	// synthetic world by stamp. It defaults to using f itself when it
+	// carries Truth (synth:// cameras).
+	GroundTruth func(f *msgs.Frame) *msgs.Frame
 
 	mu      sync.Mutex
 	started bool
@@ -68,6 +79,10 @@ type Node struct {
 	worker  *perception.Worker
 	model   *perception.Model
 	modelOf string
+	ckpt    *perception.Checkpoint // the checkpoint the node started from
+	est     *perception.Estimator
+	learn   *learnerState
+	onDepth func(*DepthResult)
 	system  *actor.ActorSystem
 	root    *actor.PID
 	links   []*cameraLink
@@ -118,6 +133,10 @@ func (n *Node) Start() (err error) {
 	if err := n.loadModel(l, dev); err != nil {
 		return err
 	}
+	n.est = perception.NewEstimator(n.model, n.worker)
+	if err := n.startLearner(l, baselines); err != nil {
+		return err
+	}
 	var emb *EmbeddedNATS
 	if n.nc, emb, err = connectNATS(l, n.Name, n.MaxPayload); err != nil {
 		return err
@@ -140,8 +159,7 @@ func (n *Node) Start() (err error) {
 	for _, c := range l.Cameras {
 		n.links = append(n.links, &cameraLink{name: c.Name, synth: scheme(c.URL) == "synth"})
 	}
-	tree := &nodeActor{n: n, l: l, ns: ns, opens: opens, baselines: baselines,
-		est: perception.NewEstimator(n.model, n.worker)}
+	tree := &nodeActor{n: n, l: l, ns: ns, opens: opens, baselines: baselines, est: n.est}
 	props := actor.PropsFromProducer(func() actor.Actor { return tree },
 		actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, decide)))
 	if n.root, err = n.system.Root.SpawnNamed(props, "node"); err != nil {
@@ -272,12 +290,18 @@ func (r *renamed) Read(ctx context.Context) (*msgs.Frame, error) {
 }
 
 func (n *Node) loadModel(l *launch.Launch, d gotch.Device) error {
+	path, resumed, err := learnerStartModel(l)
+	if err != nil {
+		return err
+	}
 	return n.worker.Do(func() error {
 		var err error
-		if l.Model.Checkpoint != "" {
-			path := l.Resolve(l.Model.Checkpoint)
-			n.model, _, err = perception.LoadModel(path, d)
+		if path != "" {
+			n.model, n.ckpt, err = perception.LoadModel(path, d)
 			n.modelOf = "checkpoint " + path
+			if resumed && err == nil {
+				n.modelOf = fmt.Sprintf("learner checkpoint %s (step %d)", path, n.ckpt.Header.Meta.Steps)
+			}
 			return err
 		}
 		n.model, err = perception.NewModel(perception.ModelConfig{
@@ -285,10 +309,59 @@ func (n *Node) loadModel(l *launch.Launch, d gotch.Device) error {
 			Depth: perception.DepthConfig{Size: l.Model.Size, MinDepth: l.Model.MinDepth, MaxDepth: l.Model.MaxDepth},
 			Pose:  perception.PoseConfig{Size: l.Model.Size},
 		}, d)
-		n.modelOf = "random init (untrained until online learning lands)"
+		n.modelOf = "random init"
 		return err
 	})
 }
+
+// startLearner builds the online learner's state for the first stream
+// group (the one carrying odometry) and hooks its live depth error into the
+// publisher's OnDepth.
+func (n *Node) startLearner(l *launch.Launch, baselines map[string]float64) error {
+	if n.LearnerThreads <= 0 {
+		n.LearnerThreads = 1
+	}
+	g := groups(l)[0]
+	stereo := len(g) == 2
+	base := 0.0
+	if stereo {
+		base = baselines[g[1]]
+	}
+	var err error
+	n.learn, err = newLearnerState(l, n.model, n.ckpt, n.worker, n.est, n.LearnerThreads, stereo, base)
+	if err != nil {
+		return err
+	}
+	n.learn.truth = n.GroundTruth
+	if n.learn.truth == nil {
+		n.learn.truth = func(f *msgs.Frame) *msgs.Frame {
+			if f.Truth != nil {
+				return f
+			}
+			return nil
+		}
+	}
+	user, learn := n.OnDepth, n.learn
+	n.onDepth = func(r *DepthResult) {
+		learn.observe(r)
+		if user != nil {
+			user(r)
+		}
+	}
+	return nil
+}
+
+// LearnerStats returns the latest <ns>.learner.stats message, nil before
+// the first (about a second after Start).
+func (n *Node) LearnerStats() *parallaxv1.LearnerStats {
+	if n.learn == nil {
+		return nil
+	}
+	return n.learn.last()
+}
+
+// Adapting reports whether the node adapts its networks online.
+func (n *Node) Adapting() bool { return n.learn != nil && n.learn.adapt != nil }
 
 // checkPayload fails when a depth map of the model's size would not fit in
 // one NATS message, naming the subject and what to change: better at
@@ -337,6 +410,12 @@ func (n *Node) Stop() error {
 			err = fmt.Errorf("actors: the actors did not stop within %v", stopTimeout)
 		}
 	}
+	if n.learn != nil && err == nil {
+		// The actors are stopped: nothing trains or swaps any more.
+		if e := n.learn.save("shutdown"); e != nil {
+			err = e
+		}
+	}
 	n.release()
 	return err
 }
@@ -358,10 +437,21 @@ func (n *Node) release() {
 	if n.emb != nil {
 		n.emb.Close()
 	}
+	if n.learn != nil {
+		n.learn.close()
+	}
 	if n.worker != nil {
-		if n.model != nil {
-			n.worker.Do(func() error { n.model.Close(); return nil })
-		}
+		// After hand-overs the estimator serves another model than the
+		// one loaded; Close is idempotent.
+		n.worker.Do(func() error {
+			if n.est != nil {
+				n.est.Model().Close()
+			}
+			if n.model != nil {
+				n.model.Close()
+			}
+			return nil
+		})
 		n.worker.Close()
 	}
 }

@@ -37,7 +37,7 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 func (a *nodeActor) spawn(ctx actor.Context) {
 	l, n := a.l, a.n
 	pub := spawnNamed(ctx, actor.PropsFromProducer(func() actor.Actor {
-		return &publisherActor{nc: n.nc, ns: a.ns, topics: l.Topics, baselines: a.baselines, c: &n.c, onDepth: n.OnDepth}
+		return &publisherActor{nc: n.nc, ns: a.ns, topics: l.Topics, baselines: a.baselines, c: &n.c, onDepth: n.onDepth}
 	}), "publisher")
 	imageEvery := time.Duration(0)
 	if l.Topics.Image && l.Topics.ImageRate > 0 {
@@ -50,6 +50,15 @@ func (a *nodeActor) spawn(ctx actor.Context) {
 		perc := spawnNamed(ctx, actor.PropsFromProducer(func() actor.Actor {
 			return &perceptionActor{name: g[0], est: a.est, odom: odom, out: pub, c: &n.c}
 		}), "perception/"+g[0])
+		if i == 0 && n.learn != nil {
+			// The first group also feeds the online learner.
+			learn := spawnNamed(ctx, actor.PropsFromProducer(func() actor.Actor {
+				return &learnerActor{s: n.learn, name: g[0], nc: n.nc, subject: a.ns.LearnerStats(), pub: pub, c: &n.c}
+			}), "learner/"+g[0])
+			perc = spawnNamed(ctx, actor.PropsFromProducer(func() actor.Actor {
+				return &teeActor{to: []*actor.PID{perc, learn}}
+			}), "tee/"+g[0])
+		}
 		if len(g) == 1 {
 			next[g[0]] = perc
 			continue

@@ -216,6 +216,8 @@ type Learner struct {
 	CheckEvery int
 	// MinTranslation is the translation gate in metres. It defaults to 0.05.
 	MinTranslation float64
+	// MinPixelChange is the image gate in grey levels. It defaults to 1.5.
+	MinPixelChange float64
 	// DriftThreshold is the relative rise of the held-out photometric
 	// error that rolls the weights back. It defaults to 0.05.
 	DriftThreshold float64

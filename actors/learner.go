@@ -1,0 +1,581 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/parallax-robotics/parallax/launch"
+	"github.com/parallax-robotics/parallax/learner"
+	"github.com/parallax-robotics/parallax/msgs"
+	"github.com/parallax-robotics/parallax/msgs/parallaxv1"
+	"github.com/parallax-robotics/parallax/perception"
+)
+
+// statsPeriod is how often <ns>.learner.stats is published.
+const statsPeriod = time.Second
+
+// learnerState is what online adaptation keeps for the node's life, across
+// restarts of the learner actor: the Adapter (its model, trainer, replay
+// buffer) on the learner's own Worker, the spare model of the double
+// buffer, and the counters behind <ns>.learner.stats. It is made by
+// Node.Start (errors there are start-up errors) and freed by Node.Stop
+// after the final checkpoint.
+type learnerState struct {
+	l         launch.Learner
+	ckpt      string // resolved checkpoint path, "" for none
+	adapt     *learner.Adapter
+	w         *perception.Worker // the learner's worker; nil when frozen
+	pw        *perception.Worker // perception's, for hand-overs
+	est       *perception.Estimator
+	spare     *perception.Model // owned here; lives on pw
+	baseline  float64
+	minDepth  float64
+	maxDepth  float64
+	truth     func(*msgs.Frame) *msgs.Frame
+	resumedAt int64 // steps of the checkpoint started from
+
+	mu        sync.Mutex
+	version   uint64 // hand-overs since start
+	lastSave  time.Time
+	saveErr   error
+	stepLoss  map[string]float64 // sums over the stats period
+	periodN   int
+	periodDur time.Duration
+	lastStats *parallaxv1.LearnerStats
+	latest    *DepthResult // newest published depth, for the live error
+	stepTimes []time.Time  // recent step ends, for steps/s
+}
+
+// newLearnerState builds the adaptation side of a node: a second model on
+// its own worker (threads intra-op threads) holding the same weights as
+// perception's (ck, when the node starts from a checkpoint, also resumes
+// the optimiser), the Trainer and replay buffer behind an Adapter, and a
+// spare model for the hand-over. With adaptation off it only keeps the
+// counters (the stats still carry the live depth error).
+func newLearnerState(l *launch.Launch, serving *perception.Model, ck *perception.Checkpoint, pw *perception.Worker,
+	est *perception.Estimator, threads int, stereo bool, baseline float64) (_ *learnerState, err error) {
+	s := &learnerState{l: l.Learner, ckpt: l.Resolve(l.Learner.Checkpoint), pw: pw, est: est, baseline: baseline,
+		minDepth: l.Model.MinDepth, maxDepth: l.Model.MaxDepth, stepLoss: map[string]float64{}, lastSave: time.Now()}
+	if !l.Learner.Adapt {
+		return s, nil
+	}
+	mode, err := learnMode(l.Learner.Mode, stereo && baseline > 0)
+	if err != nil {
+		return nil, err
+	}
+	if s.w, err = perception.NewWorker(threads); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	cfg := serving.Config()
+	var m *perception.Model
+	err = s.w.Do(func() error {
+		var err error
+		if m, err = perception.NewModel(cfg, serving.Device()); err != nil {
+			return err
+		}
+		// perception's worker is idle: the node has not started streaming.
+		if err := m.CopyFrom(serving); err != nil {
+			m.Close()
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("actors: learner model: %w", err)
+	}
+	if ck != nil {
+		s.resumedAt = ck.Header.Meta.Steps
+		// Only a checkpoint the learner wrote carries optimiser state: a
+		// pretrained model.checkpoint may not, and then Adam starts fresh.
+		if !learnerCheckpoint(ck) {
+			ck = nil
+		}
+	}
+	acfg := learner.AdaptConfig{
+		Train:            learner.TrainConfig{Mode: mode, LR: l.Learner.LR},
+		Buffer:           l.Learner.Buffer,
+		Replay:           l.Learner.Replay,
+		CheckEvery:       l.Learner.CheckEvery,
+		HandOverEvery:    l.Learner.HandOverEvery,
+		MinTranslation:   l.Learner.MinTranslation,
+		MinPixelChange:   l.Learner.MinPixelChange,
+		DriftThreshold:   l.Learner.DriftThreshold,
+		AnomalyThreshold: l.Learner.AnomalyThreshold,
+		Partial:          l.Learner.Partial,
+	}
+	if l.Learner.MinTranslation == 0 {
+		acfg.MinTranslation = -1 // 0 in the launch file turns the pose gate off
+	}
+	if s.adapt, err = learner.NewAdapter(s.w, m, ck, acfg); err != nil {
+		return nil, err
+	}
+	err = pw.Do(func() error {
+		var err error
+		s.spare, err = perception.NewModel(cfg, serving.Device())
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("actors: learner spare model: %w", err)
+	}
+	return s, nil
+}
+
+// learnerCheckpoint reports whether c was written by a Trainer (it carries
+// optimiser state besides the weights).
+func learnerCheckpoint(c *perception.Checkpoint) bool {
+	for _, sec := range c.Sections {
+		if sec.Name != "weights" {
+			return true
+		}
+	}
+	return false
+}
+
+// learnMode turns learner.mode into a training mode.
+func learnMode(mode string, stereo bool) (learner.Mode, error) {
+	if mode == "" || mode == "auto" {
+		if stereo {
+			return learner.ModeStereo, nil
+		}
+		return learner.ModeMono, nil
+	}
+	m, err := learner.ParseMode(mode)
+	if err != nil {
+		return m, err
+	}
+	if _, needsPair := learner.SampleNeeds(m); needsPair && !stereo {
+		return m, fmt.Errorf("%w: learner.mode %s needs a stereo pair with a known baseline", launch.ErrInvalid, mode)
+	}
+	return m, nil
+}
+
+// save writes the learner checkpoint when there is a path; reason is
+// recorded in the checkpoint's metadata.
+func (s *learnerState) save(reason string) error {
+	if s.adapt == nil || s.ckpt == "" {
+		return nil
+	}
+	err := s.adapt.Save(s.ckpt, perception.CheckpointMeta{Values: map[string]string{
+		"writer": "parallax online learner", "reason": reason,
+	}})
+	s.mu.Lock()
+	s.lastSave, s.saveErr = time.Now(), err
+	s.mu.Unlock()
+	return err
+}
+
+// close frees the adapter, the spare model and the learner's worker.
+func (s *learnerState) close() {
+	if s.adapt != nil {
+		s.adapt.Close()
+		s.adapt = nil
+	}
+	if s.spare != nil && s.pw != nil {
+		sp := s.spare
+		s.pw.Do(func() error { sp.Close(); return nil })
+		s.spare = nil
+	}
+	if s.w != nil {
+		s.w.Close()
+		s.w = nil
+	}
+}
+
+// observe keeps the newest published depth result for the live error.
+func (s *learnerState) observe(r *DepthResult) {
+	s.mu.Lock()
+	s.latest = r
+	s.mu.Unlock()
+}
+
+// stats builds the LearnerStats message of the period that just ended.
+func (s *learnerState) stats() *parallaxv1.LearnerStats {
+	now := time.Now()
+	st := &parallaxv1.LearnerStats{Timestamp: msgs.Timestamp(now), Adapting: s.adapt != nil}
+	s.mu.Lock()
+	r := s.latest
+	s.latest = nil
+	st.WeightsVersion = s.version
+	if s.periodN > 0 {
+		losses := map[string]float64{}
+		for k, v := range s.stepLoss {
+			losses[k] = v / float64(s.periodN)
+		}
+		st.Losses = msgs.LossTerms(losses)
+	}
+	s.stepLoss, s.periodN = map[string]float64{}, 0
+	// steps/s over the step ends of the last 5 s.
+	cut := now.Add(-5 * time.Second)
+	keep := s.stepTimes[:0]
+	for _, t := range s.stepTimes {
+		if t.After(cut) {
+			keep = append(keep, t)
+		}
+	}
+	s.stepTimes = keep
+	if len(keep) > 0 {
+		st.StepsPerSecond = float64(len(keep)) / 5
+	}
+	s.mu.Unlock()
+	if s.adapt != nil {
+		a := s.adapt.Stats()
+		st.Steps = uint64(max(a.Steps, 0))
+		st.BufferFill, st.BufferCapacity = uint32(a.BufferFill), uint32(a.BufferCap)
+		st.Rollbacks = uint64(a.Rollbacks)
+		st.SkippedStatic = uint64(a.SkippedStatic)
+		st.SkippedAnomaly = uint64(a.SkippedAnomaly)
+		st.NonFiniteSteps = uint64(a.NonFinite)
+		st.DriftChecks = uint64(a.Checks)
+		st.ValidationError = a.Reference
+		st.LearningRate = a.LR
+		st.LearningRateScale = a.LRScale
+	}
+	if dm := s.depthError(r); dm != nil {
+		st.DepthMetrics = dm
+	}
+	s.mu.Lock()
+	s.lastStats = st
+	s.mu.Unlock()
+	return st
+}
+
+// depthError compares a depth result with the ground truth of its frame,
+// metric (no median scaling: the stereo-trained networks are metric), over
+// the true depths inside the model's range.
+func (s *learnerState) depthError(r *DepthResult) *parallaxv1.DepthMetrics {
+	if r == nil || s.truth == nil {
+		return nil
+	}
+	f := s.truth(r.Set.Ref())
+	if f == nil || f.Truth == nil {
+		return nil
+	}
+	gt, err := learner.GroundTruthDepth(f, r.Depth.Width, r.Depth.Height)
+	if err != nil {
+		return nil
+	}
+	m, err := learner.DepthMetrics(r.Depth.Depth, gt, learner.EvalOptions{MinDepth: s.minDepth, MaxDepth: s.maxDepth})
+	if err != nil {
+		return nil
+	}
+	return &parallaxv1.DepthMetrics{AbsRel: m.AbsRel, SqRel: m.SqRel, Rmse: m.RMSE, RmseLog: m.RMSELog,
+		A1: m.A1, A2: m.A2, A3: m.A3, Pixels: uint64(m.Pixels), Frames: 1}
+}
+
+// last returns the latest stats message, or nil before the first.
+func (s *learnerState) last() *parallaxv1.LearnerStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastStats
+}
+
+// teeActor forwards each frame set to perception and to the learner.
+type teeActor struct {
+	to []*actor.PID
+}
+
+func (a *teeActor) Receive(ctx actor.Context) {
+	if m, ok := ctx.Message().(*FrameSet); ok {
+		for _, pid := range a.to {
+			ctx.Send(pid, m)
+		}
+	}
+}
+
+// tripletSpan bounds the time from the first to the last frame of a
+// training triplet: frames further apart (a stall, a reconnection) are not
+// consecutive video.
+const tripletSpan = 500 * time.Millisecond
+
+// learnerActor is the online learner of the first stream group. Receive
+// keeps the three newest frame sets and puts each complete triplet into a
+// one-slot box (latest wins, like perception's); one goroutine takes it,
+// offers it to the Adapter (gates, replay buffer) and, within the budget,
+// runs an optimisation step on the learner's own worker, hands weights that
+// passed the drift guard to perception, and writes periodic checkpoints. A
+// timer publishes <ns>.learner.stats every second. With adaptation off
+// only the stats run.
+type learnerActor struct {
+	s       *learnerState
+	name    string // the group's reference camera
+	nc      *nats.Conn
+	subject string
+	pub     *actor.PID
+	c       *counters
+
+	recent []*FrameSet
+	box    *tripletBox
+	cancel context.CancelFunc
+	done   chan struct{}
+	timer  *time.Timer
+}
+
+type learnTick struct{}
+
+func (a *learnerActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.start(ctx)
+	case *actor.Stopping:
+		a.stop()
+	case *actor.Stopped:
+	case *actor.Restarting:
+		a.stop()
+	case *FrameSet:
+		if a.s.adapt == nil {
+			return
+		}
+		a.recent = append(a.recent, m)
+		if len(a.recent) > 3 {
+			a.recent = append(a.recent[:0], a.recent[len(a.recent)-3:]...)
+		}
+		if len(a.recent) == 3 {
+			t0, t2 := a.recent[0].Ref().Stamp, a.recent[2].Ref().Stamp
+			if t2.After(t0) && t2.Sub(t0) <= tripletSpan {
+				a.box.put([3]*FrameSet{a.recent[0], a.recent[1], a.recent[2]})
+			}
+		}
+	case learnTick:
+		a.publishStats()
+		a.schedule(ctx)
+	}
+}
+
+func (a *learnerActor) start(ctx actor.Context) {
+	a.recent = nil
+	a.box = &tripletBox{signal: make(chan struct{}, 1)}
+	a.schedule(ctx)
+	if a.s.adapt == nil {
+		return
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	a.cancel, a.done = cancel, make(chan struct{})
+	root, pub := ctx.ActorSystem().Root, a.pub
+	go func() {
+		defer close(a.done)
+		a.learn(rctx, func(st *parallaxv1.DiagnosticStatus) { root.Send(pub, &diagMsg{status: st}) })
+	}()
+}
+
+func (a *learnerActor) schedule(ctx actor.Context) {
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	a.timer = time.AfterFunc(statsPeriod, func() { root.Send(self, learnTick{}) })
+}
+
+// stop ends the stats timer and the learning goroutine after the step it
+// is running.
+func (a *learnerActor) stop() {
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+	if a.cancel != nil {
+		a.cancel()
+		<-a.done
+		a.cancel = nil
+	}
+}
+
+func (a *learnerActor) publishStats() {
+	st := a.s.stats()
+	b, err := proto.Marshal(st)
+	if err == nil {
+		err = a.nc.Publish(a.subject, b)
+	}
+	if err != nil {
+		a.c.publishErrors.Add(1)
+		return
+	}
+	a.c.published.Add(1)
+}
+
+// learn is the learning goroutine.
+func (a *learnerActor) learn(ctx context.Context, diag func(*parallaxv1.DiagnosticStatus)) {
+	s := a.s
+	name := "learner/" + a.name
+	status := func(level parallaxv1.DiagnosticStatus_Level, msg string, kv ...string) {
+		st := &parallaxv1.DiagnosticStatus{Level: level, Name: name, Message: msg}
+		for i := 0; i+1 < len(kv); i += 2 {
+			st.Values = append(st.Values, &parallaxv1.KeyValue{Key: kv[i], Value: kv[i+1]})
+		}
+		diag(st)
+	}
+	status(parallaxv1.DiagnosticStatus_OK, "adapting")
+	minGap := time.Duration(float64(time.Second) / s.l.StepsPerS)
+	share := s.l.ComputeShare
+	var next time.Time
+	failing, anomalous := false, false
+	for {
+		if wait := time.Until(next); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
+		tri, ok := a.box.take(ctx)
+		if !ok {
+			return
+		}
+		began := time.Now()
+		smp := learner.Sample{Prev: tri[0].Ref(), Target: tri[1].Ref(), Next: tri[2].Ref()}
+		if len(tri[1].Frames) > 1 {
+			smp.Right, smp.Baseline = tri[1].Frames[1], s.baseline
+		}
+		off, err := s.adapt.Offer(smp)
+		stepped := false
+		if err == nil && off.Gate == learner.GateAnomaly && !anomalous {
+			anomalous = true
+			status(parallaxv1.DiagnosticStatus_WARN, fmt.Sprintf("drift guard: photometric error %.3f far above the running mean %.3f: not training on these frames",
+				off.Photometric, s.adapt.Stats().FreshMean))
+		} else if err == nil && off.Gate == learner.GateAccepted && anomalous {
+			anomalous = false
+			status(parallaxv1.DiagnosticStatus_OK, "adapting")
+		}
+		if err == nil && s.adapt.Ready() {
+			var rep learner.StepReport
+			rep, err = s.adapt.Step()
+			if err == nil {
+				stepped = true
+				a.account(rep)
+				if rep.RolledBack {
+					status(parallaxv1.DiagnosticStatus_WARN,
+						fmt.Sprintf("drift guard: rolled back to the last good weights (held-out photometric error %.4f vs %.4f), learning rate x%.3g",
+							rep.Validation, rep.Reference, s.adapt.Stats().LRScale),
+						"validation_error", fmt.Sprint(rep.Validation), "reference_error", fmt.Sprint(rep.Reference))
+				}
+				if rep.HandOver {
+					err = a.handOver()
+				}
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if !failing {
+				status(parallaxv1.DiagnosticStatus_ERROR, fmt.Sprintf("adaptation failed: %v", err))
+			}
+			failing = true
+		} else if failing {
+			failing = false
+			status(parallaxv1.DiagnosticStatus_OK, "adapting")
+		}
+		if s.ckpt != "" && time.Since(s.lastSaveTime()) >= s.l.CheckpointEvery {
+			if err := s.save("periodic"); err != nil {
+				status(parallaxv1.DiagnosticStatus_ERROR, fmt.Sprintf("checkpoint: %v", err))
+			}
+		}
+		// The budget: at most steps_per_s steps a second, and at most
+		// compute_share of the wall time busy.
+		busy := time.Since(began)
+		gap := time.Duration(float64(busy) * (1 - share) / share)
+		if stepped {
+			gap = max(gap, minGap-busy)
+		}
+		next = time.Now().Add(gap)
+	}
+}
+
+func (s *learnerState) lastSaveTime() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastSave
+}
+
+// account adds a step to the period's loss sums and the step rate.
+func (a *learnerActor) account(rep learner.StepReport) {
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stepTimes = append(s.stepTimes, time.Now())
+	if len(s.stepTimes) > 1000 {
+		s.stepTimes = append(s.stepTimes[:0], s.stepTimes[len(s.stepTimes)-1000:]...)
+	}
+	st := rep.Stats
+	s.stepLoss["total"] += st.Loss
+	s.stepLoss["photometric"] += st.Photometric
+	s.stepLoss["smoothness"] += st.Smoothness
+	if st.LRConsistency != 0 {
+		s.stepLoss["left_right"] += st.LRConsistency
+	}
+	s.periodN++
+	s.periodDur += st.Duration
+}
+
+// handOver swaps the learner's good weights into perception.
+func (a *learnerActor) handOver() error {
+	s := a.s
+	old, err := s.adapt.HandOver(s.est, s.pw, s.spare)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.spare = old
+	s.version++
+	s.mu.Unlock()
+	return nil
+}
+
+// tripletBox is a one-slot, overwriting box of training triplets.
+type tripletBox struct {
+	mu     sync.Mutex
+	tri    *[3]*FrameSet
+	signal chan struct{}
+}
+
+func (b *tripletBox) put(t [3]*FrameSet) {
+	b.mu.Lock()
+	b.tri = &t
+	b.mu.Unlock()
+	select {
+	case b.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (b *tripletBox) take(ctx context.Context) ([3]*FrameSet, bool) {
+	for {
+		select {
+		case <-ctx.Done():
+			return [3]*FrameSet{}, false
+		case <-b.signal:
+		}
+		b.mu.Lock()
+		t := b.tri
+		b.tri = nil
+		b.mu.Unlock()
+		if t != nil {
+			return *t, true
+		}
+	}
+}
+
+// learnerStartModel picks the weights the node starts from: the learner's
+// own checkpoint when adaptation persists and the file exists (a restart
+// resumes), else model.checkpoint, else none ("").
+func learnerStartModel(l *launch.Launch) (path string, resumed bool, err error) {
+	if l.Learner.Checkpoint != "" {
+		p := l.Resolve(l.Learner.Checkpoint)
+		_, err := os.Stat(p)
+		switch {
+		case err == nil:
+			return p, true, nil
+		case !errors.Is(err, os.ErrNotExist):
+			return "", false, fmt.Errorf("actors: learner.checkpoint: %w", err)
+		}
+	}
+	return l.Resolve(l.Model.Checkpoint), false, nil
+}

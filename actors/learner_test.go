@@ -1,0 +1,293 @@
+package actors
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/parallax-robotics/parallax/camera/cameratest"
+	"github.com/parallax-robotics/parallax/camera/synth"
+	"github.com/parallax-robotics/parallax/internal/memtest"
+	"github.com/parallax-robotics/parallax/msgs"
+	"github.com/parallax-robotics/parallax/msgs/parallaxv1"
+)
+
+// learnerStats decodes every <ns>.learner.stats message collected.
+func learnerStats(t testing.TB, c *collector, ns string) []*parallaxv1.LearnerStats {
+	t.Helper()
+	var out []*parallaxv1.LearnerStats
+	for _, m := range c.all(ns + ".learner.stats") {
+		var s parallaxv1.LearnerStats
+		if err := proto.Unmarshal(m.Data, &s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, &s)
+	}
+	return out
+}
+
+// learnerFingerprint is the hash of the learner's model weights.
+func learnerFingerprint(t testing.TB, n *Node) uint64 {
+	t.Helper()
+	var f uint64
+	if err := n.learn.w.Do(func() (err error) { f, err = n.learn.adapt.Model().Fingerprint(); return err }); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// servingFingerprint is the hash of the weights perception serves.
+func servingFingerprint(t testing.TB, n *Node) uint64 {
+	t.Helper()
+	var f uint64
+	if err := n.worker.Do(func() (err error) { f, err = n.est.Model().Fingerprint(); return err }); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestNodeLearnerStatsPublished: with adaptation on, the node trains on
+// the synthetic drive and publishes <ns>.learner.stats every second:
+// steps, loss terms, buffer fill, the live depth error against the
+// synthetic ground truth, and hands weights over to perception.
+func TestNodeLearnerStatsPublished(t *testing.T) {
+	n := startNode(t, &Node{Launch: synthLaunch(t, "learner: {adapt: true, steps_per_s: 5, check_every: 2, hand_over_every: 2, buffer: 8, replay: 1}")})
+	c := subscribe(t, n)
+	var last *parallaxv1.LearnerStats
+	waitFor(t, 150*time.Second, "a hand-over", func() bool {
+		all := learnerStats(t, c, "test")
+		if len(all) > 0 {
+			last = all[len(all)-1]
+		}
+		return last != nil && last.WeightsVersion > 0
+	})
+	all := learnerStats(t, c, "test")
+	t.Logf("%d stats messages; last: %v", len(all), last)
+	if !last.Adapting || last.Steps == 0 || last.BufferFill == 0 || last.BufferCapacity != 8 || last.DriftChecks == 0 {
+		t.Errorf("stats do not show adaptation: %v", last)
+	}
+	var losses, metrics bool
+	for _, s := range all {
+		losses = losses || len(s.Losses) > 0
+		if m := s.DepthMetrics; m != nil {
+			metrics = true
+			if !(m.AbsRel > 0) || math.IsNaN(m.AbsRel) || m.Pixels == 0 {
+				t.Errorf("depth metrics %v", m)
+			}
+		}
+	}
+	if !losses || !metrics {
+		t.Errorf("no loss terms (%v) or no live depth error (%v) in %d messages", losses, metrics, len(all))
+	}
+	if got := n.LearnerStats(); got == nil || got.Steps == 0 {
+		t.Errorf("Node.LearnerStats: %v", got)
+	}
+	if c.count("test.left.depth") == 0 {
+		t.Error("no depth published while adapting")
+	}
+}
+
+// TestNodeParkedCameraLeavesWeights: a camera that barely moves (1 cm/s:
+// under a millimetre a frame) for a long stretch never gets past the
+// learner's gate: no step, the learner's and perception's weights stay
+// bit-identical, and depth is still published.
+func TestNodeParkedCameraLeavesWeights(t *testing.T) {
+	l := parseLaunch(t, `
+namespace: test
+cameras:
+  - {name: left, url: "synth://?stereo=1&width=320&height=96&fps=15&speed=0.01", role: left}
+  - {name: right, url: "synth://?stereo=1&width=320&height=96&fps=15&speed=0.01", role: right}
+model: {width: 320, height: 96, size: small}
+device: cpu
+nats: {embedded: {listen: "127.0.0.1:0"}}
+learner: {adapt: true, steps_per_s: 10}
+`)
+	n := startNode(t, &Node{Launch: l})
+	c := subscribe(t, n)
+	learn0, serve0 := learnerFingerprint(t, n), servingFingerprint(t, n)
+	var last *parallaxv1.LearnerStats
+	waitFor(t, 90*time.Second, "150 static skips", func() bool {
+		all := learnerStats(t, c, "test")
+		if len(all) > 0 {
+			last = all[len(all)-1]
+		}
+		return last != nil && last.SkippedStatic >= 150
+	})
+	// The fingerprints run on the workers, serialised with the learner's
+	// and perception's own work.
+	t.Logf("parked: %v; %d depth maps", last, c.count("test.left.depth"))
+	if last.Steps != 0 || last.WeightsVersion != 0 {
+		t.Errorf("the learner trained on a parked camera: %v", last)
+	}
+	if learnerFingerprint(t, n) != learn0 || servingFingerprint(t, n) != serve0 {
+		t.Error("weights changed while parked")
+	}
+	if c.count("test.left.depth") < 20 {
+		t.Errorf("only %d depth maps while parked", c.count("test.left.depth"))
+	}
+}
+
+// TestNodeLearnerMemoryFlat runs the node with adaptation on the stereo
+// pair served over RTSP, past the learner's first steps (which grow the
+// heap once: autograd's activations at 320x96), and checks that RSS and
+// goroutines then stay flat while it keeps training.
+func TestNodeLearnerMemoryFlat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long run")
+	}
+	srv := serveSynth(t, "127.0.0.1:0", time.Now())
+	t.Cleanup(srv.Close)
+	n := startNode(t, &Node{Launch: rtspLaunch(t, srv.Addr(), "learner: {adapt: true, steps_per_s: 10, buffer: 8, replay: 1, check_every: 2, hand_over_every: 2}")})
+	waitFor(t, 120*time.Second, "3 learner steps", func() bool {
+		st := n.LearnerStats()
+		return st != nil && st.Steps >= 3 && st.BufferFill >= 8
+	})
+	runtime.GC()
+	rss0, gr0, st0 := memtest.RSS(t), runtime.NumGoroutine(), n.LearnerStats()
+	time.Sleep(25 * time.Second)
+	runtime.GC()
+	rss1, gr1, st1 := memtest.RSS(t), runtime.NumGoroutine(), n.LearnerStats()
+	t.Logf("RSS %.1f -> %.1f MiB, goroutines %d -> %d, steps %d -> %d, hand-overs %d -> %d",
+		float64(rss0)/(1<<20), float64(rss1)/(1<<20), gr0, gr1, st0.Steps, st1.Steps, st0.WeightsVersion, st1.WeightsVersion)
+	if st1.Steps <= st0.Steps {
+		t.Fatal("the learner stopped training")
+	}
+	if growth := rss1 - rss0; growth > 48<<20 {
+		t.Errorf("RSS grew by %.1f MiB in 25 s of adaptation", float64(growth)/(1<<20))
+	}
+	if gr1 > gr0+5 {
+		t.Errorf("goroutines grew from %d to %d", gr0, gr1)
+	}
+}
+
+// poisoned is a stereo view of the test world whose frames in [from, to)
+// are poisoned: noise (each frame and view independent) in the first
+// half, then the frame at the half repeated (a frozen camera) for a
+// quarter, then black.
+type poisoned struct {
+	*synth.Camera
+	from, to uint64
+	frozen   *msgs.Frame
+	rng      *rand.Rand
+}
+
+func (p *poisoned) Read(ctx context.Context) (*msgs.Frame, error) {
+	f, err := p.Camera.Read(ctx)
+	if err != nil || f.Seq < p.from || f.Seq >= p.to {
+		return f, err
+	}
+	g := *f
+	switch k := f.Seq - p.from; {
+	case k < (p.to-p.from)/2:
+		g.Pix = make([]byte, len(f.Pix))
+		for i := range g.Pix {
+			g.Pix[i] = byte(p.rng.IntN(256))
+		}
+	case k < 3*(p.to-p.from)/4:
+		if p.frozen == nil {
+			p.frozen = f
+		}
+		g.Pix = p.frozen.Pix
+	default:
+		g.Pix = make([]byte, len(f.Pix))
+	}
+	return &g, nil
+}
+
+// TestNodePoisonedStream serves the stereo pair over RTSP with a stretch
+// of noise frames, then a frozen and a black camera: the learner's drift
+// guard keeps the noise out of training (and says so on diagnostics), the
+// gate skips the frozen and black frames, no published depth is ever
+// non-finite, and training resumes on the clean frames afterwards.
+func TestNodePoisonedStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long run")
+	}
+	cfg, err := synth.ParseURL(testWorld)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := synth.NewWorld(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &cameratest.Server{Address: "127.0.0.1:0"}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	// 20 s clean, 16 s poisoned (8 noise, 4 frozen, 4 black), then clean.
+	const from, to = 300, 540
+	start := time.Now()
+	for i, v := range []string{synth.ViewLeft, synth.ViewRight} {
+		cam := w.Camera(v, true)
+		cam.StartTime = start
+		if err := cam.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Serve(v, &poisoned{Camera: cam, from: from, to: to, rng: rand.New(rand.NewPCG(uint64(i), 9))}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var bad atomic.Int64
+	var depths atomic.Int64
+	n := startNode(t, &Node{
+		Launch: rtspLaunch(t, srv.Addr(), "learner: {adapt: true, steps_per_s: 10, buffer: 8, replay: 1, check_every: 2, hand_over_every: 2}"),
+		OnDepth: func(r *DepthResult) {
+			depths.Add(1)
+			for _, v := range r.Depth.Depth {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					bad.Add(1)
+					return
+				}
+			}
+		},
+	})
+	c := subscribe(t, n)
+	frameAt := func(i int) time.Time { return start.Add(time.Duration(float64(i) / cfg.FPS * float64(time.Second))) }
+	time.Sleep(time.Until(frameAt(from)))
+	before := n.LearnerStats()
+	time.Sleep(time.Until(frameAt(to)))
+	during := n.LearnerStats()
+	waitFor(t, 90*time.Second, "training to resume after the poison", func() bool {
+		st := n.LearnerStats()
+		return st != nil && st.Steps >= during.Steps+3
+	})
+	after := n.LearnerStats()
+	t.Logf("before the poison: %v", before)
+	t.Logf("after the poison:  %v", during)
+	t.Logf("recovered:         %v", after)
+	diags := c.diagnostics(t, "test")
+	guard := containsAfter(diags, 0, "drift guard")
+	if guard < 0 {
+		t.Errorf("no drift guard diagnostic; learner diagnostics: %v", learnerLines(diags))
+	} else if containsAfter(diags, guard, "learner/left: adapting") < 0 {
+		t.Errorf("the learner did not report adapting again after the guard: %v", learnerLines(diags))
+	}
+	if during.SkippedAnomaly == before.SkippedAnomaly && during.Rollbacks == before.Rollbacks {
+		t.Errorf("the noise neither was refused nor caused a rollback: %v -> %v", before, during)
+	}
+	if during.SkippedStatic == before.SkippedStatic {
+		t.Errorf("the frozen and black camera were not skipped as static: %v -> %v", before, during)
+	}
+	if bad.Load() != 0 {
+		t.Errorf("%d of %d published depth maps had non-finite values", bad.Load(), depths.Load())
+	}
+}
+
+func learnerLines(diags []string) []string {
+	var out []string
+	for _, d := range diags {
+		if strings.HasPrefix(d, "learner/") {
+			out = append(out, d)
+		}
+	}
+	return out
+}
