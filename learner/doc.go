@@ -54,4 +54,63 @@
 // other's warped horizontally by its own. scripts/reference_losses.py checks
 // SSIM, Photometric, MinReprojection with automask and Smoothness against
 // PyTorch.
+//
+// # Training (train.go, train_loss.go, adam.go, drive.go)
+//
+// A Trainer owns a perception.Model's optimisation. Step(batch) takes
+// Samples of full camera frames, centre-crops and resizes them to the model
+// input like the Estimator (intrinsics cropped and scaled alike), and
+// computes Monodepth2's loss:
+//
+//   - depth: DepthNet on the target (and, in the stereo modes, on the right
+//     view in the same forward); each of the 4 disparity scales is upsampled
+//     to the input (UpsampleToInput) and mapped to depth (DispToDepth);
+//   - mono and both: PoseNet on (t-1, t) and (t, t+1) in temporal order, as
+//     Estimator.Pose calls it; the first transform is inverted (Monodepth2's
+//     invert flag) so both map target points into the source camera;
+//   - per scale, the per-pixel minimum reprojection (Photometric through
+//     MaskOutside) over the sources — t-1, t+1 and, in the stereo modes, the
+//     right view through the known baseline — with automask against the
+//     un-warped sources; MaskedMean of the kept pixels;
+//   - stereo and both: the right view is a target too, reconstructed from the
+//     left image with its own predicted depth through the mirrored transform
+//     (the two views' photometric terms are averaged), and LRConsistency of
+//     the two pixel disparities fx*B/depth, divided by the width (Monodepth's
+//     units) and weighted by LRWeight (1);
+//   - edge-aware Smoothness of each scale's disparity against the image
+//     average-pooled to that scale, times SmoothWeight (1e-3) / 2^s.
+//
+// Each term is averaged over the scales and summed. The backward pass fills
+// the variables' gradients; their global L2 norm over the trained variables
+// is computed and clipped to ClipNorm (10); Adam (adam.go: per-variable
+// moments m and v on tensors, bias correction, written out because gotch's
+// C++ optimiser hides its state) updates the variables in place. The
+// learning rate is LR (1e-4) with an optional warmup, step decay (LRDecay
+// every LRDecaySteps) and SetLRScale's factor (the adaptation drift guard).
+// Params restricts training to named variables (partial updates); in
+// ModeStereo the pose network gets no gradient and is not trained.
+//
+// The guard: a loss that is NaN or ±Inf skips the backward pass; a
+// gradient whose norm is not finite skips the update. Either way the step is
+// counted by SkippedSteps, StepStats.Skipped is set, and neither the
+// weights nor the Adam moments nor the step count change. Gradients are
+// zeroed before and after every step, so nothing leaks into the next.
+// FreezeBN exists for configurations that carry it, and does nothing: the
+// networks have no BatchNorm (or any normalisation layer) by design.
+//
+// The state is the model's weights plus the Adam moments, Adam's step count
+// (Steps: skipped steps excluded), the skipped count and the LR scale. Save
+// writes it as one atomic checkpoint: perception's sections "weights",
+// "optim" (binary moments by variable name) and "trainer" (JSON). Resume
+// loads all of it into a fresh Trainer of the same mode and model
+// architecture, after checking everything first; training then continues
+// bit-for-bit as if uninterrupted (TestTrainResumeExact: libtorch on CPU
+// with the same thread count is deterministic here). Snapshot and Restore
+// copy the same state in memory for rollback.
+//
+// Drive is random access to the frames of a drive (SynthDrive renders the
+// synthetic world on demand; CacheDrive keeps recently used frames), and
+// Samples/Batch build the Sample centred on a frame for a mode.
+// `parallax train` runs this loop with checkpoints, --resume and a learning
+// curve against a held-out world (--eval-every).
 package learner

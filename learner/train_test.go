@@ -3,8 +3,8 @@ package learner
 import (
 	"errors"
 	"math"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/sugarme/gotch"
@@ -19,10 +19,10 @@ var (
 	trainWorkerErr  error
 )
 
-// trainWorker is one worker (2 torch threads) shared by the training tests.
+// trainWorker is one worker (1 torch thread: go test runs packages side by side on 2 shared cores, and oversubscribed OpenMP threads spin) shared by the training tests.
 func trainWorker(t testing.TB) *perception.Worker {
 	t.Helper()
-	trainWorkerOnce.Do(func() { trainWorkerW, trainWorkerErr = perception.NewWorker(2) })
+	trainWorkerOnce.Do(func() { trainWorkerW, trainWorkerErr = perception.NewWorker(1) })
 	if trainWorkerErr != nil {
 		t.Fatal(trainWorkerErr)
 	}
