@@ -42,6 +42,11 @@ type learnerState struct {
 	truth     func(*msgs.Frame) *msgs.Frame
 	resumedAt int64 // steps of the checkpoint started from
 
+	// loop is held by the learning goroutine for its whole life: a
+	// restarted actor's goroutine waits for the previous one, and Node.Stop
+	// waits for the step in flight before the final checkpoint.
+	loop sync.Mutex
+
 	mu        sync.Mutex
 	version   uint64 // hand-overs since start
 	lastSave  time.Time
@@ -168,6 +173,11 @@ func (s *learnerState) save(reason string) error {
 	if s.adapt == nil || s.ckpt == "" {
 		return nil
 	}
+	if reason == "shutdown" {
+		// The actors are stopped; wait for the step in flight.
+		s.loop.Lock()
+		defer s.loop.Unlock()
+	}
 	err := s.adapt.Save(s.ckpt, perception.CheckpointMeta{Values: map[string]string{
 		"writer": "parallax online learner", "reason": reason,
 	}})
@@ -177,8 +187,11 @@ func (s *learnerState) save(reason string) error {
 	return err
 }
 
-// close frees the adapter, the spare model and the learner's worker.
+// close frees the adapter, the spare model and the learner's worker, after
+// the learning goroutine's step in flight.
 func (s *learnerState) close() {
+	s.loop.Lock()
+	defer s.loop.Unlock()
 	if s.adapt != nil {
 		s.adapt.Close()
 		s.adapt = nil
@@ -364,8 +377,14 @@ func (a *learnerActor) start(ctx actor.Context) {
 	rctx, cancel := context.WithCancel(context.Background())
 	a.cancel, a.done = cancel, make(chan struct{})
 	root, pub := ctx.ActorSystem().Root, a.pub
+	s := a.s
 	go func() {
 		defer close(a.done)
+		s.loop.Lock()
+		defer s.loop.Unlock()
+		if rctx.Err() != nil {
+			return
+		}
 		a.learn(rctx, func(st *parallaxv1.DiagnosticStatus) { root.Send(pub, &diagMsg{status: st}) })
 	}()
 }
@@ -375,15 +394,16 @@ func (a *learnerActor) schedule(ctx actor.Context) {
 	a.timer = time.AfterFunc(statsPeriod, func() { root.Send(self, learnTick{}) })
 }
 
-// stop ends the stats timer and the learning goroutine after the step it
-// is running.
+// stop ends the stats timer and tells the learning goroutine to end after
+// the step it is running. It does not wait for that step (up to seconds on
+// a CPU): the actor tree stops within its budget, and Node.Stop waits
+// (learnerState.loop) before the final checkpoint.
 func (a *learnerActor) stop() {
 	if a.timer != nil {
 		a.timer.Stop()
 	}
 	if a.cancel != nil {
 		a.cancel()
-		<-a.done
 		a.cancel = nil
 	}
 }
@@ -435,7 +455,7 @@ func (a *learnerActor) learn(ctx context.Context, diag func(*parallaxv1.Diagnost
 			smp.Right, smp.Baseline = tri[1].Frames[1], s.baseline
 		}
 		off, err := s.adapt.Offer(smp)
-		stepped := false
+		stepped, checked := false, false
 		if err == nil && off.Gate == learner.GateAnomaly && !anomalous {
 			anomalous = true
 			status(parallaxv1.DiagnosticStatus_WARN, fmt.Sprintf("drift guard: photometric error %.3f far above the running mean %.3f: not training on these frames",
@@ -449,6 +469,7 @@ func (a *learnerActor) learn(ctx context.Context, diag func(*parallaxv1.Diagnost
 			rep, err = s.adapt.Step()
 			if err == nil {
 				stepped = true
+				checked = rep.Checked && !rep.RolledBack
 				a.account(rep)
 				if rep.RolledBack {
 					status(parallaxv1.DiagnosticStatus_WARN,
@@ -473,7 +494,9 @@ func (a *learnerActor) learn(ctx context.Context, diag func(*parallaxv1.Diagnost
 			failing = false
 			status(parallaxv1.DiagnosticStatus_OK, "adapting")
 		}
-		if s.ckpt != "" && time.Since(s.lastSaveTime()) >= s.l.CheckpointEvery {
+		// Periodic checkpoints right after a passed drift check: the weights
+		// then are the checked ones, and nothing is discarded.
+		if checked && s.ckpt != "" && time.Since(s.lastSaveTime()) >= s.l.CheckpointEvery {
 			if err := s.save("periodic"); err != nil {
 				status(parallaxv1.DiagnosticStatus_ERROR, fmt.Sprintf("checkpoint: %v", err))
 			}

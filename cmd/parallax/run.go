@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -16,6 +17,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := newFlags("run", "-f launch.yaml [flags]", stderr)
 	file := fs.String("f", "", "the launch file (YAML; launch/PARAMETERS.md lists every parameter)")
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until interrupted)")
+	adapt := fs.Bool("adapt", true, "adapt the networks online; --adapt=false serves a frozen model (default: the launch file's learner.adapt)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -34,6 +36,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := l.CheckFiles(); err != nil {
 		return err
 	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "adapt" {
+			l.Learner.Adapt = *adapt
+		}
+	})
 	n := &actors.Node{Launch: l}
 	if err := n.Start(); err != nil {
 		return err
@@ -41,7 +48,31 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stdout, "parallax run: %s: %d camera(s), NATS on %s, model %s\n",
 		*file, len(l.Cameras), msgs.RedactURL(n.NATSURL()), n.ModelInfo())
 	fmt.Fprintf(stdout, "subscribe to %s.> (e.g. nats sub '%s.>'); Ctrl-C stops\n", l.Namespace, l.Namespace)
-	return statusLoop(ctx, n, *duration, stdout, nil, "parallax run")
+	return statusLoop(ctx, n, *duration, stdout, func() string { return adaptLine(n) }, "parallax run")
+}
+
+// adaptLine is the learner's part of the status line: steps and their
+// rate, weight hand-overs, rollbacks, and the live depth error when the
+// source has ground truth; "frozen" when the node does not adapt.
+func adaptLine(n *actors.Node) string {
+	st := n.LearnerStats()
+	if !n.Adapting() {
+		if st != nil && st.DepthMetrics != nil {
+			return fmt.Sprintf("frozen (live abs_rel %.3f)", st.DepthMetrics.AbsRel)
+		}
+		return "frozen"
+	}
+	if st == nil {
+		return "adapt -"
+	}
+	s := fmt.Sprintf("adapt %d steps (%.1f/s) v%d", st.Steps, st.StepsPerSecond, st.WeightsVersion)
+	if st.Rollbacks > 0 {
+		s += fmt.Sprintf(" %d rollbacks", st.Rollbacks)
+	}
+	if st.DepthMetrics != nil {
+		s += fmt.Sprintf(" live abs_rel %.3f", st.DepthMetrics.AbsRel)
+	}
+	return s
 }
 
 // statusLoop prints a status line a second until ctx is done or duration

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"github.com/parallax-robotics/parallax/perception"
 	"io"
 	"os"
 	"os/exec"
@@ -129,5 +131,87 @@ func TestRunSynth(t *testing.T) {
 	s := out.String()
 	if !strings.Contains(s, "random init") || strings.Count(s, "frames in") < 3 || !regexp.MustCompile(`latency p50 +[0-9.]+ms`).MatchString(s) {
 		t.Errorf("output lacks the model note, status lines or latencies:\n%s", s)
+	}
+}
+
+// TestRunKillResumes kills `parallax run` (SIGKILL, no shutdown) while the
+// online learner trains and writes checkpoints every second, twice: each
+// time the learner checkpoint left behind loads, and the next run resumes
+// from it (its step count, its weights) instead of starting over.
+func TestRunKillResumes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary, trains")
+	}
+	bin := filepath.Join(t.TempDir(), "parallax")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	ckpt := filepath.Join(dir, "learner.ckpt")
+	launchFile := filepath.Join(dir, "adapt.yaml")
+	os.WriteFile(launchFile, []byte(`namespace: killtest
+cameras:
+  - {name: left, url: "synth://?stereo=1&width=320&height=96&fps=15", role: left}
+  - {name: right, url: "synth://?stereo=1&width=320&height=96&fps=15", role: right}
+model: {width: 320, height: 96, size: small}
+device: cpu
+nats: {embedded: {listen: "127.0.0.1:0"}}
+learner: {adapt: true, steps_per_s: 10, buffer: 8, replay: 1, check_every: 2, hand_over_every: 2, checkpoint: learner.ckpt, checkpoint_every: 1s}
+`), 0o644)
+	steps := func() int64 {
+		c, err := perception.ReadCheckpoint(ckpt)
+		if err != nil {
+			t.Fatalf("the learner checkpoint does not load: %v", err)
+		}
+		return c.Header.Meta.Steps
+	}
+	var last int64
+	for round := 0; round < 2; round++ {
+		cmd := exec.Command(bin, "run", "-f", launchFile)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Wait for a checkpoint newer than the last one, then kill at once.
+		deadline := time.Now().Add(150 * time.Second)
+		for {
+			if _, err := os.Stat(ckpt); err == nil {
+				if c, err := perception.ReadCheckpoint(ckpt); err == nil && c.Header.Meta.Steps > last {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("round %d: no new checkpoint after 150 s:\n%s", round, out.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(round*700) * time.Millisecond) // kill at another moment each round
+		cmd.Process.Kill()
+		cmd.Wait()
+		s := steps()
+		if s <= last {
+			t.Fatalf("round %d: checkpoint at step %d, not past %d", round, s, last)
+		}
+		if round > 0 && !strings.Contains(out.String(), fmt.Sprintf("learner checkpoint %s (step %d)", ckpt, last)) {
+			t.Errorf("round %d did not start from the learner checkpoint at step %d:\n%s", round, last, out.String())
+		}
+		t.Logf("round %d: killed; checkpoint at step %d loads", round, s)
+		last = s
+	}
+	// A last run stops cleanly: the shutdown checkpoint continues the count.
+	var out bytes.Buffer
+	cmd := exec.Command(bin, "run", "-f", launchFile, "--duration", "3s")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), fmt.Sprintf("(step %d)", last)) {
+		t.Errorf("the last run did not resume at step %d:\n%s", last, out.String())
+	}
+	if s := steps(); s < last {
+		t.Errorf("shutdown checkpoint at step %d, below %d", s, last)
 	}
 }
