@@ -225,8 +225,8 @@ type Learner struct {
 	// photometric error over its running mean that keeps it out of
 	// training. It defaults to 1.
 	AnomalyThreshold float64
-	// Partial trains one sampled block per step (MAD-style).
-	// It defaults to false.
+	// Partial trains only the depth decoder and disparity heads
+	// (MAD-style). It defaults to false.
 	Partial bool
 	// Checkpoint is where the learner saves its weights and optimiser
 	// state (relative to Dir unless absolute), and what the node starts

@@ -413,7 +413,7 @@ var params = []*Param{
 		Range: "0.01 to 100", Description: "A fresh tuple whose photometric error exceeds its running mean by this share (1: twice the mean) is not trained on (noise, a covered lens), until 20 in a row make it the new normal.",
 		ptr: fp(func(l *Launch, _ *Camera) *float64 { return &l.Learner.AnomalyThreshold })},
 	{Name: "learner.partial", Type: "bool", Default: "false", def: false, kind: kindBool,
-		Range: "true, false", Description: "Train one sampled block per step (a depth encoder or decoder stage, or the pose network), MAD-style, instead of every weight.",
+		Range: "true, false", Description: "Train only the depth decoder and disparity heads (MAD-style partial adaptation); the encoder and pose network keep their weights.",
 		ptr: bp(func(l *Launch, _ *Camera) *bool { return &l.Learner.Partial })},
 	{Name: "learner.checkpoint", Type: "path", Default: `""`, def: "", kind: kindString,
 		Range: `"" or a file path in an existing folder`, Description: "Where the learner saves weights and optimiser state (atomically), and what the node starts from when the file exists (before model.checkpoint); empty: nothing is saved.",

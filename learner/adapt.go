@@ -83,9 +83,14 @@ type AdaptConfig struct {
 	BackOff float64
 	// MinLRScale bounds the scale below. It defaults to 1/16.
 	MinLRScale float64
-	// Partial trains one sampled block per step (a depth encoder or
-	// decoder stage, or the pose network) in the spirit of MAD (Tonioni et
-	// al. 2019), instead of every variable. It defaults to false.
+	// Partial trains only the depth decoder and its disparity heads, in the
+	// spirit of MAD (Tonioni et al. 2019: adapt part of the network to go
+	// faster); the encoder and the pose network keep their weights. MAD
+	// samples a different block each step; the Trainer fixes its trained
+	// variables when it is made (its Adam state covers exactly those), so
+	// the block is fixed here. It saves the encoder's Adam update and keeps
+	// the encoder's features stable, not the backward pass through it. It
+	// defaults to false.
 	Partial bool
 	// Seed seeds the replay draws and block sampling. It defaults to 1.
 	Seed uint64
@@ -219,8 +224,6 @@ type StepReport struct {
 	// HandOver is true when new weights are ready for perception: call
 	// HandOver before the next Step.
 	HandOver bool
-	// Block is the block trained (Partial), or "" for all variables.
-	Block string
 }
 
 // AdaptStats are the Adapter's counters since it started (Steps and the
@@ -269,8 +272,6 @@ type Adapter struct {
 	sinceGood int // steps since the last good snapshot
 	nonFinite bool
 	lrScale   float64
-	block     string // block trained this step (Partial)
-	blocks    []string
 
 	st AdaptStats
 }
@@ -296,13 +297,12 @@ func NewAdapter(w *perception.Worker, m *perception.Model, c *perception.Checkpo
 	}
 	tc := cfg.Train
 	if cfg.Partial {
-		a.blocks = partialBlocks(m)
 		user := tc.Params
 		tc.Params = func(name string) bool {
 			if user != nil && !user(name) {
 				return false
 			}
-			return a.block == "" || inBlock(name, a.block)
+			return partialTrained(name)
 		}
 	}
 	err = w.Do(func() error {
@@ -442,10 +442,6 @@ func (a *Adapter) Step() (StepReport, error) {
 	}
 	batch := append([]Sample{*a.fresh}, a.drawReplay()...)
 	a.fresh = nil
-	if a.cfg.Partial && len(a.blocks) > 0 {
-		a.block = a.blocks[a.rng.IntN(len(a.blocks))]
-		r.Block = a.block
-	}
 	err := a.w.Do(func() error {
 		var err error
 		r.Stats, err = a.tr.Step(batch)
@@ -675,33 +671,8 @@ func pixelChange(a, b *msgs.Frame) (float64, error) {
 	return total / float64(len(sums)), nil
 }
 
-// partialBlocks lists the blocks Partial samples from: each depth encoder
-// stage, each decoder stage with its disparity head, and the pose network.
-func partialBlocks(m *perception.Model) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, nv := range m.NamedVariables() {
-		b := blockOf(nv.Name)
-		if !seen[b] {
-			seen[b] = true
-			out = append(out, b)
-		}
-	}
-	return out
+// partialTrained reports whether Partial trains the variable: the depth
+// decoder stages ("depth.decN") and disparity heads ("depth.dispN").
+func partialTrained(name string) bool {
+	return strings.HasPrefix(name, "depth.dec") || strings.HasPrefix(name, "depth.disp")
 }
-
-// blockOf maps a variable name to its block: "depth.enc2", "depth.dec1"
-// (with "depth.disp1"), "pose".
-func blockOf(name string) string {
-	parts := strings.Split(name, ".")
-	if len(parts) < 2 || parts[0] != "depth" {
-		return parts[0]
-	}
-	b := parts[1]
-	if strings.HasPrefix(b, "disp") {
-		b = "dec" + strings.TrimPrefix(b, "disp")
-	}
-	return "depth." + b
-}
-
-func inBlock(name, block string) bool { return blockOf(name) == block }

@@ -371,3 +371,18 @@ func TestAdapterMemoryFlat(t *testing.T) {
 		t.Errorf("RSS grew by %.1f MiB", float64(rss1-rss0)/(1<<20))
 	}
 }
+
+// TestAdapterPartial: with Partial only the depth decoder and disparity
+// heads are trained.
+func TestAdapterPartial(t *testing.T) {
+	a := newTestAdapter(t, AdaptConfig{Train: TrainConfig{Mode: ModeStereo}, Partial: true})
+	names := a.tr.TrainedVariables()
+	if len(names) == 0 {
+		t.Fatal("nothing trained")
+	}
+	for _, n := range names {
+		if !partialTrained(n) {
+			t.Errorf("Partial trains %s", n)
+		}
+	}
+}
