@@ -50,7 +50,7 @@ func runRecord(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	split := int64(*splitMB * 1e6)
 	if *file != "" {
-		return recordLaunch(ctx, *file, &actors.Recorder{Path: *out, SplitSize: split, SplitDuration: *splitDur, NoOutputs: *noOutputs}, stdout)
+		return recordLaunch(ctx, *file, &actors.Recorder{Path: *out, SplitSize: split, SplitDuration: *splitDur, NoOutputs: *noOutputs}, stdout, stderr)
 	}
 	w := &record.Writer{Path: *out, SplitSize: split, SplitDuration: *splitDur,
 		Metadata: map[string]string{replay.KeyNamespace: *ns, "source": msgs.RedactURL(*natsURL)}}
@@ -71,13 +71,31 @@ func recordProgress(stdout io.Writer, start time.Time, st record.WriterStats, pr
 		time.Since(start).Seconds(), st.Last.Sub(st.First).Seconds(), st.Messages, float64(st.Bytes)/1e6, rate, file, extra)
 }
 
-func recordLaunch(ctx context.Context, file string, rec *actors.Recorder, stdout io.Writer) error {
+func recordLaunch(ctx context.Context, file string, rec *actors.Recorder, stdout, stderr io.Writer) error {
 	l, err := launch.Load(file)
 	if err != nil {
 		return err
 	}
 	if err := l.CheckFiles(); err != nil {
 		return err
+	}
+	if l.Serve != nil {
+		// The launch serves its own synthetic camera (the demo's): serve
+		// it here too, so the recording holds the frames as decoded from
+		// RTSP.
+		configured := l.Serve.Listen
+		sc, err := startSyntheticCamera(l.Serve.World, false, l.Serve.Listen, false, func(f string, a ...any) {
+			fmt.Fprintf(stderr, f+"\n", a...)
+		})
+		if err != nil {
+			return err
+		}
+		defer sc.Close()
+		for i := range l.Cameras {
+			if l.Cameras[i].URL, err = servedURL(l.Cameras[i].URL, configured, sc.Server.Addr()); err != nil {
+				return err
+			}
+		}
 	}
 	n := &actors.Node{Launch: l, Recorder: rec}
 	if err := n.Start(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -51,6 +52,11 @@ func TestRecordCommands(t *testing.T) {
 		if !strings.Contains(o, want) {
 			t.Errorf("record info lacks %q:\n%s", want, o)
 		}
+	}
+	// The independent reader accepts the node's recording and decodes
+	// every message with the embedded schemas and with msgs/proto.
+	if b, err := exec.Command("/usr/bin/python3", "../../scripts/mcap_check.py", out, "--proto-dir", "../../msgs/proto").CombinedOutput(); err != nil {
+		t.Errorf("scripts/mcap_check.py: %v\n%.2000s", err, b)
 	}
 	full, _ := os.ReadFile(out)
 	cut := filepath.Join(dir, "cut.mcap")
