@@ -320,6 +320,7 @@ func (s *Summary) fromSummary(f *os.File) (bool, error) {
 	if err != nil {
 		return false, nil
 	}
+	defer r.Close()
 	info, err := safe("summary", func() (*mcap.Info, error) { return r.Info() })
 	if err != nil || info.Statistics == nil || info.Footer == nil || info.Footer.SummaryStart == 0 {
 		return false, nil

@@ -1,7 +1,9 @@
 package record
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -45,6 +47,13 @@ func Recover(path, out string) (*Recovered, error) {
 	if err != nil {
 		return nil, fmt.Errorf("record: %w", err)
 	}
+	magic := make([]byte, len(mcap.Magic))
+	if _, err := io.ReadFull(in, magic); err != nil || !bytes.Equal(magic, mcap.Magic) {
+		return nil, fmt.Errorf("record: recovering %s: %w: bad magic", path, ErrNotMCAP)
+	}
+	if _, err := in.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".recover-*")
 	if err != nil {
 		return nil, fmt.Errorf("record: %w", err)
@@ -61,6 +70,12 @@ func Recover(path, out string) (*Recovered, error) {
 	if err != nil {
 		return nil, fmt.Errorf("record: %w", err)
 	}
+	closed := false
+	defer func() {
+		if !closed {
+			w.Close() // releases the compressor; the temporary file goes
+		}
+	}()
 	header := false
 	var metas []*mcap.Metadata
 	rep := &Recovered{Output: out}
@@ -146,6 +161,7 @@ func Recover(path, out string) (*Recovered, error) {
 			return nil, fmt.Errorf("record: %w", err)
 		}
 	}
+	closed = true
 	if err := w.Close(); err != nil {
 		return nil, fmt.Errorf("record: %w", err)
 	}

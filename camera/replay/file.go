@@ -101,6 +101,7 @@ func (m *file) readSummary() (err error) {
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrCorrupt, m.path, err)
 	}
+	defer r.Close()
 	info, err := r.Info()
 	if err != nil || info.Footer == nil || info.Footer.SummaryStart == 0 {
 		return fmt.Errorf("%w: %s", ErrNoIndex, m.path)
