@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parallax-robotics/parallax/camera/synth"
 	"github.com/parallax-robotics/parallax/msgs"
 	"github.com/parallax-robotics/parallax/msgs/foxglove"
 )
@@ -42,11 +43,28 @@ func benchFrames(n int) []*foxglove.RawImage {
 	return out
 }
 
-// BenchmarkWrite records 640x480 rgb8 frames (921,600 bytes each) through
+// BenchmarkWrite records 640x480 rgb8 frames (noisy gradients, and renders
+// of the synthetic world) (921,600 bytes each) through
 // the Writer (zstd fastest, CRCs, 1 MiB chunks) to a file: frames/s, MB/s
 // of frames in, MB/s to disk, and the CPU it costs per frame.
 func BenchmarkWrite(b *testing.B) {
-	frames := benchFrames(8)
+	b.Run("noisy", func(b *testing.B) { benchWrite(b, benchFrames(8)) })
+	b.Run("synth", func(b *testing.B) {
+		w, err := synth.NewWorld(synth.Config{Width: 640, Height: 480})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var frames []*foxglove.RawImage
+		for i := 0; i < 8; i++ {
+			f, _ := w.Render(i * 3)
+			img, _ := msgs.FrameImage(f)
+			frames = append(frames, img)
+		}
+		benchWrite(b, frames)
+	})
+}
+
+func benchWrite(b *testing.B, frames []*foxglove.RawImage) {
 	w := &Writer{Path: filepath.Join(b.TempDir(), "bench.mcap")}
 	if err := w.Start(); err != nil {
 		b.Fatal(err)
