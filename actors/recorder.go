@@ -56,7 +56,8 @@ type Recorder struct {
 	once     sync.Once
 	dropped  atomic.Uint64
 	errs     atomic.Uint64
-	mu       sync.Mutex
+	mu       sync.Mutex // guards firstErr, closing and sends on mbox
+	closing  bool
 	firstErr error
 }
 
@@ -107,7 +108,15 @@ func (r *Recorder) start(l *launch.Launch, baselines map[string]float64) error {
 }
 
 // offer puts m into the mailbox, dropping the oldest message when full.
+// After close it drops m: a camera reader still finishing (an RTSP connect
+// that outlived Stop) must not write into a closed mailbox.
 func (r *Recorder) offer(m recorderMsg) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closing || r.mbox == nil {
+		r.dropped.Add(1)
+		return
+	}
 	for {
 		select {
 		case r.mbox <- m:
@@ -201,10 +210,14 @@ func (r *Recorder) recordDepth(res *DepthResult) error {
 func (r *Recorder) close() error {
 	var err error
 	r.once.Do(func() {
-		if r.mbox == nil {
+		r.mu.Lock()
+		r.closing = true
+		mbox := r.mbox
+		r.mu.Unlock()
+		if mbox == nil {
 			return
 		}
-		close(r.mbox)
+		close(mbox)
 		<-r.done
 		err = r.w.Close()
 	})
