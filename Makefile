@@ -23,11 +23,11 @@ FUZZTIME ?= 10s
 GOBIN_DIR := $(or $(shell $(GO) env GOBIN),$(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin)
 export PATH := $(GOBIN_DIR):$(PATH)
 
-.PHONY: help deps build test demo bench lint fuzz proto clean
+.PHONY: help deps build test demo demo-checkpoint bench lint fuzz proto clean gpu-bundle
 
 help: ## List the targets.
-	@echo "Parallax: make <target>   (variables: PKG=$(PKG) TEST_TIMEOUT=$(TEST_TIMEOUT) TESTFLAGS= BENCH=$(BENCH) FUZZTIME=$(FUZZTIME) TORCH_CUDA=)"
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## (.*)/  \1\t\2/' | expand -t 10
+	@echo "Parallax: make <target>   (variables: PKG=$(PKG) TEST_TIMEOUT=$(TEST_TIMEOUT) TESTFLAGS= BENCH=$(BENCH) FUZZTIME=$(FUZZTIME) TORCH_DIR= TORCH_CUDA=)"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 14
 
 deps: ## Install Debian packages, protoc-gen-go and the patched gotch in third_party/ (fast when present).
 	@bash scripts/deps.sh
@@ -48,6 +48,9 @@ test: deps ## go vet, then go test (TEST_TIMEOUT per package, TESTFLAGS passed o
 demo: deps ## Run the demo (DEMOFLAGS passed on; Ctrl-C stops it).
 	$(GO) run ./cmd/parallax demo $(DEMOFLAGS)
 
+demo-checkpoint: deps ## Retrain assets/demo.ckpt, the demo's starting checkpoint (about 30 min on 2 cores).
+	$(GO) run ./cmd/parallax demo --pretrain assets/demo.ckpt --pretrain-steps 1500
+
 bench: deps ## Run the benchmarks (BENCH regexp) with allocation counts.
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem $(TESTFLAGS) $(PKG)
 
@@ -61,6 +64,9 @@ fuzz: deps ## Run every Fuzz target for FUZZTIME each (found with go test -list)
 
 proto: deps ## Regenerate the protobuf Go code: go generate ./msgs/...
 	$(GO) generate ./msgs/...
+
+gpu-bundle: deps ## Pack Go, the vendored modules and the project at HEAD into gpubundle/ for a CUDA machine without Go (scripts/gpubundle.sh).
+	@bash scripts/gpubundle.sh
 
 clean: ## Remove bin/ (keeps the Go build cache and third_party/).
 	rm -rf bin/

@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
 # Produces third_party/gotch: github.com/sugarme/gotch v0.7.0 from the Go module
-# proxy, patched for Debian's libtorch 1.13.1 by scripts/gotchpatch.go
-# (go.mod replaces github.com/sugarme/gotch with this folder).
+# proxy, patched by scripts/gotchpatch.go for one libtorch:
+#   - Debian's libtorch 1.13.1 (package libtorch-dev, CPU), the default: what
+#     `make deps` and CI use;
+#   - TORCH_DIR=/path: a libtorch with include/ and lib/ (a PyTorch
+#     installation's torch/ folder, e.g. `python3 -c 'import torch,os;
+#     print(os.path.dirname(torch.__file__))'`, or an unpacked libtorch
+#     archive), C++17, with its CUDA half when lib/ has libtorch_cuda.so.
+# The patcher compiles gotch's C++ (in parallel, JOBS at once) into an object
+# the Go tool links, and stubs the wrappers that do not compile against that
+# libtorch (found by compiling), so the same project code builds against both.
+# (go.mod replaces github.com/sugarme/gotch with this folder.)
 #
 # The copy is built in a temporary folder and renamed into place, so an
 # interrupted run never leaves a half-patched third_party/gotch behind.
@@ -11,18 +20,80 @@
 #        scripts/gotch.sh --check  exit 0 when third_party/gotch is current
 #
 # "Current" means the stamp file inside the copy holds the hash of this
-# script, the patcher and TORCH_CUDA: changing any of them remakes the copy.
+# script, the patcher, TORCH_DIR (and its libtorch version) and TORCH_CUDA:
+# changing any of them remakes the copy.
 #
-# Environment: TORCH_CUDA=1 also links libtorch's CUDA libraries (needs a
-# libtorch built with CUDA; Debian's is CPU only).
+# Environment:
+#   TORCH_DIR   a libtorch to build against (default: Debian's, under /usr)
+#   TORCH_CUDA  1: link the CUDA half of libtorch (default: 1 when TORCH_DIR's
+#               lib/ has libtorch_cuda.so, else empty); 0: never
+#   JOBS        compilers run at once (default: all cores)
+#   GOTCH_SRC   a pristine gotch v0.7.0 source folder to use instead of the
+#               module proxy (the GPU bundle has no network)
+#   GOTCH_DEST  where to put the copy (default: third_party/gotch)
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 version="v0.7.0"
-dest="$repo/third_party/gotch"
+dest="${GOTCH_DEST:-$repo/third_party/gotch}"
 stamp_name=".parallax-stamp"
+jobs="${JOBS:-$(nproc)}"
+compat=""
 
-stamp="$( (cat "$repo/scripts/gotch.sh" "$repo/scripts/gotchpatch.go"; echo "gotch=$version TORCH_CUDA=${TORCH_CUDA:-}") |
+# The libtorch: compiler and linker flags, and a line saying which it is.
+if [[ -n "${TORCH_DIR:-}" ]]; then
+	TORCH_DIR="$(cd "$TORCH_DIR" && pwd)"
+	api_inc="$TORCH_DIR/include/torch/csrc/api/include"
+	if [[ ! -d "$api_inc" || ! -e "$TORCH_DIR/lib/libtorch.so" ]]; then
+		echo "gotch.sh: TORCH_DIR=$TORCH_DIR has no include/torch/csrc/api/include or lib/libtorch.so: want a libtorch folder" >&2
+		exit 1
+	fi
+	if [[ "$TORCH_DIR" == *[[:space:]]* ]]; then
+		echo "gotch.sh: TORCH_DIR=$TORCH_DIR has a space in it, which cgo flags cannot carry" >&2
+		exit 1
+	fi
+	torch_version="$(sed -n 's/^#define TORCH_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)$/\2/p' "$api_inc/torch/version.h" 2>/dev/null | paste -sd.)"
+	if [[ -z "${TORCH_CUDA:-}" && -e "$TORCH_DIR/lib/libtorch_cuda.so" ]]; then
+		TORCH_CUDA=1
+	fi
+	cxxflags="-std=c++17 -I$TORCH_DIR/include -I$api_inc"
+	# From 2.4 on c10::optional is std::optional under another name, and
+	# may go: gotch's C++ spells it c10::optional.
+	IFS=. read -r major minor _ <<<"${torch_version:-0.0.0}"
+	if ((major > 2 || (major == 2 && minor >= 4))); then
+		compat='namespace c10 { using std::optional; using std::nullopt; using std::nullopt_t; }'
+	fi
+	ldflags="-L$TORCH_DIR/lib -Wl,-rpath,$TORCH_DIR/lib -lstdc++ -lm -ltorch -lc10 -ltorch_cpu"
+	label="libtorch ${torch_version:-of unknown version} in $TORCH_DIR"
+	if [[ "${TORCH_CUDA:-}" == 1 ]]; then
+		# No symbol of libtorch_cuda is referenced, so a linker that
+		# defaults to --as-needed would drop it, and libtorch would
+		# then see no GPU: keep it. Its CUDA libraries (a pip
+		# installation's nvidia/*/lib) are found through its own
+		# RUNPATH at run time; -rpath-link lets the linker find them.
+		for d in "$TORCH_DIR"/../nvidia/*/lib "$TORCH_DIR"/../nvidia/*/*/lib; do
+			[[ -d "$d" ]] && ldflags+=" -Wl,-rpath-link,$(cd "$d" && pwd)"
+		done
+		# --allow-shlib-undefined: a CUDA library that libtorch_cuda
+		# needs but that is not where -rpath-link looks is the loader's
+		# business at run time, not a link error.
+		ldflags+=" -Wl,--allow-shlib-undefined -Wl,--no-as-needed -ltorch_cuda -lc10_cuda"
+		label+=", with CUDA"
+	fi
+else
+	torch_version="$(dpkg-query -W -f='${Version}' libtorch-dev 2>/dev/null || true)"
+	cxxflags="-std=c++14 -I/usr/include/torch/csrc/api/include"
+	ldflags="-lstdc++ -lm -ltorch -lc10 -ltorch_cpu"
+	label="Debian's libtorch ${torch_version:-1.13.1} (package libtorch-dev), CPU"
+	if [[ "${TORCH_CUDA:-}" == 1 ]]; then
+		ldflags+=" -L/usr/local/cuda/lib64 -Wl,--no-as-needed -ltorch_cuda -lc10_cuda"
+		cxxflags+=" -I/usr/local/cuda/include"
+		label="libtorch under /usr, with CUDA"
+	fi
+fi
+
+stamp="$( (cat "$repo/scripts/gotch.sh" "$repo/scripts/gotchpatch.go"
+	echo "gotch=$version TORCH_DIR=${TORCH_DIR:-} torch=$torch_version TORCH_CUDA=${TORCH_CUDA:-} $(${CXX:-g++} -dumpfullversion 2>/dev/null)") |
 	sha256sum | cut -d' ' -f1)"
 
 current() { [[ -f "$dest/$stamp_name" && "$(cat "$dest/$stamp_name")" == "$stamp" ]]; }
@@ -38,22 +109,27 @@ case "${1:-}" in
 	;;
 esac
 
-mkdir -p "$repo/third_party"
+parent="$(dirname "$dest")"
+mkdir -p "$parent"
 # Two `make test` at once (two shells, two engineers) must not swap the
 # folder under each other: one makes it, the other then finds it current.
-exec 9>"$repo/third_party/.gotch.lock"
+exec 9>"$parent/.gotch.lock"
 flock 9
 if ((!force)) && current; then
 	echo "gotch.sh: $dest is current"
 	exit 0
 fi
-tmp="$(mktemp -d "$repo/third_party/.gotch.XXXXXX")"
+tmp="$(mktemp -d "$parent/.gotch.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 
 # Outside the main module on purpose: its go.mod replaces gotch with the very
 # folder this script makes, which may not exist yet.
-gomod_dir="$(cd "$tmp" && GOFLAGS=-mod=mod go mod download -json "github.com/sugarme/gotch@$version" |
-	sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
+if [[ -n "${GOTCH_SRC:-}" ]]; then
+	gomod_dir="$GOTCH_SRC"
+else
+	gomod_dir="$(cd "$tmp" && GOFLAGS=-mod=mod go mod download -json "github.com/sugarme/gotch@$version" |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
+fi
 if [[ -z "$gomod_dir" || ! -f "$gomod_dir/libtch/lib.go" ]]; then
 	echo "gotch.sh: go mod download github.com/sugarme/gotch@$version gave no usable Dir ('$gomod_dir')" >&2
 	exit 1
@@ -68,7 +144,9 @@ chmod -R u+w "$tmp/gotch"
 # The patcher is a standalone Go program; run it from outside the main module
 # for the same reason as above.
 cp "$repo/scripts/gotchpatch.go" "$tmp/gotchpatch.go"
-(cd "$tmp" && GOFLAGS= GO111MODULE=on go run ./gotchpatch.go -dir "$tmp/gotch")
+echo "gotch.sh: patching for $label; compiling its C++ ($jobs at once)"
+(cd "$tmp" && GOFLAGS= GO111MODULE=on go run ./gotchpatch.go -dir "$tmp/gotch" -jobs "$jobs" \
+	-cxxflags "$cxxflags" -ldflags "$ldflags" -label "$label" -compat "$compat")
 
 echo "$stamp" >"$tmp/gotch/$stamp_name"
 
@@ -77,4 +155,4 @@ if [[ -e "$dest" ]]; then
 	mv -T "$dest" "$tmp/old"
 fi
 mv -T "$tmp/gotch" "$dest"
-echo "gotch.sh: $dest is github.com/sugarme/gotch@$version, patched"
+echo "gotch.sh: $dest is github.com/sugarme/gotch@$version, patched for $label"

@@ -1,3 +1,5 @@
+//go:build !nocodec
+
 package codec
 
 // #cgo pkg-config: libavcodec libavutil libswscale

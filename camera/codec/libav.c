@@ -1,3 +1,5 @@
+//go:build !nocodec
+
 #include "libav.h"
 
 #include <stdio.h>
