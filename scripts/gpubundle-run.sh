@@ -4,7 +4,8 @@
 # libtorch, builds parallax with -tags nocodec (no libavcodec there: synth://
 # cameras only), checks the CUDA half of libtorch is linked, and runs
 # `parallax bench` while nvidia-smi samples the GPU memory. Results go to
-# $OUT: run.log, bench.json, nvidia-smi.csv, stubbed.txt.
+# $OUT: run.log, bench.json, nvidia-smi.csv, stubbed.txt. REBUILD=0 reuses the
+# binary of an earlier run in WORK (another bench pass on a warm machine).
 #
 # Environment:
 #   TORCH_DIR   libtorch folder (default: the torch package of python3 when it
@@ -39,8 +40,10 @@ else
 	rm -rf "$work"
 	mkdir -p "$work"
 	untar "$here/go.tar.xz" &
+	gopid=$!
 	untar "$here/parallax.tar.xz"
-	wait
+	# Not a bare wait: that would also wait for the tee of the log.
+	wait "$gopid"
 fi
 export GOROOT="$work/go" PATH="$work/go/bin:$PATH" GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-mod=vendor \
 	GOCACHE="$work/gocache" GOPATH="$work/gopath" GOTELEMETRY=off CGO_ENABLED=1
@@ -80,7 +83,7 @@ fi
 step "parallax bench ${BENCHFLAGS:-}"
 smi=""
 if command -v nvidia-smi >/dev/null; then
-	nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
+	nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
 	nvidia-smi --query-gpu=timestamp,memory.used,utilization.gpu --format=csv,noheader,nounits -lms 250 >"$OUT/nvidia-smi.csv" &
 	smi=$!
 fi
