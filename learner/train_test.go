@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
 
 	"github.com/parallax-robotics/parallax/camera/synth"
 	"github.com/parallax-robotics/parallax/perception"
@@ -498,5 +499,50 @@ func TestTrainSnapshotRestore(t *testing.T) {
 		if name, ok := sameWeights(w0, weightsOf(t, tr)); !ok || string(o0) != string(optimBytes(t, tr)) || tr.Steps() != 1 {
 			t.Fatalf("round %d: restore differs (%s), steps %d", round, name, tr.Steps())
 		}
+	}
+}
+
+// TestRigidInverse: the differentiable inverse of PoseMatrix's transforms
+// composes with them to the identity (used for the t-1 source).
+func TestRigidInverse(t *testing.T) {
+	err := trainWorker(t).Do(func() error {
+		vec, err := floatTensor([]float32{0.1, -0.2, 0.3, 1, 2, -3, 0, 0, 0, 0.5, 0, 0}, []int64{2, 6}, gotch.CPU)
+		if err != nil {
+			return err
+		}
+		defer vec.MustDrop()
+		M, err := perception.PoseMatrix(vec)
+		if err != nil {
+			return err
+		}
+		defer M.MustDrop()
+		s := &scope{fn: "test"}
+		defer s.free()
+		inv := rigidInverse(s, M)
+		prod := s.do(func() (*ts.Tensor, error) { return M.Matmul(inv, false) })
+		if s.err != nil {
+			return s.err
+		}
+		v, err := tensorValues(prod)
+		if err != nil {
+			return err
+		}
+		for b := 0; b < 2; b++ {
+			for i := 0; i < 4; i++ {
+				for j := 0; j < 4; j++ {
+					want := 0.0
+					if i == j {
+						want = 1
+					}
+					if got := float64(v[b*16+i*4+j]); math.Abs(got-want) > 1e-5 {
+						t.Errorf("batch %d: M*inv(M)[%d][%d] = %g", b, i, j, got)
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
