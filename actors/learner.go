@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -79,6 +80,11 @@ func newLearnerState(l *launch.Launch, serving *perception.Model, ck *perception
 	if s.w, err = perception.NewWorker(threads); err != nil {
 		return nil, err
 	}
+	// Inference has priority: the learner's torch thread runs at a lower
+	// scheduling priority (nice learnerNice), so when it and inference (and
+	// the camera goroutines) want the same core, the kernel gives the core
+	// to them; the learner uses what is left.
+	s.w.Do(func() error { return lowerPriority(learnerNice) })
 	defer func() {
 		if err != nil {
 			s.close()
@@ -136,6 +142,18 @@ func newLearnerState(l *launch.Launch, serving *perception.Model, ck *perception
 		return nil, fmt.Errorf("actors: learner spare model: %w", err)
 	}
 	return s, nil
+}
+
+// learnerNice is the learner thread's nice value: CFS gives a nice-10
+// thread about a tenth of a nice-0 thread's share of a contended core.
+const learnerNice = 10
+
+// lowerPriority sets the calling OS thread's nice value (Linux schedules
+// threads individually; the worker's thread is locked). Failure (no
+// permission to renice, another OS) only loses the priority, so it is
+// ignored by the caller.
+func lowerPriority(nice int) error {
+	return syscall.Setpriority(syscall.PRIO_PROCESS, syscall.Gettid(), nice)
 }
 
 // learnerCheckpoint reports whether c was written by a Trainer (it carries

@@ -59,8 +59,9 @@ type Node struct {
 	// to hand it the results. It defaults to nil.
 	Recorder *Recorder
 	// LearnerThreads is the online learner's torch worker's intra-op
-	// thread count (its own worker beside perception's). It defaults to 1:
-	// on 2 cores inference keeps the other.
+	// thread count (its own worker beside perception's, at a lower
+	// scheduling priority). It defaults to 1: on 2 cores inference keeps
+	// the other.
 	LearnerThreads int
 	// GroundTruth, when set, returns the frame f as rendered with ground
 	// truth (Truth set), or nil when unknown: <ns>.learner.stats then

@@ -6,11 +6,14 @@ import (
 	"io"
 	"math"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/parallax-robotics/parallax/actors"
+	"github.com/parallax-robotics/parallax/assets"
 	"github.com/parallax-robotics/parallax/camera/synth"
 	"github.com/parallax-robotics/parallax/launch"
 	"github.com/parallax-robotics/parallax/msgs"
@@ -20,14 +23,21 @@ import (
 // runDemo runs the full node on its embedded default, the shipped
 // launch/demo.yaml: the synthetic stereo camera served over real RTSP
 // (H.264), read back by the node's camera actors, depth and odometry
-// estimated and published on an embedded NATS server. The status line adds
-// the depth error against the synthetic world's ground truth.
+// estimated and published on an embedded NATS server. The networks start
+// from assets/demo.ckpt, trained on another synthetic world, and adapt
+// online (--adapt=false serves them frozen). The status line adds the
+// learner's steps and the depth error against the synthetic world's ground
+// truth, which falls as the networks adapt.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("demo", "[flags]", stderr)
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until interrupted)")
 	natsListen := fs.String("nats-listen", "", "address of the embedded NATS server, port 0 for a free one (default from launch/demo.yaml: 127.0.0.1:4222)")
 	rtspListen := fs.String("rtsp-listen", "", "address of the synthetic camera's RTSP server, port 0 for a free one (default from launch/demo.yaml: 127.0.0.1:8554)")
 	imageRate := fs.Float64("image-rate", -1, "JPEG previews per second and camera on <ns>.<camera>.image, 0 for none (default from launch/demo.yaml)")
+	adapt := fs.Bool("adapt", true, "adapt the networks online to the demo's world (false: serve the starting checkpoint frozen)")
+	checkpoint := fs.String("checkpoint", "", "start from this checkpoint instead of the built-in assets/demo.ckpt")
+	pretrain := fs.String("pretrain", "", "instead of running the demo, train its starting checkpoint from scratch on "+pretrainWorld+" and write it to this file (make demo-checkpoint)")
+	pretrainSteps := fs.Int("pretrain-steps", 1500, "optimisation steps of --pretrain")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -35,9 +45,28 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stderr, "parallax demo: unexpected argument %q\n", fs.Arg(0))
 		return errUsage
 	}
+	if *pretrain != "" {
+		return pretrainDemo(ctx, *pretrain, pretrainConfig{Steps: *pretrainSteps}, func(line string) {
+			fmt.Fprintf(stdout, "parallax demo --pretrain: %s\n", line)
+		})
+	}
 	l, err := launch.Demo()
 	if err != nil {
 		return err
+	}
+	l.Learner.Adapt = *adapt
+	if *checkpoint != "" {
+		l.Model.Checkpoint = *checkpoint
+	} else if l.Model.Checkpoint == "" {
+		// The built-in starting checkpoint, cached as a file (the node loads
+		// files) in the user's cache folder, else the temp folder.
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			dir = os.TempDir()
+		}
+		if l.Model.Checkpoint, err = assets.DemoCheckpointFile(filepath.Join(dir, "parallax")); err != nil {
+			return err
+		}
 	}
 	configured := l.Serve.Listen
 	if *natsListen != "" {
@@ -48,7 +77,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if *imageRate >= 0 {
 		l.Topics.Image = *imageRate > 0
-		l.Topics.ImageRate = *imageRate
+		if *imageRate > 0 {
+			l.Topics.ImageRate = *imageRate
+		}
 	}
 
 	sc, err := startSyntheticCamera(l.Serve.World, false, l.Serve.Listen, false, func(f string, a ...any) {
@@ -64,7 +95,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	ev := &depthEval{world: sc.World, start: sc.Start, minDepth: l.Model.MinDepth, maxDepth: l.Model.MaxDepth}
-	n := &actors.Node{Launch: l, Name: "parallax demo", OnDepth: ev.offer}
+	n := &actors.Node{Launch: l, Name: "parallax demo", OnDepth: ev.offer, GroundTruth: ev.truth}
 	if err := n.Start(); err != nil {
 		return err
 	}
@@ -75,7 +106,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "parallax demo: NATS on %s, synthetic camera on rtsp://%s/{%s}, model %s\n",
 		n.NATSURL(), sc.Server.Addr(), strings.Join(sc.Paths, ","), n.ModelInfo())
 	fmt.Fprintf(stdout, "subscribe to %s.> (e.g. nats sub '%s.>'); Ctrl-C stops\n", l.Namespace, l.Namespace)
-	return statusLoop(ctx, n, *duration, stdout, ev.line, "parallax demo")
+	return statusLoop(ctx, n, *duration, stdout, func() string { return ev.line() + "  " + adaptLine(n) }, "parallax demo")
 }
 
 // servedURL points a camera URL that names the configured address of the
@@ -129,6 +160,30 @@ func (e *depthEval) line() string {
 		return "abs_rel -"
 	}
 	return fmt.Sprintf("abs_rel %.3f", v)
+}
+
+// truth returns the demo world's rendering, with ground truth, of the
+// frame f (identified by its stamp, as in absRel), or nil; it is the node's
+// GroundTruth hook, so <ns>.learner.stats carries the live depth error.
+func (e *depthEval) truth(f *msgs.Frame) *msgs.Frame {
+	if e.clock == nil || !e.clock(f.Camera) {
+		return nil
+	}
+	fps := e.world.Config().FPS
+	fi := f.Stamp.Sub(e.start).Seconds() * fps
+	i := int(math.Round(fi))
+	if i < 0 || math.Abs(fi-float64(i))*1000/fps > 1 {
+		return nil
+	}
+	view := synth.ViewMono
+	if e.world.Config().Stereo {
+		view = synth.ViewLeft
+	}
+	g, err := e.world.RenderView(view, i)
+	if err != nil || g.Truth == nil {
+		return nil
+	}
+	return g
 }
 
 // absRel is Monodepth2's mean |d - gt| / gt over the pixels whose true depth

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"math"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,5 +75,61 @@ func TestDepthEvalAbsRel(t *testing.T) {
 				t.Fatalf("abs_rel %v (%v), want %v", got, ok, tc.want)
 			}
 		})
+	}
+}
+
+// TestDepthEvalTruth: the node's ground-truth hook finds the world's frame
+// of a stamp on the camera clock, and nothing off the grid or before the
+// camera clock is known.
+func TestDepthEvalTruth(t *testing.T) {
+	cfg, err := synth.ParseURL("synth://?stereo=1&width=320&height=96&fps=15")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := synth.NewWorld(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Unix(1_700_000_000, 0)
+	stamp := start.Add(time.Duration(float64(12) / cfg.FPS * float64(time.Second)))
+	ev := &depthEval{world: w, start: start, minDepth: 0.1, maxDepth: 100}
+	f := &msgs.Frame{Camera: "left", Stamp: stamp}
+	if ev.truth(f) != nil {
+		t.Fatal("truth before the camera clock is known")
+	}
+	ev.clock = func(string) bool { return true }
+	g := ev.truth(f)
+	want, _ := w.Render(12)
+	if g == nil || g.Truth == nil || g.Truth.Depth[500] != want.Truth.Depth[500] {
+		t.Fatalf("truth of frame 12: %v", g)
+	}
+	if ev.truth(&msgs.Frame{Camera: "left", Stamp: stamp.Add(7 * time.Millisecond)}) != nil {
+		t.Error("truth for a stamp off the frame grid")
+	}
+}
+
+// TestDemoAdapts runs the demo for 40 s: it starts from the built-in
+// checkpoint, and its status line shows the learner's steps and the live
+// depth error.
+func TestDemoAdapts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("40 s run")
+	}
+	var out, errb bytes.Buffer
+	err := dispatch(context.Background(), []string{"demo", "--duration", "40s", "--nats-listen", "127.0.0.1:0",
+		"--rtsp-listen", "127.0.0.1:0", "--image-rate", "0"}, &out, &errb)
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, errb.String())
+	}
+	s := out.String()
+	if !strings.Contains(s, "model checkpoint ") || !strings.Contains(s, "demo-") {
+		t.Errorf("the demo did not start from its built-in checkpoint:\n%s", s)
+	}
+	m := regexp.MustCompile(`adapt (\d+) steps .* live abs_rel [0-9.]+`).FindAllStringSubmatch(s, -1)
+	if len(m) == 0 {
+		t.Fatalf("no status line with adapt steps and live abs_rel:\n%s", s)
+	}
+	if last := m[len(m)-1][1]; last == "0" {
+		t.Errorf("no adaptation step in 40 s:\n%s", s)
 	}
 }

@@ -1,0 +1,66 @@
+// Package assets holds files built into the parallax binary.
+//
+// demo.ckpt is the starting checkpoint of `parallax demo`: the small
+// depth/pose model (320x96) trained from scratch, stereo self-supervision
+// only, on one synthetic world (synth://?stereo=1&width=320&height=96&fps=15&seed=3&style=urban),
+// while the demo's camera drives through another (launch/demo.yaml's
+// serve.world), so that the online learner has a domain shift to adapt to
+// and the demo's status line shows the depth error falling. It holds the
+// weights only (no optimiser state), about 4.6 MB. It is committed rather
+// than trained on first start because training it takes about half an hour
+// on 2 CPU cores; `make demo-checkpoint` regenerates it with exactly the
+// command recorded in its metadata:
+//
+//	go run ./cmd/parallax demo --pretrain assets/demo.ckpt --pretrain-steps 1500
+package assets
+
+import (
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+//go:embed demo.ckpt
+var demoCheckpoint []byte
+
+// DemoCheckpoint returns the bytes of demo.ckpt.
+func DemoCheckpoint() []byte { return demoCheckpoint }
+
+// DemoCheckpointFile writes demo.ckpt into dir (created if needed) under a
+// name that carries its content hash, unless a file of that name is already
+// there, and returns its path: launch files and the node load checkpoints
+// from files. The write is atomic (temp file + rename), so concurrent
+// callers and a crash never leave a partial file under the final name.
+func DemoCheckpointFile(dir string) (string, error) {
+	sum := sha256.Sum256(demoCheckpoint)
+	path := filepath.Join(dir, "demo-"+hex.EncodeToString(sum[:6])+".ckpt")
+	if st, err := os.Stat(path); err == nil && st.Size() == int64(len(demoCheckpoint)) {
+		return path, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("assets: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".demo-*.ckpt.tmp")
+	if err != nil {
+		return "", fmt.Errorf("assets: %w", err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(demoCheckpoint)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("assets: writing %s: %w", path, err)
+	}
+	return path, nil
+}
