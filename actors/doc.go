@@ -40,8 +40,12 @@
 //
 // camera_info needs the camera's intrinsics: inline in the launch file or
 // from a synth:// URL. Calibration files are not read yet (no calibration
-// package), and mcap:// and kitti:// sources are refused at Start
-// (ErrUnsupportedSource) until the replay issue.
+// package). mcap:// and kitti:// cameras replay recordings (camera/replay,
+// camera/kitti), with the intrinsics and baseline they recorded; at rate 0 a
+// replay reads its next frame only once the previous one's depth is
+// published (lockstep), so every frame is processed and two replays publish
+// the same depth. Node.Recorder records the cameras' frames and the outputs
+// into MCAP (Recorder).
 //
 // Subscribed topics: none. Parameters: the launch file (launch/PARAMETERS.md).
 //
