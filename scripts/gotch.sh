@@ -18,10 +18,12 @@
 # Usage: scripts/gotch.sh          make third_party/gotch unless it is current
 #        scripts/gotch.sh --force  remake it anyway
 #        scripts/gotch.sh --check  exit 0 when third_party/gotch is current
+#        scripts/gotch.sh --stamp  print the stamp a current copy holds
 #
-# "Current" means the stamp file inside the copy holds the hash of this
-# script, the patcher, TORCH_DIR (and its libtorch version) and TORCH_CUDA:
-# changing any of them remakes the copy.
+# "Current" means the stamp file inside the copy holds the hash of the
+# patcher, the flags it gets for the libtorch (TORCH_DIR, its version,
+# TORCH_CUDA), the compiler and the recipe number in this script: changing
+# any of them remakes the copy.
 #
 # Environment:
 #   TORCH_DIR   a libtorch to build against (default: Debian's, under /usr)
@@ -56,7 +58,17 @@ if [[ -n "${TORCH_DIR:-}" ]]; then
 	if [[ -z "${TORCH_CUDA:-}" && -e "$TORCH_DIR/lib/libtorch_cuda.so" ]]; then
 		TORCH_CUDA=1
 	fi
-	cxxflags="-std=c++17 -I$TORCH_DIR/include -I$api_inc"
+	# C++17 (what libtorch 2.x asks for), or C++20 if this libtorch's
+	# headers refuse 17: a quick probe on one core header decides.
+	std=c++17
+	if ! echo '#include <c10/core/Device.h>' | ${CXX:-g++} -std=c++17 -fsyntax-only -w -x c++ \
+		-I"$TORCH_DIR/include" - 2>/dev/null; then
+		if echo '#include <c10/core/Device.h>' | ${CXX:-g++} -std=c++20 -fsyntax-only -w -x c++ \
+			-I"$TORCH_DIR/include" - 2>/dev/null; then
+			std=c++20
+		fi
+	fi
+	cxxflags="-std=$std -I$TORCH_DIR/include -I$api_inc"
 	# From 2.4 on c10::optional is std::optional under another name, and
 	# may go: gotch's C++ spells it c10::optional.
 	IFS=. read -r major minor _ <<<"${torch_version:-0.0.0}"
@@ -92,8 +104,14 @@ else
 	fi
 fi
 
-stamp="$( (cat "$repo/scripts/gotch.sh" "$repo/scripts/gotchpatch.go"
-	echo "gotch=$version TORCH_DIR=${TORCH_DIR:-} torch=$torch_version TORCH_CUDA=${TORCH_CUDA:-} $(${CXX:-g++} -dumpfullversion 2>/dev/null)") |
+# What the copy is made from: the patcher, the flags it is given, the gotch
+# version, the compiler, and the recipe below (bump recipe when a change to
+# this script changes the copy; a change that does not, such as a new probe
+# for another libtorch, then remakes nobody's copy).
+recipe=2
+stamp="$( (cat "$repo/scripts/gotchpatch.go"
+	printf '%s\n' "recipe=$recipe gotch=$version" "cxxflags=$cxxflags" "ldflags=$ldflags" "compat=$compat" "label=$label" \
+		"cxx=$(${CXX:-g++} -dumpfullversion 2>/dev/null)") |
 	sha256sum | cut -d' ' -f1)"
 
 current() { [[ -f "$dest/$stamp_name" && "$(cat "$dest/$stamp_name")" == "$stamp" ]]; }
@@ -101,10 +119,14 @@ current() { [[ -f "$dest/$stamp_name" && "$(cat "$dest/$stamp_name")" == "$stamp
 force=0
 case "${1:-}" in
 --check) current; exit ;;
+--stamp)
+	echo "$stamp"
+	exit
+	;;
 --force) force=1 ;;
 "") ;;
 *)
-	echo "usage: $0 [--check|--force]" >&2
+	echo "usage: $0 [--check|--force|--stamp]" >&2
 	exit 2
 	;;
 esac
