@@ -159,3 +159,19 @@ func TestTrainErrors(t *testing.T) {
 		t.Error("a failed run wrote a checkpoint")
 	}
 }
+
+// FuzzParseSize: --size never panics and accepts only valid input sizes.
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"320x96", "640X192", "100x64", "x", "", "64x", "99999999999999999999x64", "-64x64"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		w, h, err := parseSize(s)
+		if err != nil {
+			return
+		}
+		if w%32 != 0 || h%32 != 0 || w < perception.MinInputSize || h < perception.MinInputSize || w > 8192 || h > 8192 {
+			t.Fatalf("%q accepted as %dx%d", s, w, h)
+		}
+	})
+}
