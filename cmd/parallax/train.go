@@ -46,6 +46,8 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	lrDecaySteps := fs.Int64("lr-decay-steps", 0, "multiply the learning rate by --lr-decay every this many steps (0: constant)")
 	lrDecay := fs.Float64("lr-decay", 0.1, "learning-rate decay factor")
 	clip := fs.Float64("clip", 10, "clip the gradient's global norm to this (negative: off)")
+	smooth := fs.Float64("smooth-weight", 1e-3, "weight of the edge-aware disparity smoothness (negative: off)")
+	lrWeight := fs.Float64("lr-weight", 1, "weight of the stereo left-right disparity consistency (negative: off)")
 	size := fs.String("size", "320x96", "network input WxH, multiples of 32 (frames are centre-cropped and resized to it)")
 	net := fs.String("net", perception.SizeSmall, "network width: small or default")
 	frames := fs.Int("frames", 200, "sample training frames from the first N frames of the source")
@@ -107,9 +109,13 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if math.IsNaN(o.prior) || o.prior > 10 {
 		return bad("--forward-prior %v: want <= 10 m", o.prior)
 	}
-	o.cfg = learner.TrainConfig{Mode: o.mode, LR: *lr, LRDecaySteps: *lrDecaySteps, LRDecay: *lrDecay, ClipNorm: *clip}
-	if *clip == 0 {
-		o.cfg.ClipNorm = -1
+	o.cfg = learner.TrainConfig{Mode: o.mode, LR: *lr, LRDecaySteps: *lrDecaySteps, LRDecay: *lrDecay, ClipNorm: *clip,
+		SmoothWeight: *smooth, LRWeight: *lrWeight}
+	// 0 means "off" on the command line; in TrainConfig it means the default.
+	for _, p := range []*float64{&o.cfg.ClipNorm, &o.cfg.SmoothWeight, &o.cfg.LRWeight} {
+		if *p == 0 {
+			*p = -1
+		}
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
