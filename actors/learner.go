@@ -57,6 +57,7 @@ type learnerState struct {
 	periodDur time.Duration
 	lastStats *parallaxv1.LearnerStats
 	latest    *DepthResult // newest published depth, for the live error
+	recentErr []*parallaxv1.DepthMetrics // one per stats period, the last liveWindow
 	stepTimes []time.Time  // recent step ends, for steps/s
 }
 
@@ -274,13 +275,50 @@ func (s *learnerState) stats() *parallaxv1.LearnerStats {
 		st.LearningRate = a.LR
 		st.LearningRateScale = a.LRScale
 	}
+	// The live error: one depth map a period (the ground truth may cost a
+	// rendering), averaged over the last liveWindow periods so the number
+	// follows the learning rather than the scene of the moment.
 	if dm := s.depthError(r); dm != nil {
-		st.DepthMetrics = dm
+		s.recentErr = append(s.recentErr, dm)
+		if len(s.recentErr) > liveWindow {
+			s.recentErr = append(s.recentErr[:0], s.recentErr[len(s.recentErr)-liveWindow:]...)
+		}
+	}
+	if len(s.recentErr) > 0 {
+		st.DepthMetrics = meanMetrics(s.recentErr)
 	}
 	s.mu.Lock()
 	s.lastStats = st
 	s.mu.Unlock()
 	return st
+}
+
+// liveWindow is how many stats periods the live depth error averages.
+const liveWindow = 10
+
+// meanMetrics averages per-image metrics (as Monodepth2 does over images).
+func meanMetrics(ms []*parallaxv1.DepthMetrics) *parallaxv1.DepthMetrics {
+	out := &parallaxv1.DepthMetrics{}
+	for _, m := range ms {
+		out.AbsRel += m.AbsRel
+		out.SqRel += m.SqRel
+		out.Rmse += m.Rmse
+		out.RmseLog += m.RmseLog
+		out.A1 += m.A1
+		out.A2 += m.A2
+		out.A3 += m.A3
+		out.Pixels += m.Pixels
+		out.Frames += m.Frames
+	}
+	n := float64(len(ms))
+	out.AbsRel /= n
+	out.SqRel /= n
+	out.Rmse /= n
+	out.RmseLog /= n
+	out.A1 /= n
+	out.A2 /= n
+	out.A3 /= n
+	return out
 }
 
 // depthError compares a depth result with the ground truth of its frame,

@@ -155,7 +155,7 @@ func TestNodeLearnerMemoryFlat(t *testing.T) {
 	})
 	runtime.GC()
 	rss0, gr0, st0 := memtest.RSS(t), runtime.NumGoroutine(), n.LearnerStats()
-	time.Sleep(25 * time.Second)
+	time.Sleep(20 * time.Second)
 	runtime.GC()
 	rss1, gr1, st1 := memtest.RSS(t), runtime.NumGoroutine(), n.LearnerStats()
 	t.Logf("RSS %.1f -> %.1f MiB, goroutines %d -> %d, steps %d -> %d, hand-overs %d -> %d",
@@ -164,7 +164,7 @@ func TestNodeLearnerMemoryFlat(t *testing.T) {
 		t.Fatal("the learner stopped training")
 	}
 	if growth := rss1 - rss0; growth > 48<<20 {
-		t.Errorf("RSS grew by %.1f MiB in 25 s of adaptation", float64(growth)/(1<<20))
+		t.Errorf("RSS grew by %.1f MiB in 20 s of adaptation", float64(growth)/(1<<20))
 	}
 	if gr1 > gr0+5 {
 		t.Errorf("goroutines grew from %d to %d", gr0, gr1)
@@ -297,7 +297,7 @@ func learnerLines(diags []string) []string {
 }
 
 // adaptRun is how long each run of TestNodeAdaptsToNewWorld drives.
-const adaptRun = 90 * time.Second
+const adaptRun = 75 * time.Second
 
 // shiftedWorld is the demo's world: another seed, style and sun than the
 // one assets/demo.ckpt was trained on.
