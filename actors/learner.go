@@ -56,9 +56,9 @@ type learnerState struct {
 	periodN   int
 	periodDur time.Duration
 	lastStats *parallaxv1.LearnerStats
-	latest    *DepthResult // newest published depth, for the live error
+	latest    *DepthResult               // newest published depth, for the live error
 	recentErr []*parallaxv1.DepthMetrics // one per stats period, the last liveWindow
-	stepTimes []time.Time  // recent step ends, for steps/s
+	stepTimes []time.Time                // recent step ends, for steps/s
 }
 
 // newLearnerState builds the adaptation side of a node: a second model on
