@@ -5,6 +5,7 @@
 //	node
 //	├── publisher            NATS: depth, camera_info, image, odom, pose, tf, diagnostics
 //	├── perception/<camera>  one per stream group (a stereo pair or a mono camera)
+//	├── learner/<camera>     online adaptation of the first group (learner.go), fed by tee/<camera>
 //	├── sync                 stereo pairing, when the launch file has a pair
 //	└── camera/<name>        one per camera stream
 //
@@ -22,7 +23,17 @@
 //     a one-slot box that a single inference goroutine empties, so a slow
 //     model drops stale frames (counted) and never queues them; the torch work
 //     itself runs on a perception.Worker (a locked OS thread);
-//   - the publisher actor serialises and publishes on NATS.
+//   - the publisher actor serialises and publishes on NATS;
+//   - the learner actor (learner.go) gets every frame set of the first group
+//     too, keeps the newest training triplet (latest wins) and hands it to a
+//     learner.Adapter on its own perception.Worker (1 thread, nice 10:
+//     inference wins a contended core): gates, replay buffer, optimisation
+//     steps within learner.steps_per_s and learner.compute_share, the drift
+//     guard, and every learner.hand_over_every steps a hand-over of checked
+//     weights (copied into a spare model on perception's worker, between
+//     two inferences, then swapped in with Estimator.SetModel). It writes
+//     learner.checkpoint periodically and on Stop, and the node starts from
+//     it when it exists.
 //
 // Odometry: the node's "odom" frame is the pose of the reference camera
 // (the left camera of the pair, else the first camera) at its first
@@ -36,6 +47,7 @@
 //	<ns>.<camera>.camera_info  foxglove.CameraCalibration of the depth map, every camera of the group
 //	<ns>.<camera>.image        foxglove.CompressedImage (JPEG), when topics.image, at topics.image_rate
 //	<ns>.odom, <ns>.pose, <ns>.tf   of the first group's reference camera, when topics.odom
+//	<ns>.learner.stats         parallax.v1.LearnerStats, every second (the live depth error with ground truth)
 //	<ns>.diagnostics           parallax.v1.Diagnostics
 //
 // camera_info needs the camera's intrinsics: inline in the launch file or
@@ -49,7 +61,7 @@
 //
 // Subscribed topics: none. Parameters: the launch file (launch/PARAMETERS.md).
 //
-// With no model.checkpoint the networks start from random initialisation:
-// the published depth is the untrained network's (about model init depth
-// everywhere) until online learning lands.
+// With no model.checkpoint (and no learner.checkpoint file) the networks
+// start from random initialisation; with learner.adapt they then learn from
+// the video, slowly on a CPU: start from a trained checkpoint.
 package actors
