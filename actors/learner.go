@@ -58,6 +58,7 @@ type learnerState struct {
 	lastStats *parallaxv1.LearnerStats
 	latest    *DepthResult               // newest published depth, for the live error
 	recentErr []*parallaxv1.DepthMetrics // one per stats period, the last liveWindow
+	adaptSt   learner.AdaptStats         // the Adapter's counters after the last iteration
 	stepTimes []time.Time                // recent step ends, for steps/s
 }
 
@@ -134,6 +135,7 @@ func newLearnerState(l *launch.Launch, serving *perception.Model, ck *perception
 	if s.adapt, err = learner.NewAdapter(s.w, m, ck, acfg); err != nil {
 		return nil, err
 	}
+	s.adaptSt = s.adapt.Stats()
 	err = pw.Do(func() error {
 		var err error
 		s.spare, err = perception.NewModel(cfg, serving.Device())
@@ -263,7 +265,11 @@ func (s *learnerState) stats() *parallaxv1.LearnerStats {
 	}
 	s.mu.Unlock()
 	if s.adapt != nil {
-		a := s.adapt.Stats()
+		// The counters the learning goroutine left (the Adapter itself is
+		// that goroutine's alone).
+		s.mu.Lock()
+		a := s.adaptSt
+		s.mu.Unlock()
 		st.Steps = uint64(max(a.Steps, 0))
 		st.BufferFill, st.BufferCapacity = uint32(a.BufferFill), uint32(a.BufferCap)
 		st.Rollbacks = uint64(a.Rollbacks)
@@ -557,6 +563,9 @@ func (a *learnerActor) learn(ctx context.Context, diag func(*parallaxv1.Diagnost
 				status(parallaxv1.DiagnosticStatus_ERROR, fmt.Sprintf("checkpoint: %v", err))
 			}
 		}
+		s.mu.Lock()
+		s.adaptSt = s.adapt.Stats()
+		s.mu.Unlock()
 		// The budget: at most steps_per_s steps a second, and at most
 		// compute_share of the wall time busy.
 		busy := time.Since(began)

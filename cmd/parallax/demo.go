@@ -96,12 +96,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	ev := &depthEval{world: sc.World, start: sc.Start, minDepth: l.Model.MinDepth, maxDepth: l.Model.MaxDepth}
 	n := &actors.Node{Launch: l, Name: "parallax demo", OnDepth: ev.offer, GroundTruth: ev.truth}
-	if err := n.Start(); err != nil {
-		return err
-	}
+	// Set before Start: the publisher and the learner call it from their
+	// goroutines as soon as the node runs.
 	ev.clock = func(camera string) bool {
 		st, ok := n.RTSPStats(camera)
 		return ok && st.CameraClock
+	}
+	if err := n.Start(); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "parallax demo: NATS on %s, synthetic camera on rtsp://%s/{%s}, model %s\n",
 		n.NATSURL(), sc.Server.Addr(), strings.Join(sc.Paths, ","), n.ModelInfo())
