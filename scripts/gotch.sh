@@ -54,7 +54,13 @@ if [[ -n "${TORCH_DIR:-}" ]]; then
 		echo "gotch.sh: TORCH_DIR=$TORCH_DIR has a space in it, which cgo flags cannot carry" >&2
 		exit 1
 	fi
-	torch_version="$(sed -n 's/^#define TORCH_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)$/\2/p' "$api_inc/torch/version.h" 2>/dev/null | paste -sd.)"
+	# The version: a PyTorch installation's version.py, else the header
+	# that defines TORCH_VERSION_MAJOR (it moved between releases).
+	torch_version="$(sed -n "s/^__version__ = '\([0-9.]*\).*/\1/p" "$TORCH_DIR/version.py" 2>/dev/null || true)"
+	if [[ -z "$torch_version" ]]; then
+		vh="$(grep -rls --include=version.h '^#define TORCH_VERSION_MAJOR' "$TORCH_DIR/include" | head -1 || true)"
+		torch_version="$(sed -n 's/^#define TORCH_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)$/\2/p' "${vh:-/dev/null}" | paste -sd.)"
+	fi
 	if [[ -z "${TORCH_CUDA:-}" && -e "$TORCH_DIR/lib/libtorch_cuda.so" ]]; then
 		TORCH_CUDA=1
 	fi
@@ -69,10 +75,10 @@ if [[ -n "${TORCH_DIR:-}" ]]; then
 		fi
 	fi
 	cxxflags="-std=$std -I$TORCH_DIR/include -I$api_inc"
-	# From 2.4 on c10::optional is std::optional under another name, and
-	# may go: gotch's C++ spells it c10::optional.
-	IFS=. read -r major minor _ <<<"${torch_version:-0.0.0}"
-	if ((major > 2 || (major == 2 && minor >= 4))); then
+	# gotch's C++ spells std::optional c10::optional, an alias that
+	# libtorch keeps in c10/util/Optional.h; where that header is gone,
+	# the alias is declared here.
+	if [[ ! -e "$TORCH_DIR/include/c10/util/Optional.h" ]]; then
 		compat='namespace c10 { using std::optional; using std::nullopt; using std::nullopt_t; }'
 	fi
 	ldflags="-L$TORCH_DIR/lib -Wl,-rpath,$TORCH_DIR/lib -lstdc++ -lm -ltorch -lc10 -ltorch_cpu"
