@@ -304,7 +304,7 @@ func (m *Model) encodeWeights() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		vals, err := tensorFloat32s(t)
+		vals, err := TensorFloat32s(t)
 		if err != nil {
 			return nil, fmt.Errorf("perception: variable %s: %w", nv.Name, err)
 		}
@@ -318,8 +318,9 @@ func (m *Model) encodeWeights() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// tensorFloat32s copies a float32 tensor, on any device, into Go memory.
-func tensorFloat32s(t *ts.Tensor) ([]float32, error) {
+// TensorFloat32s copies a float32 tensor, on any device, into Go memory.
+// Run it on a Worker.
+func TensorFloat32s(t *ts.Tensor) ([]float32, error) {
 	src := t
 	if dev, err := t.Device(); err == nil && dev.IsCuda() {
 		c, err := t.To(gotch.CPU, false)

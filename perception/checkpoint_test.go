@@ -42,7 +42,7 @@ func modelOutputs(m *Model) ([][]float32, error) {
 		}
 		defer vec.MustDrop()
 		for _, x := range append(disps, vec) {
-			v, err := tensorFloat32s(x)
+			v, err := TensorFloat32s(x)
 			if err != nil {
 				return err
 			}

@@ -67,7 +67,7 @@ func (m *Model) Fingerprint() (uint64, error) {
 	}
 	h := fnv.New64a()
 	for _, nv := range m.NamedVariables() {
-		vals, err := tensorFloat32s(nv.Tensor)
+		vals, err := TensorFloat32s(nv.Tensor)
 		if err != nil {
 			return 0, fmt.Errorf("perception: fingerprint %s: %w", nv.Name, err)
 		}
@@ -89,7 +89,7 @@ func (m *Model) Finite() (ok bool, bad string, err error) {
 		return false, "", fmt.Errorf("%w: check of a closed model", ErrConfig)
 	}
 	for _, nv := range m.NamedVariables() {
-		vals, err := tensorFloat32s(nv.Tensor)
+		vals, err := TensorFloat32s(nv.Tensor)
 		if err != nil {
 			return false, "", fmt.Errorf("perception: check %s: %w", nv.Name, err)
 		}

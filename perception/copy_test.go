@@ -26,7 +26,7 @@ func TestCopyFrom(t *testing.T) {
 		defer b.Close()
 		// Make a differ from a fresh init: perturb one variable.
 		first := a.NamedVariables()[0]
-		vals, err := tensorFloat32s(first.Tensor)
+		vals, err := TensorFloat32s(first.Tensor)
 		if err != nil {
 			return err
 		}
@@ -66,7 +66,7 @@ func TestCopyFrom(t *testing.T) {
 			if err := NoGrad(func() (err error) { disps, err = m.Depth().Forward(x, false); return err }); err != nil {
 				return err
 			}
-			v, err := tensorFloat32s(disps[0])
+			v, err := TensorFloat32s(disps[0])
 			dropAll(disps)
 			if err != nil {
 				return err
@@ -138,7 +138,7 @@ func TestFinite(t *testing.T) {
 			t.Fatalf("fresh model: finite %v (%s), %v", ok, bad, err)
 		}
 		nv := m.NamedVariables()[3]
-		vals, err := tensorFloat32s(nv.Tensor)
+		vals, err := TensorFloat32s(nv.Tensor)
 		if err != nil {
 			return err
 		}

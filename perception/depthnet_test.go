@@ -271,7 +271,7 @@ func exportDepthNet(dir string, m *Model, x *ts.Tensor) error {
 		if !strings.HasPrefix(nv.Name, "depth.") {
 			continue
 		}
-		v, err := tensorFloat32s(nv.Tensor)
+		v, err := TensorFloat32s(nv.Tensor)
 		if err != nil {
 			return err
 		}
@@ -289,7 +289,7 @@ func exportDepthNet(dir string, m *Model, x *ts.Tensor) error {
 	if err := writeFloats(filepath.Join(dir, "weights.bin"), flat); err != nil {
 		return err
 	}
-	in, err := tensorFloat32s(x)
+	in, err := TensorFloat32s(x)
 	if err != nil {
 		return err
 	}
@@ -303,7 +303,7 @@ func exportDepthNet(dir string, m *Model, x *ts.Tensor) error {
 		}
 		defer dropAll(out)
 		for s, d := range out {
-			v, err := tensorFloat32s(d)
+			v, err := TensorFloat32s(d)
 			if err != nil {
 				return err
 			}

@@ -168,8 +168,12 @@ func bytesTensor(pix []byte, shape []int64) (*ts.Tensor, error) {
 	return t, nil
 }
 
-// framesTensor stacks frames into [B,3,mh,mw].
-func framesTensor(frames []*msgs.Frame, mw, mh int, dev gotch.Device) (*ts.Tensor, []*msgs.Intrinsics, error) {
+// FramesTensor stacks frames into [B,3,mh,mw] float32 in [0,1] on dev, each
+// centre-cropped to the model's aspect ratio (CropFor) and resized, and
+// returns each frame's intrinsics scaled to that input (nil where a frame
+// has none). Inference and training both use it, so the networks learn on
+// exactly the pixels they later see.
+func FramesTensor(frames []*msgs.Frame, mw, mh int, dev gotch.Device) (*ts.Tensor, []*msgs.Intrinsics, error) {
 	list := make([]ts.Tensor, 0, len(frames))
 	ks := make([]*msgs.Intrinsics, 0, len(frames))
 	defer func() {
@@ -206,7 +210,7 @@ func (e *Estimator) Depth(frames ...*msgs.Frame) ([]DepthMap, error) {
 	err := e.w.Do(func() error {
 		cfg := m.Config()
 		mw, mh := cfg.Width, cfg.Height
-		x, ks, err := framesTensor(frames, mw, mh, m.Device())
+		x, ks, err := FramesTensor(frames, mw, mh, m.Device())
 		if err != nil {
 			return err
 		}
@@ -227,7 +231,7 @@ func (e *Estimator) Depth(frames ...*msgs.Frame) ([]DepthMap, error) {
 		if err != nil {
 			return err
 		}
-		vals, err := tensorFloat32s(depth)
+		vals, err := TensorFloat32s(depth)
 		depth.MustDrop()
 		if err != nil {
 			return err
@@ -254,7 +258,7 @@ func (e *Estimator) Pose(a, b *msgs.Frame) (msgs.Pose, error) {
 	var pose msgs.Pose
 	err := e.w.Do(func() error {
 		cfg := m.Config()
-		x, _, err := framesTensor([]*msgs.Frame{a, b}, cfg.Width, cfg.Height, m.Device())
+		x, _, err := FramesTensor([]*msgs.Frame{a, b}, cfg.Width, cfg.Height, m.Device())
 		if err != nil {
 			return err
 		}
@@ -282,7 +286,7 @@ func (e *Estimator) Pose(a, b *msgs.Frame) (msgs.Pose, error) {
 		if err != nil {
 			return err
 		}
-		v, err := tensorFloat32s(mat)
+		v, err := TensorFloat32s(mat)
 		mat.MustDrop()
 		if err != nil {
 			return err
