@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,12 +67,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	}
-	configured := l.Serve.Listen
 	if *natsListen != "" {
 		l.NATS.Embedded.Listen = *natsListen
-	}
-	if *rtspListen != "" {
-		l.Serve.Listen = *rtspListen
 	}
 	if *imageRate >= 0 {
 		l.Topics.Image = *imageRate > 0
@@ -82,18 +77,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 
-	sc, err := startSyntheticCamera(l.Serve.World, false, l.Serve.Listen, false, func(f string, a ...any) {
-		fmt.Fprintf(stderr, f+"\n", a...)
-	})
+	sc, err := serveLaunch(l, *rtspListen, stderr)
 	if err != nil {
 		return err
 	}
 	defer sc.Close()
-	for i := range l.Cameras {
-		if l.Cameras[i].URL, err = servedURL(l.Cameras[i].URL, configured, sc.Server.Addr()); err != nil {
-			return err
-		}
-	}
 	ev := &depthEval{world: sc.World, start: sc.Start, minDepth: l.Model.MinDepth, maxDepth: l.Model.MaxDepth}
 	n := &actors.Node{Launch: l, Name: "parallax demo", OnDepth: ev.offer, GroundTruth: ev.truth}
 	// Set before Start: the publisher and the learner call it from their
@@ -109,20 +97,6 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		n.NATSURL(), sc.Server.Addr(), strings.Join(sc.Paths, ","), n.ModelInfo())
 	fmt.Fprintf(stdout, "subscribe to %s.> (e.g. nats sub '%s.>'); Ctrl-C stops\n", l.Namespace, l.Namespace)
 	return statusLoop(ctx, n, *duration, stdout, func() string { return ev.line() + "  " + adaptLine(n) }, "parallax demo")
-}
-
-// servedURL points a camera URL that names the configured address of the
-// served synthetic camera at the address it actually got (a listen port of
-// 0 picks a free one).
-func servedURL(raw, configured, actual string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", fmt.Errorf("camera URL %s: %w", msgs.RedactURL(raw), err)
-	}
-	if u.Host == configured {
-		u.Host = actual
-	}
-	return u.String(), nil
 }
 
 // depthEval measures published depth against the synthetic world's ground

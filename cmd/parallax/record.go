@@ -79,24 +79,13 @@ func recordLaunch(ctx context.Context, file string, rec *actors.Recorder, stdout
 	if err := l.CheckFiles(); err != nil {
 		return err
 	}
-	if l.Serve != nil {
-		// The launch serves its own synthetic camera (the demo's): serve
-		// it here too, so the recording holds the frames as decoded from
-		// RTSP.
-		configured := l.Serve.Listen
-		sc, err := startSyntheticCamera(l.Serve.World, false, l.Serve.Listen, false, func(f string, a ...any) {
-			fmt.Fprintf(stderr, f+"\n", a...)
-		})
-		if err != nil {
-			return err
-		}
-		defer sc.Close()
-		for i := range l.Cameras {
-			if l.Cameras[i].URL, err = servedURL(l.Cameras[i].URL, configured, sc.Server.Addr()); err != nil {
-				return err
-			}
-		}
+	// A launch that serves its own synthetic camera (the demo's) serves it
+	// here too, so the recording holds the frames as decoded from RTSP.
+	sc, err := serveLaunch(l, "", stderr)
+	if err != nil {
+		return err
 	}
+	defer sc.Close()
 	n := &actors.Node{Launch: l, Recorder: rec}
 	if err := n.Start(); err != nil {
 		return err

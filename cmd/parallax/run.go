@@ -41,6 +41,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			l.Learner.Adapt = *adapt
 		}
 	})
+	sc, err := serveLaunch(l, "", stderr)
+	if err != nil {
+		return err
+	}
+	defer sc.Close()
 	n := &actors.Node{Launch: l}
 	if err := n.Start(); err != nil {
 		return err

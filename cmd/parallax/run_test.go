@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -131,6 +132,39 @@ func TestRunSynth(t *testing.T) {
 	s := out.String()
 	if !strings.Contains(s, "random init") || strings.Count(s, "frames in") < 3 || !regexp.MustCompile(`latency p50 +[0-9.]+ms`).MatchString(s) {
 		t.Errorf("output lacks the model note, status lines or latencies:\n%s", s)
+	}
+}
+
+// TestRunServesItsCamera runs a launch file whose serve section serves a
+// synthetic camera over RTSP: run serves it (as the demo does) and its RTSP
+// camera reads frames from it.
+func TestRunServesItsCamera(t *testing.T) {
+	addr := freeAddr(t)
+	yaml := `namespace: servetest
+serve: {world: "synth://?width=320&height=96&fps=15", listen: "` + addr + `"}
+cameras:
+  - {name: front, url: "rtsp://` + addr + `/mono", intrinsics: {width: 320, height: 96, fx: 185.6, fy: 185.6, cx: 159.5, cy: 47.5}}
+model: {width: 320, height: 96, size: small}
+device: cpu
+learner: {adapt: false}
+nats: {embedded: {listen: "127.0.0.1:0"}}
+`
+	path := filepath.Join(t.TempDir(), "serve.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if err := dispatch(context.Background(), []string{"run", "-f", path, "--duration", "4s"}, &out, &errb); err != nil {
+		t.Fatalf("run: %v\n%s", err, errb.String())
+	}
+	most := 0
+	for _, m := range regexp.MustCompile(`frames in +([0-9]+)`).FindAllStringSubmatch(out.String(), -1) {
+		if n, _ := strconv.Atoi(m[1]); n > most {
+			most = n
+		}
+	}
+	if most < 5 {
+		t.Errorf("at most %d frames a second came in from the served camera, want the camera's 15:\n%s\n%s", most, out.String(), errb.String())
 	}
 }
 

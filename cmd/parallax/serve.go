@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/parallax-robotics/parallax/camera/cameratest"
 	"github.com/parallax-robotics/parallax/camera/synth"
+	"github.com/parallax-robotics/parallax/launch"
+	"github.com/parallax-robotics/parallax/msgs"
 )
 
 // syntheticCamera is the built-in synthetic camera served over RTSP: the
@@ -63,7 +66,12 @@ func startSyntheticCamera(world string, stereo bool, listen string, udp bool, lo
 }
 
 // Close stops serving.
-func (sc *syntheticCamera) Close() { sc.Server.Close() }
+// Close stops serving; a nil camera (nothing served) is fine.
+func (sc *syntheticCamera) Close() {
+	if sc != nil {
+		sc.Server.Close()
+	}
+}
 
 func runCameraServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("camera serve", "[flags]", stderr)
@@ -93,4 +101,45 @@ func runCameraServe(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// serveLaunch serves a launch file's own synthetic camera (its serve
+// section, as the demo's has) on listen ("" keeps the launch's address) and
+// points the cameras that read the launch's address at the address the
+// server got (a listen port of 0 picks a free one). It returns nil, which
+// Close accepts, when the launch serves nothing.
+func serveLaunch(l *launch.Launch, listen string, stderr io.Writer) (*syntheticCamera, error) {
+	if l.Serve == nil {
+		return nil, nil
+	}
+	configured := l.Serve.Listen
+	if listen != "" {
+		l.Serve.Listen = listen
+	}
+	sc, err := startSyntheticCamera(l.Serve.World, false, l.Serve.Listen, false, func(f string, a ...any) {
+		fmt.Fprintf(stderr, f+"\n", a...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range l.Cameras {
+		if l.Cameras[i].URL, err = servedURL(l.Cameras[i].URL, configured, sc.Server.Addr()); err != nil {
+			sc.Close()
+			return nil, err
+		}
+	}
+	return sc, nil
+}
+
+// servedURL points a camera URL that names the configured address of the
+// served synthetic camera at the address it actually got.
+func servedURL(raw, configured, actual string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("camera URL %s: %w", msgs.RedactURL(raw), err)
+	}
+	if u.Host == configured {
+		u.Host = actual
+	}
+	return u.String(), nil
 }
