@@ -9,7 +9,7 @@ GO ?= go
 # Packages the go targets work on: `make test PKG=./camera/...`.
 PKG ?= ./...
 # A test binary that runs longer than this is stuck, not slow.
-TEST_TIMEOUT ?= 10m
+TEST_TIMEOUT ?= 20m
 # Extra flags for go test, e.g. TESTFLAGS='-run TestRTSP -v'.
 TESTFLAGS ?=
 # Benchmarks to run: `make bench BENCH=Forward`.
