@@ -331,20 +331,24 @@ func (t *Trainer) Step(batch []Sample) (st StepStats, err error) {
 		return st, fmt.Errorf("learner: step: backward: %w", err)
 	}
 	s.free() // the graph is no longer needed
+	// The gradient bookkeeping works on one flat gradient (adam.flatGrad):
+	// a few ops for the norm and the update whatever the number of
+	// variables, since on a GPU the step is bound by ops dispatched.
 	grads := make([]*ts.Tensor, len(t.vars))
+	var flat *ts.Tensor
 	defer func() {
 		for _, g := range grads {
 			if g != nil {
 				g.MustDrop()
 			}
 		}
+		if flat != nil {
+			flat.MustDrop()
+		}
 		if zerr := t.zeroGrads(); zerr != nil && err == nil {
 			err = zerr
 		}
 	}()
-	gs := &scope{fn: "step"}
-	defer gs.free()
-	sq := make([]ts.Tensor, 0, len(t.vars))
 	for i, v := range t.vars {
 		g, err := v.Grad(false)
 		if err != nil {
@@ -353,24 +357,23 @@ func (t *Trainer) Step(batch []Sample) (st StepStats, err error) {
 		if ok, _ := g.Defined(); !ok {
 			// No gradient reached it (unused in this mode): a zero gradient.
 			g.MustDrop()
-			if g, err = v.ZerosLike(false); err != nil {
-				return st, err
-			}
+			continue
 		}
 		grads[i] = g
-		n := gs.do(func() (*ts.Tensor, error) { return g.Square(false) })
-		n = gs.do(func() (*ts.Tensor, error) { return n.Sum(n.DType(), false) })
-		if gs.err != nil {
-			return st, gs.err
-		}
-		sq = append(sq, *n)
 	}
-	all := gs.do(func() (*ts.Tensor, error) { return ts.Stack(sq, 0) })
-	tot := gs.do(func() (*ts.Tensor, error) { return all.Sum(all.DType(), false) })
-	if gs.err != nil {
-		return st, gs.err
+	err = perception.NoGrad(func() (err error) {
+		flat, err = t.opt.flatGrad(grads)
+		return err
+	})
+	if err != nil {
+		return st, fmt.Errorf("learner: step: gradient: %w", err)
 	}
-	n2, err := scalarValue(tot)
+	n2t, err := flat.Dot(flat, false)
+	if err != nil {
+		return st, fmt.Errorf("learner: step: gradient norm: %w", err)
+	}
+	n2, err := scalarValue(n2t)
+	n2t.MustDrop()
 	if err != nil {
 		return st, err
 	}
@@ -382,7 +385,7 @@ func (t *Trainer) Step(batch []Sample) (st StepStats, err error) {
 	if t.cfg.ClipNorm > 0 && st.GradNorm > t.cfg.ClipNorm {
 		gscale = t.cfg.ClipNorm / (st.GradNorm + 1e-6)
 	}
-	err = perception.NoGrad(func() error { return t.opt.update(t.vars, grads, gscale, st.LR) })
+	err = perception.NoGrad(func() error { return t.opt.update(flat, gscale, st.LR) })
 	if err != nil {
 		return st, fmt.Errorf("learner: step: update: %w", err)
 	}
@@ -559,16 +562,17 @@ func (t *Trainer) Resume(c *perception.Checkpoint) error {
 	if err := t.m.LoadCheckpoint(c); err != nil {
 		return fmt.Errorf("%w: %w", ErrResume, err)
 	}
+	m := make([]float32, t.opt.total)
+	v := make([]float32, t.opt.total)
+	for i, n := range t.names {
+		copy(m[t.opt.off[i]:], d.m[n])
+		copy(v[t.opt.off[i]:], d.v[n])
+	}
 	err = perception.NoGrad(func() error {
-		for i, n := range t.names {
-			if err := valuesInto(t.opt.m[i], d.m[n]); err != nil {
-				return err
-			}
-			if err := valuesInto(t.opt.v[i], d.v[n]); err != nil {
-				return err
-			}
+		if err := valuesInto(t.opt.m, m); err != nil {
+			return err
 		}
-		return nil
+		return valuesInto(t.opt.v, v)
 	})
 	if err != nil {
 		return fmt.Errorf("learner: resume: %w", err)
@@ -586,7 +590,7 @@ func (t *Trainer) Resume(c *perception.Checkpoint) error {
 // rollback. Free releases its tensors (on the Worker).
 type TrainerState struct {
 	weights []*ts.Tensor // in the order of Trainer.all
-	m, v    []*ts.Tensor
+	m, v    *ts.Tensor   // Adam's flat moments
 	step    int64
 	skipped int64
 	lrScale float64
@@ -600,8 +604,8 @@ func (s *TrainerState) Free() {
 	if s == nil {
 		return
 	}
-	for _, l := range [][]*ts.Tensor{s.weights, s.m, s.v} {
-		for _, x := range l {
+	for _, x := range append(s.weights, s.m, s.v) {
+		if x != nil {
 			x.MustDrop()
 		}
 	}
@@ -612,19 +616,19 @@ func (s *TrainerState) Free() {
 func (t *Trainer) Snapshot() (*TrainerState, error) {
 	st := &TrainerState{step: t.opt.t, skipped: t.skipped, lrScale: t.lrScale}
 	err := perception.NoGrad(func() error {
-		for _, group := range []struct {
-			src []*ts.Tensor
-			dst *[]*ts.Tensor
-		}{{t.all, &st.weights}, {t.opt.m, &st.m}, {t.opt.v, &st.v}} {
-			for _, x := range group.src {
-				c, err := cloneTensor(x)
-				if err != nil {
-					return err
-				}
-				*group.dst = append(*group.dst, c)
+		for _, x := range t.all {
+			c, err := cloneTensor(x)
+			if err != nil {
+				return err
 			}
+			st.weights = append(st.weights, c)
 		}
-		return nil
+		var err error
+		if st.m, err = cloneTensor(t.opt.m); err != nil {
+			return err
+		}
+		st.v, err = cloneTensor(t.opt.v)
+		return err
 	})
 	if err != nil {
 		st.Free()
@@ -636,18 +640,19 @@ func (t *Trainer) Snapshot() (*TrainerState, error) {
 // Restore puts a Snapshot's weights and optimizer state back (copies: the
 // state stays valid for another Restore). Run it on the Worker.
 func (t *Trainer) Restore(s *TrainerState) error {
-	if s == nil || len(s.weights) != len(t.all) || len(s.m) != len(t.opt.m) || len(s.v) != len(t.opt.v) {
+	if s == nil || len(s.weights) != len(t.all) || s.m == nil || s.v == nil || s.m.Numel() != uint(t.opt.total) {
 		return fmt.Errorf("%w: snapshot of another trainer (or freed)", ErrResume)
 	}
 	err := perception.NoGrad(func() error {
-		for _, group := range []struct{ src, dst []*ts.Tensor }{{s.weights, t.all}, {s.m, t.opt.m}, {s.v, t.opt.v}} {
-			for i := range group.src {
-				if err := copyInto(group.dst[i], group.src[i]); err != nil {
-					return err
-				}
+		for i := range s.weights {
+			if err := copyInto(t.all[i], s.weights[i]); err != nil {
+				return err
 			}
 		}
-		return nil
+		if err := copyInto(t.opt.m, s.m); err != nil {
+			return err
+		}
+		return copyInto(t.opt.v, s.v)
 	})
 	if err != nil {
 		return fmt.Errorf("learner: restore: %w", err)

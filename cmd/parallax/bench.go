@@ -38,6 +38,7 @@ type benchConfig struct {
 	Threads     int           // intra-op threads of each torch worker
 	Phases      map[string]bool
 	E2EMaxSteps float64 // learner.steps_per_s of the node run
+	PacedFPS    float64 // depth frame rate of the paced phase
 }
 
 // benchReport is the JSON `parallax bench --json` prints.
@@ -50,6 +51,7 @@ type benchReport struct {
 	Depth      []depthResult  `json:"depth,omitempty"`
 	Adapt      []adaptResult  `json:"adapt,omitempty"`
 	Concurrent *concResult    `json:"concurrent,omitempty"`
+	Paced      *concResult    `json:"paced,omitempty"`
 	E2E        *e2eResult     `json:"e2e,omitempty"`
 	Notes      []string       `json:"notes,omitempty"`
 	Started    time.Time      `json:"started"`
@@ -88,8 +90,14 @@ type concResult struct {
 	Mode       string  `json:"mode"`
 	Seconds    float64 `json:"seconds"`
 	DepthFPS   float64 `json:"depth_frames_per_s"`
+	DepthP50ms float64 `json:"depth_p50_ms"`
 	DepthP99ms float64 `json:"depth_p99_ms"`
 	StepsPerS  float64 `json:"adapt_steps_per_s"`
+	// PacedFPS is the rate depth frames were asked for (0: flat out);
+	// Missed counts frame slots that passed while the previous frame was
+	// still being estimated (a camera would have dropped those frames).
+	PacedFPS float64 `json:"paced_fps,omitempty"`
+	Missed   int     `json:"missed_frames,omitempty"`
 }
 
 type e2eResult struct {
@@ -126,7 +134,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	e2eFPS := fs.Float64("e2e-fps", 30, "frame rate of the synthetic camera in the node run")
 	e2eSteps := fs.Float64("e2e-steps", 100, "learner.steps_per_s of the node run (its compute share stays at the default 0.5)")
 	threads := fs.Int("threads", 0, "intra-op threads of each torch worker (0: 2, or 1 on a machine with at most 2 CPUs)")
-	phases := fs.String("phases", "depth,adapt,both,e2e", "phases to run, comma separated")
+	phases := fs.String("phases", "depth,adapt,both,paced,e2e", "phases to run, comma separated (paced: depth at --paced-fps while adapting flat out)")
+	pacedFPS := fs.Float64("paced-fps", 100, "depth frame rate of the paced phase, one frame every 1/fps s as from a camera")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -140,6 +149,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if !(*pacedFPS > 0 && *pacedFPS <= 10000) {
+		return fmt.Errorf("%w: --paced-fps %g: want a rate in (0, 10000]", errBench, *pacedFPS)
+	}
+	cfg.PacedFPS = *pacedFPS
 	rep, err := benchRun(ctx, cfg, func(line string) {
 		if !*asJSON {
 			fmt.Fprintln(stdout, line)
@@ -188,10 +201,10 @@ func parseBenchFlags(device, sizes, modelSize, batches, mode, phases string, d t
 	for _, p := range strings.Split(phases, ",") {
 		p = strings.TrimSpace(p)
 		switch p {
-		case "depth", "adapt", "both", "e2e":
+		case "depth", "adapt", "both", "paced", "e2e":
 			cfg.Phases[p] = true
 		default:
-			return cfg, fmt.Errorf("%w: --phases: unknown phase %q (depth, adapt, both, e2e)", errBench, p)
+			return cfg, fmt.Errorf("%w: --phases: unknown phase %q (depth, adapt, both, paced, e2e)", errBench, p)
 		}
 	}
 	if d <= 0 {
@@ -274,13 +287,23 @@ func benchRun(ctx context.Context, cfg benchConfig, progress func(string)) (*ben
 	}
 	if cfg.Phases["both"] {
 		b := cfg.Batches[len(cfg.Batches)-1]
-		r, err := benchConcurrent(ctx, cfg, w0, h0, b)
+		r, err := benchConcurrent(ctx, cfg, w0, h0, b, 0)
 		if err != nil {
 			return rep, fmt.Errorf("depth and adaptation at once: %w", err)
 		}
 		rep.Concurrent = &r
 		progress(fmt.Sprintf("both  %4dx%-4d: depth %7.1f frames/s (p99 %6.2f ms) while adapting (batch %d %s) at %6.1f steps/s",
 			r.Width, r.Height, r.DepthFPS, r.DepthP99ms, r.Batch, r.Mode, r.StepsPerS))
+	}
+	if cfg.Phases["paced"] {
+		b := cfg.Batches[len(cfg.Batches)-1]
+		r, err := benchConcurrent(ctx, cfg, w0, h0, b, cfg.PacedFPS)
+		if err != nil {
+			return rep, fmt.Errorf("paced depth and adaptation at once: %w", err)
+		}
+		rep.Paced = &r
+		progress(fmt.Sprintf("paced %4dx%-4d: depth asked at %g frames/s got %7.1f frames/s (p50 %6.2f ms, p99 %6.2f ms, %d slots missed) while adapting (batch %d %s) at %6.1f steps/s",
+			r.Width, r.Height, r.PacedFPS, r.DepthFPS, r.DepthP50ms, r.DepthP99ms, r.Missed, r.Batch, r.Mode, r.StepsPerS))
 	}
 	if cfg.Phases["e2e"] && cfg.E2E > 0 {
 		r, err := benchNode(ctx, cfg, w0, h0)
@@ -463,8 +486,13 @@ func benchAdapt(ctx context.Context, cfg benchConfig, w, h, b int) (adaptResult,
 }
 
 // benchConcurrent runs inference and training at once on two workers with
-// their own models, as the live node does (perception and learner).
-func benchConcurrent(ctx context.Context, cfg benchConfig, w, h, b int) (concResult, error) {
+// their own models, as the live node does (perception and learner). With
+// fps > 0 depth is paced like a camera at that rate (one frame per slot of
+// 1/fps s; a frame still running when its next slot comes makes the
+// slots it overran missed, as a camera's dropped frames) while adaptation
+// runs flat out: the situation of a node on a real camera. With fps 0 both
+// run flat out.
+func benchConcurrent(ctx context.Context, cfg benchConfig, w, h, b int, fps float64) (concResult, error) {
 	frames, _, err := benchFrames(w, h, 4)
 	if err != nil {
 		return concResult{}, err
@@ -496,14 +524,20 @@ func benchConcurrent(ctx context.Context, cfg benchConfig, w, h, b int) (concRes
 		dErr, sErr error
 	)
 	i := 0
+	depth := func() error {
+		i++
+		_, err := est.Depth(frames[i%len(frames)])
+		return err
+	}
+	var pc *paced
+	if fps > 0 {
+		pc = &paced{fps: fps, f: depth}
+		depth = func() error { return pc.call(ctx) }
+	}
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		depthLat, dEl, dErr = loop(ctx, cfg.Warmup, cfg.Duration, func() error {
-			i++
-			_, err := est.Depth(frames[i%len(frames)])
-			return err
-		})
+		depthLat, dEl, dErr = loop(ctx, cfg.Warmup, cfg.Duration, depth)
 	}()
 	go func() {
 		defer wg.Done()
@@ -513,9 +547,57 @@ func benchConcurrent(ctx context.Context, cfg benchConfig, w, h, b int) (concRes
 	if err := errors.Join(dErr, sErr); err != nil {
 		return concResult{}, err
 	}
+	missed := 0
+	if pc != nil {
+		// Latency of the estimates alone (loop's times hold the waits for
+		// the slots too), warm-up calls left out.
+		depthLat = pc.lat[min(cfg.Warmup, len(pc.lat)):]
+		for _, m := range pc.missed[min(cfg.Warmup, len(pc.missed)):] {
+			missed += m
+		}
+	}
 	return concResult{Width: w, Height: h, Batch: b, Mode: cfg.Mode.String(), Seconds: cfg.Duration.Seconds(),
-		DepthFPS: float64(len(depthLat)) / dEl.Seconds(), DepthP99ms: pct(depthLat, 99),
-		StepsPerS: float64(len(stepLat)) / sEl.Seconds()}, nil
+		DepthFPS: float64(len(depthLat)) / dEl.Seconds(), DepthP50ms: pct(depthLat, 50), DepthP99ms: pct(depthLat, 99),
+		StepsPerS: float64(len(stepLat)) / sEl.Seconds(), PacedFPS: fps, Missed: missed}, nil
+}
+
+// paced runs f at most fps times a second, each call in the next slot of
+// a 1/fps s clock, as frames come from a camera. A call that starts after
+// its slot has passed records the slots it lost as missed and takes the
+// next one. lat holds the duration of each f call (without the wait).
+type paced struct {
+	fps    float64
+	f      func() error
+	next   time.Time
+	lat    []time.Duration
+	missed []int
+}
+
+func (p *paced) call(ctx context.Context) error {
+	period := time.Duration(float64(time.Second) / p.fps)
+	now := time.Now()
+	if p.next.IsZero() {
+		p.next = now
+	}
+	lost := now.Sub(p.next) / period
+	if lost > 0 {
+		p.next = p.next.Add(lost * period)
+	}
+	if d := p.next.Sub(now); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+	p.next = p.next.Add(period)
+	start := time.Now()
+	err := p.f()
+	p.lat = append(p.lat, time.Since(start))
+	p.missed = append(p.missed, int(max(lost, 0)))
+	return err
 }
 
 // benchLaunch is the node run's launch file: a synthetic stereo camera read

@@ -48,6 +48,15 @@ func TestBenchCPU(t *testing.T) {
 	if c := rep.Concurrent; c == nil || !(c.DepthFPS > 0) || !(c.StepsPerS > 0) || c.Batch != 2 {
 		t.Errorf("concurrent: %+v", c)
 	}
+	// Paced at 100 frames/s (the default) for 300 ms: never faster than
+	// asked (a little slack for the clock), and every slot either served
+	// or counted missed.
+	if p := rep.Paced; p == nil || p.PacedFPS != 100 || !(p.DepthFPS > 0) || p.DepthFPS > 105 || !(p.StepsPerS > 0) ||
+		p.Missed < 0 || p.DepthP99ms < p.DepthP50ms {
+		t.Errorf("paced: %+v", p)
+	} else if slots := float64(p.Missed) + p.DepthFPS*p.Seconds; slots < 15 || slots > 60 {
+		t.Errorf("paced: %d missed + %.1f frames/s over %.1f s: %.0f slots, want about 30", p.Missed, p.DepthFPS, p.Seconds, slots)
+	}
 	e := rep.E2E
 	if e == nil {
 		t.Fatal("no node run in the report")
@@ -76,6 +85,7 @@ func TestBenchFlags(t *testing.T) {
 		{[]string{"--phases", "depth,fly"}, "fly", errBench},
 		{[]string{"--duration", "0s"}, "--duration", errBench},
 		{[]string{"--e2e-fps", "0"}, "--e2e-fps", errBench},
+		{[]string{"--paced-fps", "0"}, "--paced-fps", errBench},
 		{[]string{"--device", "tpu"}, "tpu", perception.ErrDevice},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
