@@ -120,10 +120,15 @@ func (a *adam) flatGrad(grads []*ts.Tensor) (*ts.Tensor, error) {
 }
 
 // update applies one Adam step with learning rate lr from the flat
-// gradient g (flatGrad) scaled by gscale (gradient clipping), in place. It
-// must run with grad mode off. On error the step count and the moments are
-// not advanced; variables already updated stay updated (errors here are
-// device failures, not bad input).
+// gradient g (flatGrad, whose values it consumes: g holds the scaled
+// gradient afterwards) scaled by gscale (gradient clipping), in place. It
+// must run with grad mode off. The moments are updated in place and only
+// two temporaries of the flat size are made (on a CPU, a dozen fresh
+// buffers the size of the model each step cost more in page faults and
+// memory traffic than the dispatch saved). The arithmetic per element is
+// the same as Adam per variable. On error the step count is not advanced,
+// but the moments and some variables may be (errors here are device
+// failures, not bad input; the non-finite guard runs before update).
 func (a *adam) update(g *ts.Tensor, gscale, lr float64) error {
 	t := a.t + 1
 	bc1 := 1 - math.Pow(a.beta1, float64(t))
@@ -135,33 +140,56 @@ func (a *adam) update(g *ts.Tensor, gscale, lr float64) error {
 	step := sc.f(-lr / bc1)
 	vcorr := sc.f(1 / bc2)
 	eps := sc.f(a.eps)
-	s := &scope{fn: "adam"}
-	defer s.free()
-	// m = b1 m + (1-b1) c g; v = b2 v + (1-b2) c² g²
-	m1 := s.do(func() (*ts.Tensor, error) { return a.m.MulScalar(b1, false) })
-	gm := s.do(func() (*ts.Tensor, error) { return g.MulScalar(nb1, false) })
-	m := s.do(func() (*ts.Tensor, error) { return m1.Add(gm, false) })
-	v1 := s.do(func() (*ts.Tensor, error) { return a.v.MulScalar(b2, false) })
-	g2 := s.do(func() (*ts.Tensor, error) { return g.Mul(g, false) })
-	g2 = s.do(func() (*ts.Tensor, error) { return g2.MulScalar(nb2, false) })
-	v := s.do(func() (*ts.Tensor, error) { return v1.Add(g2, false) })
+	// v = b2 v + (1-b2) c² g²
+	g2, err := g.Mul(g, false)
+	if err != nil {
+		return err
+	}
+	err = g2.MulScalar_(nb2)
+	if err == nil {
+		err = a.v.MulScalar_(b2)
+	}
+	if err == nil {
+		err = a.v.Add_(g2)
+	}
+	g2.MustDrop()
+	// m = b1 m + (1-b1) c g
+	if err == nil {
+		err = g.MulScalar_(nb1)
+	}
+	if err == nil {
+		err = a.m.MulScalar_(b1)
+	}
+	if err == nil {
+		err = a.m.Add_(g)
+	}
+	if err != nil {
+		return err
+	}
 	// p -= lr * (m/bc1) / (sqrt(v/bc2) + eps)
-	den := s.do(func() (*ts.Tensor, error) { return v.MulScalar(vcorr, false) })
-	den = s.do(func() (*ts.Tensor, error) { return den.Sqrt(false) })
-	den = s.do(func() (*ts.Tensor, error) { return den.AddScalar(eps, false) })
-	upd := s.do(func() (*ts.Tensor, error) { return m.Div(den, false) })
-	upd = s.do(func() (*ts.Tensor, error) { return upd.MulScalar(step, false) })
-	if s.err != nil {
-		return s.err
+	den, err := a.v.MulScalar(vcorr, false)
+	if err != nil {
+		return err
+	}
+	err = den.Sqrt_()
+	if err == nil {
+		err = den.AddScalar_(eps)
+	}
+	var upd *ts.Tensor
+	if err == nil {
+		upd, err = a.m.Div(den, false)
+	}
+	den.MustDrop()
+	if err != nil {
+		return err
+	}
+	defer upd.MustDrop()
+	if err := upd.MulScalar_(step); err != nil {
+		return err
 	}
 	if err := a.apply(upd); err != nil {
 		return err
 	}
-	s.keep(m)
-	s.keep(v)
-	a.m.MustDrop()
-	a.v.MustDrop()
-	a.m, a.v = m, v
 	a.t = t
 	return nil
 }
