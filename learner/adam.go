@@ -8,6 +8,8 @@ import (
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/parallax-robotics/parallax/perception"
 )
 
 // adam is Adam (Kingma & Ba 2015) written out on tensors: the first and
@@ -221,10 +223,10 @@ func (a *adam) apply(upd *ts.Tensor) error {
 
 // state returns the flat moments as Go values (for encode).
 func (a *adam) state() (m, v []float32, err error) {
-	if m, err = tensorValues(a.m); err != nil {
+	if m, err = perception.TensorFloat32s(a.m); err != nil {
 		return nil, nil, err
 	}
-	if v, err = tensorValues(a.v); err != nil {
+	if v, err = perception.TensorFloat32s(a.v); err != nil {
 		return nil, nil, err
 	}
 	if int64(len(m)) != a.total || int64(len(v)) != a.total {

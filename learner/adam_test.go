@@ -106,7 +106,7 @@ func TestAdamFlatMatchesPerVariable(t *testing.T) {
 			t.Fatalf("step %d: adam step count %d", s+1, a.t)
 		}
 		for i, x := range vars {
-			got, err := tensorValues(x)
+			got, err := perception.TensorFloat32s(x)
 			if err != nil {
 				t.Fatal(err)
 			}

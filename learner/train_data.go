@@ -158,75 +158,15 @@ func makeBatch(batch []Sample, mode Mode, mw, mh int, dev gotch.Device) (bt *bat
 	return bt, nil
 }
 
-// imagesTensor stacks frames into [B,3,mh,mw] float32 in [0,1].
+// imagesTensor stacks frames into [B,3,mh,mw] float32 in [0,1], prepared
+// exactly as the Estimator prepares them for inference
+// (perception.FramesTensor), so the networks train on the pixels they serve.
 func imagesTensor(frames []*msgs.Frame, mw, mh int, dev gotch.Device) (*ts.Tensor, error) {
-	list := make([]ts.Tensor, 0, len(frames))
-	defer func() {
-		for i := range list {
-			list[i].MustDrop()
-		}
-	}()
-	for _, f := range frames {
-		t, err := imageTensor(f, mw, mh, dev)
-		if err != nil {
-			return nil, err
-		}
-		list = append(list, *t)
-	}
-	return ts.Cat(list, 0)
-}
-
-// imageTensor is one frame as [1,3,mh,mw]: the crop is copied in Go (one
-// memcpy a row), converted and resized in torch.
-func imageTensor(f *msgs.Frame, mw, mh int, dev gotch.Device) (*ts.Tensor, error) {
-	x0, y0, cw, ch := perception.CropFor(f.Width, f.Height, mw, mh)
-	if cw < 1 || ch < 1 {
-		return nil, fmt.Errorf("%w: %dx%d frame too small for %dx%d", ErrTrainInput, f.Width, f.Height, mw, mh)
-	}
-	t, err := ts.Empty([]int64{1, int64(ch), int64(cw), 3}, gotch.Uint8, gotch.CPU)
+	x, _, err := perception.FramesTensor(frames, mw, mh, dev)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrTrainInput, err)
 	}
-	p, err := t.DataPtr()
-	if err != nil {
-		t.MustDrop()
-		return nil, err
-	}
-	dst := unsafe.Slice((*byte)(p), 3*cw*ch)
-	for y := 0; y < ch; y++ {
-		row := f.Pix[3*((y0+y)*f.Width+x0):]
-		copy(dst[3*y*cw:3*(y+1)*cw], row[:3*cw])
-	}
-	steps := []func(*ts.Tensor) (*ts.Tensor, error){
-		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Permute([]int64{0, 3, 1, 2}, false) },
-		func(t *ts.Tensor) (*ts.Tensor, error) {
-			if dev.IsCuda() {
-				return t.To(dev, false)
-			}
-			return t.Contiguous(false)
-		},
-		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Totype(gotch.Float, false) },
-		func(t *ts.Tensor) (*ts.Tensor, error) {
-			s := ts.FloatScalar(1.0 / 255)
-			defer s.MustDrop()
-			return t.MulScalar(s, false)
-		},
-		func(t *ts.Tensor) (*ts.Tensor, error) {
-			if cw == mw && ch == mh {
-				return t.Contiguous(false)
-			}
-			return t.UpsampleBilinear2d([]int64{int64(mh), int64(mw)}, false, nil, nil, false)
-		},
-	}
-	for _, st := range steps {
-		next, err := st(t)
-		t.MustDrop()
-		if err != nil {
-			return nil, fmt.Errorf("learner: frame to tensor: %w", err)
-		}
-		t = next
-	}
-	return t, nil
+	return x, nil
 }
 
 // floatTensor copies vals into a float32 tensor of shape on dev (one memcpy).
@@ -260,41 +200,9 @@ func floatTensor(vals []float32, shape []int64, dev gotch.Device) (*ts.Tensor, e
 	return c, nil
 }
 
-// tensorValues copies a float32 tensor (any device) into Go memory.
-func tensorValues(t *ts.Tensor) ([]float32, error) {
-	src := t
-	if dev, err := t.Device(); err == nil && dev.IsCuda() {
-		c, err := t.To(gotch.CPU, false)
-		if err != nil {
-			return nil, err
-		}
-		defer c.MustDrop()
-		src = c
-	}
-	c, err := src.Contiguous(false)
-	if err != nil {
-		return nil, err
-	}
-	defer c.MustDrop()
-	if c.DType() != gotch.Float {
-		return nil, fmt.Errorf("learner: tensor dtype %v, want float32", c.DType())
-	}
-	n := c.Numel()
-	out := make([]float32, n)
-	if n == 0 {
-		return out, nil
-	}
-	p, err := c.DataPtr()
-	if err != nil {
-		return nil, err
-	}
-	copy(out, unsafe.Slice((*float32)(p), n))
-	return out, nil
-}
-
 // scalarValue reads a one-element tensor.
 func scalarValue(t *ts.Tensor) (float64, error) {
-	v, err := tensorValues(t)
+	v, err := perception.TensorFloat32s(t)
 	if err != nil {
 		return 0, err
 	}

@@ -96,7 +96,7 @@ func weightsOf(t testing.TB, tr *Trainer) map[string][]float32 {
 	out := map[string][]float32{}
 	err := trainWorker(t).Do(func() error {
 		for _, nv := range tr.Model().NamedVariables() {
-			v, err := tensorValues(nv.Tensor)
+			v, err := perception.TensorFloat32s(nv.Tensor)
 			if err != nil {
 				return err
 			}
@@ -368,7 +368,7 @@ func TestTrainNonFiniteGuard(t *testing.T) {
 		err := trainWorker(t).Do(func() error {
 			for _, nv := range tr.Model().NamedVariables() {
 				if nv.Name == name {
-					v, err := tensorValues(nv.Tensor)
+					v, err := perception.TensorFloat32s(nv.Tensor)
 					if err != nil {
 						return err
 					}
@@ -523,7 +523,7 @@ func TestRigidInverse(t *testing.T) {
 		if s.err != nil {
 			return s.err
 		}
-		v, err := tensorValues(prod)
+		v, err := perception.TensorFloat32s(prod)
 		if err != nil {
 			return err
 		}

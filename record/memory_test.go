@@ -2,7 +2,6 @@ package record
 
 import (
 	"path/filepath"
-	"runtime/debug"
 	"testing"
 	"time"
 
@@ -41,11 +40,9 @@ func TestWriterMemoryFlat(t *testing.T) {
 		}
 	}
 	write(0, 500)
-	debug.FreeOSMemory() // GC and return freed pages: RSS then measures what is kept
-	rss0 := memtest.RSS(t)
+	rss0 := memtest.SettledRSS(t)
 	write(500, 3000)
-	debug.FreeOSMemory() // GC and return freed pages: RSS then measures what is kept
-	rss1 := memtest.RSS(t)
+	rss1 := memtest.SettledRSS(t)
 	st := w.Stats()
 	t.Logf("RSS %.1f -> %.1f MiB over %d frames, %.0f MB of messages, %.1f MB on disk", float64(rss0)/(1<<20), float64(rss1)/(1<<20), st.Messages, float64(st.PayloadBytes)/1e6, float64(st.Bytes)/1e6)
 	if growth := rss1 - rss0; growth > 16<<20 {

@@ -3,7 +3,6 @@ package replay_test
 import (
 	"context"
 	"path/filepath"
-	"runtime/debug"
 	"testing"
 
 	"github.com/parallax-robotics/parallax/camera/replay"
@@ -39,11 +38,9 @@ func TestPlayerMemoryFlat(t *testing.T) {
 		}
 	}
 	read(500)
-	debug.FreeOSMemory() // GC and return freed pages: RSS then measures what is kept
-	rss0 := memtest.RSS(t)
+	rss0 := memtest.SettledRSS(t)
 	read(2500)
-	debug.FreeOSMemory() // GC and return freed pages: RSS then measures what is kept
-	rss1 := memtest.RSS(t)
+	rss1 := memtest.SettledRSS(t)
 	t.Logf("RSS %.1f -> %.1f MiB", float64(rss0)/(1<<20), float64(rss1)/(1<<20))
 	if growth := rss1 - rss0; growth > 16<<20 {
 		t.Errorf("RSS grew by %.1f MiB over 2500 frames", float64(growth)/(1<<20))

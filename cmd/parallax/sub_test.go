@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"regexp"
 	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -471,11 +470,9 @@ func TestSubMemoryFlat(t *testing.T) {
 		}
 	}
 	send(2000)
-	debug.FreeOSMemory()
-	rss0, gr0 := memtest.RSS(t), runtime.NumGoroutine()
+	rss0, gr0 := memtest.SettledRSS(t), runtime.NumGoroutine()
 	send(8000)
-	debug.FreeOSMemory()
-	rss1, gr1 := memtest.RSS(t), runtime.NumGoroutine()
+	rss1, gr1 := memtest.SettledRSS(t), runtime.NumGoroutine()
 	t.Logf("RSS %.1f -> %.1f MiB, goroutines %d -> %d over 8000 depth maps of %d bytes",
 		float64(rss0)/(1<<20), float64(rss1)/(1<<20), gr0, gr1, len(data))
 	if growth := rss1 - rss0; growth > 16<<20 {

@@ -1,10 +1,11 @@
-// Package memtest measures the process's memory for the tests that show a
-// long-running loop stays flat: libtorch, libavcodec and the Go heap all
-// count, so the resident set size is what is measured, not the Go heap.
 package memtest
+
+// #include <malloc.h>
+import "C"
 
 import (
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,4 +29,17 @@ func RSS(t testing.TB) int64 {
 		t.Fatalf("memtest: /proc/self/statm: %v", err)
 	}
 	return pages * int64(os.Getpagesize())
+}
+
+// SettledRSS returns the resident set size once the memory that is free but
+// still resident has been handed back: the Go heap is collected and returned
+// (debug.FreeOSMemory) and glibc's malloc trims its arenas (malloc_trim), so
+// libtorch's freed buffers do not count. Two settled readings around a loop
+// differ by what the loop kept, not by when the allocators felt like giving
+// pages back.
+func SettledRSS(t testing.TB) int64 {
+	t.Helper()
+	debug.FreeOSMemory()
+	C.malloc_trim(0)
+	return RSS(t)
 }
