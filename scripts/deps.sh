@@ -2,8 +2,9 @@
 # Installs what building and testing Parallax needs on Debian 12, given Go:
 #   - Debian packages (libtorch, libav*, protoc, ffmpeg, python3-torch, ...),
 #   - protoc-gen-go at the version the module pins,
-#   - the patched gotch in third_party/gotch (scripts/gotch.sh), compiled once
-#     so the first `go test` does not look hung for 2-3 minutes.
+#   - the patched gotch in third_party/gotch (scripts/gotch.sh: its C++ is
+#     compiled there, 1.5-6 minutes on 2 cores), and its Go packages built
+#     once so the first `go test` does not look hung.
 # Idempotent: when everything is present it only checks, in about a second.
 #
 # Environment: TORCH_CUDA=1 makes gotch link libtorch's CUDA libraries.
@@ -61,10 +62,10 @@ fi
 
 # 3. The patched gotch, remade when missing or when its recipe changed.
 if ! "$repo/scripts/gotch.sh" --check; then
-	log "making third_party/gotch (github.com/sugarme/gotch v0.7.0, patched)"
+	log "making third_party/gotch (github.com/sugarme/gotch v0.7.0, patched; its C++ takes 1.5-6 minutes on 2 cores)"
 	"$repo/scripts/gotch.sh"
-	log "compiling the libtorch wrapper (the first time takes 2-3 minutes and ~2.4 GB of RAM)"
+	log "building the gotch Go packages"
 	start=$SECONDS
 	go build github.com/sugarme/gotch/ts github.com/sugarme/gotch/nn
-	log "wrapper compiled in $((SECONDS - start)) s"
+	log "gotch Go packages built in $((SECONDS - start)) s"
 fi
