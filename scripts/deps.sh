@@ -7,7 +7,8 @@
 #     once so the first `go test` does not look hung.
 # Idempotent: when everything is present it only checks, in about a second.
 #
-# Environment: TORCH_CUDA=1 makes gotch link libtorch's CUDA libraries.
+# Environment: TORCH_DIR=/path/to/libtorch (include/ and lib/) builds against that
+# libtorch instead of Debian's; TORCH_CUDA=0 or 1 forces linking its CUDA libraries off or on.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
