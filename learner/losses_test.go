@@ -10,23 +10,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/parallax-robotics/parallax/internal/memtest"
+	"github.com/parallax-robotics/parallax/internal/torchtest"
 	"github.com/parallax-robotics/parallax/msgs"
 	"github.com/parallax-robotics/parallax/perception"
 )
-
-// lockThread pins the test goroutine to its OS thread: libtorch's grad mode
-// and gotch's error slot are per thread.
-func lockThread(t testing.TB) {
-	runtime.LockOSThread()
-	t.Cleanup(runtime.UnlockOSThread)
-}
 
 // tensor makes a float32 tensor, freed when the test ends.
 func tensor(t testing.TB, data []float32, shape ...int64) *ts.Tensor {
@@ -78,7 +71,7 @@ func randImage(r *rand.Rand, n int) []float32 {
 }
 
 func TestSSIMIdentityAndOpposite(t *testing.T) {
-	lockThread(t)
+	torchtest.LockThread(t)
 	r := rand.New(rand.NewSource(1))
 	x := tensor(t, randImage(r, 2*3*6*7), 2, 3, 6, 7)
 	same := values(t, owned(t)(SSIM(x, x)))
@@ -141,7 +134,7 @@ func constant(t testing.TB, v float32, shape ...int64) *ts.Tensor {
 }
 
 func TestIdentityWarpZeroError(t *testing.T) {
-	lockThread(t)
+	torchtest.LockThread(t)
 	const w, h = 12, 8
 	r := rand.New(rand.NewSource(2))
 	img := tensor(t, randImage(r, 2*3*h*w), 2, 3, h, w)
@@ -178,7 +171,7 @@ func TestIdentityWarpZeroError(t *testing.T) {
 // warping it with the constant depth fx*B/k rebuilds the left image, and the
 // photometric loss over depths is lowest there.
 func TestStereoShiftRecovered(t *testing.T) {
-	lockThread(t)
+	torchtest.LockThread(t)
 	const w, h, k = 32, 8, 4
 	const fx, baseline = 20.0, 0.5
 	r := rand.New(rand.NewSource(3))
@@ -233,7 +226,7 @@ func TestStereoShiftRecovered(t *testing.T) {
 }
 
 func TestMinReprojectionHandBuilt(t *testing.T) {
-	lockThread(t)
+	torchtest.LockThread(t)
 	e1 := tensor(t, []float32{0.1, 0.5, 0.3, 0.6}, 1, 1, 1, 4)
 	e2 := tensor(t, []float32{0.2, 0.4, 0.3, 0.7}, 1, 1, 1, 4)
 	id := tensor(t, []float32{0.05, 0.5, 0.3, 0.2}, 1, 1, 1, 4)
@@ -285,7 +278,7 @@ func TestMinReprojectionHandBuilt(t *testing.T) {
 }
 
 func TestSmoothness(t *testing.T) {
-	lockThread(t)
+	torchtest.LockThread(t)
 	const h, w = 6, 8
 	r := rand.New(rand.NewSource(4))
 	flat := constant(t, 0.5, 1, 3, h, w)
@@ -333,7 +326,7 @@ func TestSmoothness(t *testing.T) {
 }
 
 func TestLRConsistency(t *testing.T) {
-	lockThread(t)
+	torchtest.LockThread(t)
 	const h, w = 4, 16
 	// A fronto-parallel plane: constant disparity in both views.
 	if v := values(t, owned(t)(LRConsistency(constant(t, 3, 2, 1, h, w), constant(t, 3, 2, 1, h, w))))[0]; math.Abs(v) > 1e-6 {
@@ -352,7 +345,7 @@ func TestLRConsistency(t *testing.T) {
 // TestGradientsFlow: the stereo photometric loss reaches the depth, the
 // smoothness and LR terms reach the disparity, with finite non-zero grads.
 func TestGradientsFlow(t *testing.T) {
-	lockThread(t)
+	torchtest.LockThread(t)
 	const w, h = 16, 8
 	r := rand.New(rand.NewSource(5))
 	L, R := tensor(t, randImage(r, 3*h*w), 1, 3, h, w), tensor(t, randImage(r, 3*h*w), 1, 3, h, w)
@@ -397,7 +390,7 @@ func TestGradientsFlow(t *testing.T) {
 }
 
 func TestUpsampleToInput(t *testing.T) {
-	lockThread(t)
+	torchtest.LockThread(t)
 	u := owned(t)(UpsampleToInput(constant(t, 0.25, 2, 1, 3, 4), 12, 16))
 	if sz, _ := u.Size(); fmt.Sprint(sz) != "[2 1 12 16]" {
 		t.Errorf("shape %v", sz)
@@ -410,7 +403,7 @@ func TestUpsampleToInput(t *testing.T) {
 }
 
 func TestLossBadInput(t *testing.T) {
-	lockThread(t)
+	torchtest.LockThread(t)
 	a := constant(t, 0, 1, 3, 4, 4)
 	b := constant(t, 0, 1, 3, 4, 5)
 	one := constant(t, 0, 1, 1, 4, 4)
@@ -619,7 +612,7 @@ func (s *lossSetup) step() (float64, error) {
 }
 
 func TestLossMemoryFlat(t *testing.T) {
-	lockThread(t)
+	torchtest.LockThread(t)
 	s := newLossSetup(t, 1, 32, 64)
 	for i := 0; i < 20; i++ {
 		if _, err := s.step(); err != nil {
@@ -644,25 +637,6 @@ func TestLossMemoryFlat(t *testing.T) {
 	if growth > 6<<20 {
 		t.Errorf("RSS grew by %d KiB over 150 steps", growth>>10)
 	}
-}
-
-// torchPython finds a python3 that imports torch: $PARALLAX_PYTHON, then
-// python3 on PATH, then Debian's /usr/bin/python3 (python3-torch). The same
-// search as perception's tests (test helpers cannot be imported across
-// packages). No torch fails the test.
-func torchPython(t testing.TB) string {
-	t.Helper()
-	cands := []string{os.Getenv("PARALLAX_PYTHON"), "python3", "/usr/bin/python3"}
-	for _, c := range cands {
-		if c == "" {
-			continue
-		}
-		if err := exec.Command(c, "-c", "import torch").Run(); err == nil {
-			return c
-		}
-	}
-	t.Fatalf("no python3 with torch (tried %q): run make deps (python3-torch) or set PARALLAX_PYTHON", cands)
-	return ""
 }
 
 func writeTensor(t testing.TB, dir, name string, x *ts.Tensor) []int64 {
@@ -699,8 +673,8 @@ func readFloats(t testing.TB, path string) []float64 {
 // MinReprojection with automask and Smoothness in PyTorch
 // (scripts/reference_losses.py, Monodepth2's formulas) on the same inputs.
 func TestLossesMatchPyTorchReference(t *testing.T) {
-	lockThread(t)
-	py := torchPython(t)
+	torchtest.LockThread(t)
+	py := torchtest.Python(t)
 	dir := t.TempDir()
 	r := rand.New(rand.NewSource(7))
 	const b, h, w = 2, 10, 14

@@ -19,6 +19,8 @@ import (
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/parallax-robotics/parallax/internal/torchtest"
 )
 
 // randImage returns a [b,3,h,w] tensor of smooth random values in [0,1]:
@@ -218,25 +220,6 @@ func TestInitialDepthMidRange(t *testing.T) {
 	}
 }
 
-// torchPython finds a python3 that imports torch: $PARALLAX_PYTHON, then
-// python3 on PATH, then Debian's /usr/bin/python3 (python3-torch, installed
-// by make deps). A missing torch fails the test: the reference is part of
-// the build's promises.
-func torchPython(t testing.TB) string {
-	t.Helper()
-	cands := []string{os.Getenv("PARALLAX_PYTHON"), "python3", "/usr/bin/python3"}
-	for _, c := range cands {
-		if c == "" {
-			continue
-		}
-		if err := exec.Command(c, "-c", "import torch").Run(); err == nil {
-			return c
-		}
-	}
-	t.Fatalf("no python3 with torch (tried %q): run make deps (python3-torch)", cands)
-	return ""
-}
-
 type refResult struct {
 	MaxAbsDiff []float64 `json:"max_abs_diff"`
 	MsPerFrame float64   `json:"ms_per_frame"`
@@ -317,7 +300,7 @@ func exportDepthNet(dir string, m *Model, x *ts.Tensor) error {
 
 func runReference(t testing.TB, dir string, threads, iters int) refResult {
 	t.Helper()
-	py := torchPython(t)
+	py := torchtest.Python(t)
 	cmd := exec.Command(py, filepath.Join("..", "scripts", "reference_depthnet.py"), dir,
 		"--threads", fmt.Sprint(threads), "--iters", fmt.Sprint(iters))
 	out, err := cmd.Output()

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/parallax-robotics/parallax/internal/memtest"
+	"github.com/parallax-robotics/parallax/internal/torchtest"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -23,7 +24,7 @@ type geoT struct {
 }
 
 func newGeo(t testing.TB) *geoT {
-	lockThread(t)
+	torchtest.LockThread(t)
 	g := &geoT{t: t}
 	t.Cleanup(func() {
 		for _, x := range g.all {

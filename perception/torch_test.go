@@ -3,23 +3,19 @@ package perception
 import (
 	"math"
 	"math/rand"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/parallax-robotics/parallax/internal/torchtest"
 )
 
 // These tests prove that the patched gotch in third_party/gotch builds, links
 // against Debian's libtorch and computes the right numbers. Each test locks
 // its OS thread: libtorch's grad mode and gotch's error slot are per thread.
-
-func lockThread(t testing.TB) {
-	runtime.LockOSThread()
-	t.Cleanup(runtime.UnlockOSThread)
-}
 
 // tensor makes a float32 tensor of the given shape, failing the test on error.
 func tensor(t testing.TB, data []float32, shape ...int64) *ts.Tensor {
@@ -60,7 +56,7 @@ func assertShape(t *testing.T, what string, x *ts.Tensor, want ...int64) {
 }
 
 func TestMatmul(t *testing.T) {
-	lockThread(t)
+	torchtest.LockThread(t)
 	a := tensor(t, []float32{1, 2, 3, 4, 5, 6}, 2, 3)
 	defer a.MustDrop()
 	b := tensor(t, []float32{7, 8, 9, 10, 11, 12}, 3, 2)
@@ -134,7 +130,7 @@ func randSlice(r *rand.Rand, n int) []float32 {
 }
 
 func TestConv2dForwardBackward(t *testing.T) {
-	lockThread(t)
+	torchtest.LockThread(t)
 	cases := []convCase{
 		{name: "3x3 same", inC: 2, outC: 3, h: 5, w: 6, k: 3, stride: 1, pad: 1, outH: 5, outW: 6},
 		{name: "3x3 valid", inC: 1, outC: 2, h: 4, w: 4, k: 3, stride: 1, pad: 0, outH: 2, outW: 2},
@@ -200,7 +196,7 @@ func TestConv2dForwardBackward(t *testing.T) {
 // TestGradNumeric checks autograd against a central finite difference on a
 // small non-linear function: L = sum(tanh(x @ W)^2).
 func TestGradNumeric(t *testing.T) {
-	lockThread(t)
+	torchtest.LockThread(t)
 	r := rand.New(rand.NewSource(2))
 	xd := randSlice(r, 2*3)
 	wd := randSlice(r, 3*2)
@@ -247,7 +243,7 @@ func TestGradNumeric(t *testing.T) {
 }
 
 func TestNumThreads(t *testing.T) {
-	lockThread(t)
+	torchtest.LockThread(t)
 	orig := ts.GetNumThreads()
 	if orig < 1 {
 		t.Fatalf("GetNumThreads() = %d before any change, want >= 1", orig)
@@ -274,7 +270,7 @@ func TestNumThreads(t *testing.T) {
 // TestConvTranspose2D proves the weight-shape patch: upstream gotch makes
 // [out, in/groups, k, k], which libtorch rejects whenever in != out.
 func TestConvTranspose2D(t *testing.T) {
-	lockThread(t)
+	torchtest.LockThread(t)
 	cases := []struct {
 		name           string
 		in, out, g     int64
@@ -320,7 +316,7 @@ func TestConvTranspose2D(t *testing.T) {
 // throw: the caller gets a Go error naming the op, and the thread's error slot
 // is clean afterwards.
 func TestStubbedWrapper(t *testing.T) {
-	lockThread(t)
+	torchtest.LockThread(t)
 	a := ts.MustRandn([]int64{4, 3}, gotch.Float, gotch.CPU)
 	defer a.MustDrop()
 	b := ts.MustRandn([]int64{4, 1}, gotch.Float, gotch.CPU)
@@ -356,7 +352,7 @@ func TestTuneMalloc(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Tensor work still runs after the change.
-	lockThread(t)
+	torchtest.LockThread(t)
 	x := ts.MustOnes([]int64{1024, 1024}, gotch.Float, gotch.CPU) // 4 MiB
 	defer x.MustDrop()
 	s := x.MustSum(gotch.Float, false)
@@ -369,7 +365,7 @@ func TestTuneMalloc(t *testing.T) {
 // BenchmarkConv2dForwardBackward times one 3x3 conv layer, forward and
 // backward, at a depth-network size (16 channels, 96x320), on 2 threads.
 func BenchmarkConv2dForwardBackward(b *testing.B) {
-	lockThread(b)
+	torchtest.LockThread(b)
 	if err := TuneMalloc(); err != nil {
 		b.Fatal(err)
 	}
