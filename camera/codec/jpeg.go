@@ -24,9 +24,6 @@ type JPEGEncoder struct {
 	c       *C.px_ctx
 }
 
-// DefaultJPEGQuality is the quality NewJPEGEncoder uses for 0.
-const DefaultJPEGQuality = 85
-
 // NewJPEGEncoder returns an encoder for quality 1 (smallest) to 100 (best),
 // mapped linearly onto libavcodec's quantiser scale 31..2. 0 selects
 // DefaultJPEGQuality.
