@@ -76,13 +76,9 @@ type Report struct {
 // (nearest neighbour) at the source pixel each depth-map pixel centre comes
 // from through the Estimator's centre crop.
 func Evaluate(ctx context.Context, est *perception.Estimator, source string, cfg EvalConfig) (Report, error) {
-	wcfg, err := synth.ParseURL(source)
+	d, err := synthSource(source)
 	if err != nil {
-		return Report{}, fmt.Errorf("%w: %w", ErrEvalSource, err)
-	}
-	d, err := SynthDrive(wcfg)
-	if err != nil {
-		return Report{}, fmt.Errorf("%w: %w", ErrEvalSource, err)
+		return Report{}, err
 	}
 	return EvaluateDrive(ctx, est, d, source, cfg)
 }
@@ -107,13 +103,9 @@ func EvaluateDrive(ctx context.Context, est *perception.Estimator, d Drive, name
 // evaluate is Evaluate with the networks as functions, so a test can feed
 // ground truth through the same pipeline.
 func evaluate(ctx context.Context, depth func(*msgs.Frame) (perception.DepthMap, error), pose func(a, b *msgs.Frame) (msgs.Pose, error), source string, cfg EvalConfig) (Report, error) {
-	wcfg, err := synth.ParseURL(source)
+	d, err := synthSource(source)
 	if err != nil {
-		return Report{}, fmt.Errorf("%w: %w", ErrEvalSource, err)
-	}
-	d, err := SynthDrive(wcfg)
-	if err != nil {
-		return Report{}, fmt.Errorf("%w: %w", ErrEvalSource, err)
+		return Report{}, err
 	}
 	return evaluateDrive(ctx, depth, pose, d, source, cfg)
 }
@@ -249,4 +241,17 @@ func GroundTruthDepth(f *msgs.Frame, w, h int) ([]float32, error) {
 		}
 	}
 	return out, nil
+}
+
+// synthSource is the Drive of a synth:// URL, its errors ErrEvalSource.
+func synthSource(source string) (Drive, error) {
+	cfg, err := synth.ParseURL(source)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrEvalSource, err)
+	}
+	d, err := SynthDrive(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrEvalSource, err)
+	}
+	return d, nil
 }
