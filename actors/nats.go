@@ -1,9 +1,12 @@
 package actors
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -139,7 +142,25 @@ func connectNATS(l *launch.Launch, name string, maxPayload int32) (*nats.Conn, *
 		if emb != nil {
 			emb.Close()
 		}
-		return nil, nil, fmt.Errorf("%w: connecting to %s: %s", ErrNATS, msgs.RedactURL(url), msgs.RedactText(err.Error(), url))
+		return nil, nil, fmt.Errorf("%w: connecting to %s: %s%s", ErrNATS, msgs.RedactURL(url), msgs.RedactText(err.Error(), url), tlsRefusalHint(err))
 	}
 	return nc, emb, nil
+}
+
+// tlsRefusalHint explains a connection the server closed right after a
+// completed TLS handshake. With TLS 1.3 a server checks the client's
+// certificate after the client's side of the handshake is done, so a refused
+// certificate reaches the client either as the server's alert ("certificate
+// required", "unknown certificate authority") or, when the client writes its
+// CONNECT first, as a bare EOF, broken pipe or reset: which one is a race.
+// nats.go marks the second case (ErrTLS wrapping the closed connection);
+// this names its likely cause so both read alike.
+func tlsRefusalHint(err error) string {
+	if !errors.Is(err, nats.ErrTLS) {
+		return ""
+	}
+	if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+		return ""
+	}
+	return " (the server closed the connection right after the TLS handshake: it most likely refused the client certificate, certificate required or signed by a CA it does not trust; check nats.tls.cert and nats.tls.key)"
 }

@@ -9,11 +9,14 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -185,7 +188,9 @@ func TestNodeNATSTLS(t *testing.T) {
 		{"wrong CA", securityLaunch(t, tlsYAML(client, otherCA.certF)), []string{"certificate", "unknown authority"}},
 		// The server does not trust the client's issuer: Go's client sends
 		// no certificate the server's CA list does not name, so both cases
-		// read "certificate required".
+		// read "certificate required": from the server's TLS 1.3 alert, or,
+		// when the client's CONNECT races the alert and meets a closed
+		// connection, from tlsRefusalHint.
 		{"client cert from another CA", securityLaunch(t, tlsYAML(otherClient, ca.certF)), []string{url, "certificate required"}},
 		{"no client cert", securityLaunch(t, `{url: "`+url+`", tls: {ca: "`+ca.certF+`"}}`), []string{url, "certificate required"}},
 		{"missing CA file", securityLaunch(t, tlsYAML(client, filepath.Join(dir, "nope.pem"))), []string{"nope.pem"}},
@@ -310,5 +315,27 @@ func TestNodeNATSCredentials(t *testing.T) {
 		{"missing creds file", filepath.Join(dir, "nope.creds"), []string{"nope.creds"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { expectStartError(t, securityLaunch(t, yaml(tc.file)), tc.want...) })
+	}
+}
+
+// TestTLSRefusalHint: only a connection nats.go saw closed right after the
+// TLS handshake gets the hint; other errors keep their own message.
+func TestTLSRefusalHint(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		hint bool
+	}{
+		{"broken pipe after handshake", fmt.Errorf("%w: connection closed by remote after TLS handshake: %w", nats.ErrTLS, &net.OpError{Op: "write", Err: syscall.EPIPE}), true},
+		{"reset after handshake", fmt.Errorf("%w: closed: %w", nats.ErrTLS, syscall.ECONNRESET), true},
+		{"EOF after handshake", fmt.Errorf("%w: closed: %w", nats.ErrTLS, io.EOF), true},
+		{"TLS alert", fmt.Errorf("%w: remote error: tls: certificate required", nats.ErrTLS), false},
+		{"broken pipe, no TLS", fmt.Errorf("write: %w", syscall.EPIPE), false},
+		{"refused", nats.ErrNoServers, false},
+	} {
+		got := tlsRefusalHint(tc.err)
+		if (got != "") != tc.hint || (tc.hint && !strings.Contains(got, "certificate required")) {
+			t.Errorf("%s: hint %q", tc.name, got)
+		}
 	}
 }
