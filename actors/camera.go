@@ -47,27 +47,30 @@ type cameraLink struct {
 	current atomic.Pointer[camera.RTSP]
 	// closedDrops counts the drops of connections already closed.
 	closedDrops atomic.Uint64
-	synth       bool
+	// cameraClock: the source stamps frames with the capture clock from
+	// the start (camera.Feed.CameraClock).
+	cameraClock bool
 }
 
 // cameraActor reads one camera stream. Its reader goroutine owns the
 // source: it connects, reads, and on failure closes the source and
-// reconnects after a backoff, forever; Receive only forwards frames and
-// reports state changes, so it never blocks on the network.
+// reconnects after a backoff, forever; Receive only forwards frames (to
+// sync or perception, and to the sinks) and reports state changes, so it
+// never blocks on the network.
 type cameraActor struct {
 	link       *cameraLink
 	hardwareID string // the URL without credentials
 	open       func() (camera.Source, error)
+	gate       *lockstep  // a lockstep replay's pacing, or nil
 	next       *actor.PID // sync or perception
 	alone      bool       // next is perception: send FrameSets of one frame
-	pub        *actor.PID
-	imageEvery time.Duration // 0: no previews
+	out        *fanout
+	diag       *actor.PID
 	backoff    Backoff
 	c          *counters
 
-	cancel    context.CancelFunc
-	done      chan struct{}
-	lastImage time.Time
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 func (a *cameraActor) Receive(ctx actor.Context) {
@@ -86,16 +89,13 @@ func (a *cameraActor) Receive(ctx actor.Context) {
 		} else {
 			ctx.Send(a.next, m)
 		}
-		if a.imageEvery > 0 && time.Since(a.lastImage) >= a.imageEvery {
-			a.lastImage = time.Now()
-			ctx.Send(a.pub, &imageMsg{frame: m.frame})
-		}
+		a.out.send(msgs.Output{Frame: m.frame}, nil)
 	case *cameraState:
 		msg := m.state
 		if m.detail != "" {
 			msg += ": " + m.detail
 		}
-		ctx.Send(a.pub, &diagMsg{status: &parallaxv1.DiagnosticStatus{
+		ctx.Send(a.diag, &diagMsg{status: &parallaxv1.DiagnosticStatus{
 			Level: m.level, Name: "camera/" + a.link.name, Message: msg, HardwareId: a.hardwareID,
 		}})
 	}
@@ -111,9 +111,8 @@ func (a *cameraActor) start(ctx actor.Context) {
 	}()
 }
 
-// readerStop bounds the wait for the reader goroutine: Read honours the
-// context at once, but an RTSP Start in progress (connecting to a silent
-// host) does not; that goroutine finishes on its own and closes its source.
+// readerStop bounds the wait for the reader goroutine: Read and Start
+// honour the context, but a source's Close may take a moment.
 const readerStop = time.Second
 
 // stop ends the reader goroutine.
@@ -173,7 +172,7 @@ func (a *cameraActor) stream(ctx context.Context, send func(any)) error {
 	if err != nil {
 		return err
 	}
-	if err := src.Start(); err != nil {
+	if err := src.Start(ctx); err != nil {
 		src.Close()
 		return err
 	}
@@ -194,6 +193,11 @@ func (a *cameraActor) stream(ctx context.Context, send func(any)) error {
 	defer src.Close()
 	streaming := false
 	for {
+		if a.gate != nil {
+			if err := a.gate.wait(ctx); err != nil {
+				return err
+			}
+		}
 		f, err := src.Read(ctx)
 		if err != nil {
 			return err

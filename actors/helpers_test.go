@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"strings"
@@ -193,7 +194,7 @@ func serveSynthAuth(t testing.TB, addr string, start time.Time, user, pass strin
 		cam := w.Camera(v, true)
 		cam.First = first
 		cam.StartTime = start.Add(time.Duration(float64(first) / cfg.FPS * float64(time.Second)))
-		if err := cam.Start(); err != nil {
+		if err := cam.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		if err := srv.Serve(v, cam, 0); err != nil {

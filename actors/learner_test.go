@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/parallax-robotics/parallax/actors/sinktest"
 	"github.com/parallax-robotics/parallax/assets"
 	"github.com/parallax-robotics/parallax/camera/cameratest"
 	"github.com/parallax-robotics/parallax/camera/synth"
@@ -234,7 +235,7 @@ func TestNodePoisonedStream(t *testing.T) {
 	for i, v := range []string{synth.ViewLeft, synth.ViewRight} {
 		cam := w.Camera(v, true)
 		cam.StartTime = start
-		if err := cam.Start(); err != nil {
+		if err := cam.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		if err := srv.Serve(v, &poisoned{Camera: cam, from: from, to: to, rng: rand.New(rand.NewPCG(uint64(i), 9))}, 0); err != nil {
@@ -245,7 +246,7 @@ func TestNodePoisonedStream(t *testing.T) {
 	var depths atomic.Int64
 	n := startNode(t, &Node{
 		Launch: rtspLaunch(t, srv.Addr(), "learner: {adapt: true, steps_per_s: 10, buffer: 8, replay: 1, check_every: 2, hand_over_every: 2}"),
-		OnDepth: func(r *DepthResult) {
+		Sinks: []Sink{&sinktest.Collector{OnResult: func(r *msgs.Result) {
 			depths.Add(1)
 			for _, v := range r.Depth.Depth {
 				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
@@ -253,7 +254,7 @@ func TestNodePoisonedStream(t *testing.T) {
 					return
 				}
 			}
-		},
+		}}},
 	})
 	c := subscribe(t, n)
 	frameAt := func(i int) time.Time { return start.Add(time.Duration(float64(i) / cfg.FPS * float64(time.Second))) }
@@ -321,8 +322,8 @@ learner: {adapt: %[3]v, steps_per_s: 10, compute_share: 0.9, lr: 0.0001, buffer:
 `, shiftedWorld, ckpt, adapt))
 	var mu sync.Mutex
 	errs := map[uint64]float64{}
-	n := startNode(t, &Node{Launch: l, OnDepth: func(r *DepthResult) {
-		ref := r.Set.Ref()
+	n := startNode(t, &Node{Launch: l, Sinks: []Sink{&sinktest.Collector{OnResult: func(r *msgs.Result) {
+		ref := r.Ref()
 		gt, err := learner.GroundTruthDepth(ref, r.Depth.Width, r.Depth.Height)
 		if err != nil {
 			return
@@ -334,7 +335,7 @@ learner: {adapt: %[3]v, steps_per_s: 10, compute_share: 0.9, lr: 0.0001, buffer:
 		mu.Lock()
 		errs[ref.Seq] = m.AbsRel
 		mu.Unlock()
-	}})
+	}}}})
 	time.Sleep(d)
 	st, ls := n.Stats(), n.LearnerStats()
 	n.Stop()

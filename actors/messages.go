@@ -1,11 +1,8 @@
 package actors
 
 import (
-	"time"
-
 	"github.com/parallax-robotics/parallax/msgs"
 	"github.com/parallax-robotics/parallax/msgs/parallaxv1"
-	"github.com/parallax-robotics/parallax/perception"
 )
 
 // The messages the actors exchange. They are pointers, sent once and never
@@ -27,27 +24,7 @@ type FrameSet struct {
 // Ref returns the reference (left or mono) frame.
 func (s *FrameSet) Ref() *msgs.Frame { return s.Frames[0] }
 
-// DepthResult is the perception stage's output for one FrameSet.
-type DepthResult struct {
-	// Set is the input.
-	Set *FrameSet
-	// Depth is the reference camera's depth map at the model's resolution.
-	Depth perception.DepthMap
-	// Odom is the reference camera's pose in the odom frame; nil when the
-	// group does not publish odometry.
-	Odom *msgs.Pose
-	// Seq counts the results of this group from 0.
-	Seq uint64
-	// Inference is how long depth and pose estimation took.
-	Inference time.Duration
-}
-
-// imageMsg asks the publisher for a JPEG preview of a frame.
-type imageMsg struct {
-	frame *msgs.Frame
-}
-
-// diagMsg asks the publisher to publish a status change.
+// diagMsg reports a status change to the diagnostics actor.
 type diagMsg struct {
 	status *parallaxv1.DiagnosticStatus
 }
@@ -60,5 +37,5 @@ type cameraState struct {
 	detail string // the reason or the wait, credentials redacted
 }
 
-// tick makes the publisher republish every status once a second.
+// tick makes the diagnostics actor send every status again.
 type tick struct{}

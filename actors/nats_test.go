@@ -96,8 +96,7 @@ func TestNodeCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := w.Do(func() error {
-		m, err := perception.NewModel(perception.ModelConfig{Width: 320, Height: 64,
-			Depth: perception.DepthConfig{Size: "small"}, Pose: perception.PoseConfig{Size: "small"}}, gotch.CPU)
+		m, err := perception.NewModel(perception.DepthPose(320, 64, perception.DepthConfig{Size: "small"}, perception.PoseConfig{Size: "small"}), gotch.CPU)
 		if err != nil {
 			return err
 		}

@@ -1,12 +1,9 @@
 package actors
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
-	"net/url"
 	"runtime"
 	"sync"
 	"time"
@@ -17,7 +14,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parallax-robotics/parallax/camera"
-	"github.com/parallax-robotics/parallax/camera/synth"
 	"github.com/parallax-robotics/parallax/launch"
 	"github.com/parallax-robotics/parallax/msgs"
 	"github.com/parallax-robotics/parallax/msgs/parallaxv1"
@@ -49,15 +45,10 @@ type Node struct {
 	// MaxPayload is the embedded NATS server's max_payload in bytes (unused
 	// with an external server). It defaults to 0: the server's 1 MiB.
 	MaxPayload int32
-	// OnDepth, when set, is called by the publisher actor after each depth
-	// result is published (for measurements such as the demo's error
-	// against ground truth). It must return quickly and must not modify r.
-	// It defaults to nil.
-	OnDepth func(r *DepthResult)
-	// Recorder, when set, records the camera frames and the node's outputs
-	// into MCAP (see Recorder); Stop closes the file. Start wraps OnDepth
-	// to hand it the results. It defaults to nil.
-	Recorder *Recorder
+	// Sinks are the node's outputs besides NATS, which is always the
+	// first: an MCAP recorder (record.Recorder), a viewer, a test's
+	// collector. Start opens them, Stop closes them. It defaults to none.
+	Sinks []Sink
 	// LearnerThreads is the online learner's torch worker's intra-op
 	// thread count (its own worker beside perception's, at a lower
 	// scheduling priority). It defaults to 1: on 2 cores inference keeps
@@ -83,7 +74,10 @@ type Node struct {
 	ckpt    *perception.Checkpoint // the checkpoint the node started from
 	est     *perception.Estimator
 	learn   *learnerState
-	onDepth func(*DepthResult)
+	rig     *msgs.Rig
+	feeds   map[string]*camera.Feed
+	gates   map[string]*lockstep // lockstep replay cameras
+	sinks   []*sinkLink          // NATS first, then Sinks; open ones only
 	system  *actor.ActorSystem
 	root    *actor.PID
 	links   []*cameraLink
@@ -120,7 +114,7 @@ func (n *Node) Start() (err error) {
 		}
 	}()
 
-	opens, baselines, err := n.sources(l)
+	baselines, err := n.openCameras(l)
 	if err != nil {
 		return err
 	}
@@ -150,17 +144,16 @@ func (n *Node) Start() (err error) {
 	if err := n.checkPayload(l); err != nil {
 		return err
 	}
-
-	ns, err := msgs.NewNamespace(l.Namespace)
-	if err != nil {
+	if err := n.openSinks(l, baselines); err != nil {
 		return err
 	}
+
 	n.system = actor.NewActorSystem(quietLogger())
 	n.links = nil
 	for _, c := range l.Cameras {
-		n.links = append(n.links, &cameraLink{name: c.Name, synth: scheme(c.URL) == "synth"})
+		n.links = append(n.links, &cameraLink{name: c.Name, cameraClock: n.feeds[c.Name].CameraClock})
 	}
-	tree := &nodeActor{n: n, l: l, ns: ns, opens: opens, baselines: baselines, est: n.est}
+	tree := &nodeActor{n: n, l: l}
 	props := actor.PropsFromProducer(func() actor.Actor { return tree },
 		actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, decide)))
 	if n.root, err = n.system.Root.SpawnNamed(props, "node"); err != nil {
@@ -192,102 +185,84 @@ func decide(reason any) actor.Directive {
 	}
 }
 
-// sources returns, per camera name, a function that opens a new source
-// for it (each reconnection opens a fresh one), and the stereo baselines.
-func (n *Node) sources(l *launch.Launch) (map[string]func() (camera.Source, error), map[string]float64, error) {
-	opens := map[string]func() (camera.Source, error){}
+// openCameras prepares every camera through its scheme's driver
+// (camera.Open: a missing recording or a bad URL fails the start here) and
+// returns the stereo baselines: the launch file's stereo.baseline, else
+// what the right camera's source knows.
+func (n *Node) openCameras(l *launch.Launch) (map[string]float64, error) {
+	n.feeds, n.gates = map[string]*camera.Feed{}, map[string]*lockstep{}
 	baselines := map[string]float64{}
-	worlds := map[string]*synth.World{}
-	gates := map[string]*lockstep{}
-	// Synthetic cameras share one epoch: a stereo pair's stamps pair
-	// exactly, and a restarted source continues on the same frame grid.
-	epoch := time.Now()
+	shared := camera.NewShared()
 	for _, c := range l.Cameras {
-		u, err := url.Parse(c.URL)
-		if err != nil {
-			return nil, nil, fmt.Errorf("actors: camera %s: %w", c.Name, err)
+		spec := camera.Spec{Name: c.Name, URL: c.URL, Role: c.Role, Transport: c.Transport,
+			Intrinsics: c.Intrinsics, Dir: l.Dir, Shared: shared}
+		if c.Calibration != "" {
+			spec.Calibration = l.Resolve(c.Calibration)
 		}
-		switch u.Scheme {
-		case "rtsp", "rtsps":
-			opens[c.Name] = func() (camera.Source, error) {
-				return &camera.RTSP{URL: c.URL, Camera: c.Name, Transport: c.Transport, Intrinsics: c.Intrinsics}, nil
-			}
-		case "synth":
-			w := worlds[c.URL]
-			if w == nil {
-				cfg, err := synth.ParseURL(c.URL)
-				if err != nil {
-					return nil, nil, fmt.Errorf("actors: camera %s: %w", c.Name, err)
-				}
-				if w, err = synth.NewWorld(cfg); err != nil {
-					return nil, nil, fmt.Errorf("actors: camera %s: %w", c.Name, err)
-				}
-				worlds[c.URL] = w
-			}
-			view := synth.ViewMono
-			if w.Config().Stereo {
-				view = synth.ViewLeft
-				if c.Role == launch.RoleRight {
-					view = synth.ViewRight
-					baselines[c.Name] = w.Config().Baseline
-				}
-			}
-			fps, name := w.Config().FPS, c.Name
-			opens[c.Name] = func() (camera.Source, error) {
-				// The source stamps frame First at StartTime: start at the
-				// next frame of the epoch's grid, in the future, so frames
-				// are stamped when they are due, not in a burst.
-				first := int(math.Ceil(time.Since(epoch).Seconds() * fps))
-				cam := w.Camera(view, true)
-				cam.First = first
-				cam.StartTime = epoch.Add(time.Duration(float64(first) / fps * float64(time.Second)))
-				return &renamed{Source: cam, name: name}, nil
-			}
-		case "mcap", "kitti":
-			open, b, gate, err := replaySource(l, c, epoch)
-			if err != nil {
-				return nil, nil, err
-			}
-			opens[c.Name] = open
-			if b > 0 {
-				baselines[c.Name] = b
-			}
-			if gate != nil {
-				gates[c.Name] = gate
-			}
-		default:
-			return nil, nil, fmt.Errorf("%w: camera %s: %s (the node reads rtsp://, rtsps://, synth://, mcap:// and kitti://)",
-				ErrUnsupportedSource, c.Name, msgs.RedactURL(c.URL))
+		f, err := camera.Open(spec)
+		if err != nil {
+			return nil, fmt.Errorf("actors: camera %s: %s: %w", c.Name, msgs.RedactURL(c.URL), err)
+		}
+		n.feeds[c.Name] = f
+		if f.Baseline > 0 {
+			baselines[c.Name] = f.Baseline
+		}
+		if f.Lockstep {
+			n.gates[c.Name] = newLockstep()
 		}
 	}
 	if st := l.Stereo; st != nil && st.Baseline > 0 {
 		baselines[st.Right] = st.Baseline
 	}
-	if err := n.hookReplayAndRecorder(l, opens, baselines, gates); err != nil {
-		return nil, nil, err
-	}
-	return opens, baselines, nil
+	return baselines, nil
 }
 
-func scheme(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		return u.Scheme
+// openSinks opens NATS and the user's sinks for the node's rig; the ones
+// open when an error stops it are closed by release.
+func (n *Node) openSinks(l *launch.Launch, baselines map[string]float64) error {
+	ns, err := msgs.NewNamespace(l.Namespace)
+	if err != nil {
+		return err
 	}
-	return ""
+	n.rig = &msgs.Rig{Namespace: ns, Baselines: baselines}
+	for _, c := range l.Cameras {
+		n.rig.Cameras = append(n.rig.Cameras, c.Name)
+	}
+	if st := l.Stereo; st != nil {
+		n.rig.Left, n.rig.Right = st.Left, st.Right
+	}
+	all := append([]Sink{&natsSink{nc: n.nc, topics: l.Topics, c: &n.c}}, n.Sinks...)
+	for _, s := range all {
+		if err := s.Open(n.rig); err != nil {
+			return fmt.Errorf("actors: sink %s: %w", s.Name(), err)
+		}
+		n.sinks = append(n.sinks, &sinkLink{sink: s})
+	}
+	return nil
 }
 
-// renamed gives a source's frames the launch file's camera name.
-type renamed struct {
-	camera.Source
-	name string
-}
-
-func (r *renamed) Read(ctx context.Context) (*msgs.Frame, error) {
-	f, err := r.Source.Read(ctx)
-	if f != nil {
-		f.Camera = r.name
+// onResult is the perception stage's hook for each result: the learner
+// sees it (for the live depth error), and the returned function, run once
+// every sink is done with it, lets the lockstep replays of its cameras
+// read their next frame.
+func (n *Node) onResult(r *msgs.Result) func() {
+	if n.learn != nil {
+		n.learn.observe(r)
 	}
-	return f, err
+	var gates []*lockstep
+	for _, f := range r.Frames {
+		if g := n.gates[f.Camera]; g != nil {
+			gates = append(gates, g)
+		}
+	}
+	if len(gates) == 0 {
+		return nil
+	}
+	return func() {
+		for _, g := range gates {
+			g.release()
+		}
+	}
 }
 
 func (n *Node) loadModel(l *launch.Launch, d gotch.Device) error {
@@ -305,11 +280,9 @@ func (n *Node) loadModel(l *launch.Launch, d gotch.Device) error {
 			}
 			return err
 		}
-		n.model, err = perception.NewModel(perception.ModelConfig{
-			Width: l.Model.Width, Height: l.Model.Height,
-			Depth: perception.DepthConfig{Size: l.Model.Size, MinDepth: l.Model.MinDepth, MaxDepth: l.Model.MaxDepth},
-			Pose:  perception.PoseConfig{Size: l.Model.Size},
-		}, d)
+		n.model, err = perception.NewModel(perception.DepthPose(l.Model.Width, l.Model.Height,
+			perception.DepthConfig{Size: l.Model.Size, MinDepth: l.Model.MinDepth, MaxDepth: l.Model.MaxDepth},
+			perception.PoseConfig{Size: l.Model.Size}), d)
 		n.modelOf = "random init"
 		return err
 	})
@@ -340,13 +313,6 @@ func (n *Node) startLearner(l *launch.Launch, baselines map[string]float64) erro
 				return f
 			}
 			return nil
-		}
-	}
-	user, learn := n.OnDepth, n.learn
-	n.onDepth = func(r *DepthResult) {
-		learn.observe(r)
-		if user != nil {
-			user(r)
 		}
 	}
 	return nil
@@ -426,9 +392,10 @@ func (n *Node) release() {
 	if n.system != nil {
 		n.system.Shutdown()
 	}
-	if n.Recorder != nil {
-		n.Recorder.close()
+	for _, s := range n.sinks {
+		s.sink.Close()
 	}
+	n.sinks = nil
 	if n.nc != nil {
 		// Deliver what is buffered, but never wait long for a broker
 		// that went away: Stop has a 2 s budget.
@@ -484,7 +451,7 @@ func (n *Node) Latencies() []time.Duration { return n.c.takeLatencies() }
 // that latencies measure capture to publish.
 func (n *Node) CameraClock() bool {
 	for _, lk := range n.links {
-		if lk.synth {
+		if lk.cameraClock {
 			continue
 		}
 		r := lk.current.Load()
@@ -506,6 +473,17 @@ func (n *Node) RTSPStats(name string) (camera.RTSPStats, bool) {
 		}
 	}
 	return camera.RTSPStats{}, false
+}
+
+// SinkStats returns the counters of the named sink ("nats" or a Sink's
+// Name), false when the node has no such sink.
+func (n *Node) SinkStats(name string) (SinkStats, bool) {
+	for _, s := range n.sinks {
+		if s.sink.Name() == name {
+			return s.stats(), true
+		}
+	}
+	return SinkStats{}, false
 }
 
 // NATSURL is the URL of the NATS server the node publishes to (the embedded

@@ -1,27 +1,20 @@
 package actors
 
 import (
-	"time"
-
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/parallax-robotics/parallax/camera"
 	"github.com/parallax-robotics/parallax/launch"
 	"github.com/parallax-robotics/parallax/msgs"
-	"github.com/parallax-robotics/parallax/perception"
 )
 
-// nodeActor is the root of the tree: it spawns the publisher, one
-// perception actor per stream group, the stereo sync actor and the camera
-// actors (downstream first, so every actor knows where to send), and
-// supervises them with decide.
+// nodeActor is the root of the tree: it spawns the diagnostics actor, one
+// actor per sink, one perception actor per stream group (with the learner
+// and its tee for the first), the stereo sync actor and the camera actors
+// (downstream first, so every actor knows where to send), and supervises
+// them with decide.
 type nodeActor struct {
-	n         *Node
-	l         *launch.Launch
-	ns        msgs.Namespace
-	opens     map[string]func() (camera.Source, error)
-	baselines map[string]float64
-	est       *perception.Estimator
+	n *Node
+	l *launch.Launch
 }
 
 func (a *nodeActor) Receive(ctx actor.Context) {
@@ -36,24 +29,27 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 
 func (a *nodeActor) spawn(ctx actor.Context) {
 	l, n := a.l, a.n
-	pub := spawnNamed(ctx, actor.PropsFromProducer(func() actor.Actor {
-		return &publisherActor{nc: n.nc, ns: a.ns, topics: l.Topics, baselines: a.baselines, c: &n.c, onDepth: n.onDepth}
-	}), "publisher")
-	imageEvery := time.Duration(0)
-	if l.Topics.Image && l.Topics.ImageRate > 0 {
-		imageEvery = time.Duration(float64(time.Second) / l.Topics.ImageRate)
+	out := &fanout{root: ctx.ActorSystem().Root}
+	diag := spawnNamed(ctx, actor.PropsFromProducer(func() actor.Actor {
+		return &diagnosticsActor{out: out}
+	}), "diagnostics")
+	// The sinks' PIDs are set before any actor that sends outputs exists.
+	for _, link := range n.sinks {
+		out.sinks = append(out.sinks, spawnNamed(ctx, actor.PropsFromProducer(func() actor.Actor {
+			return &sinkActor{link: link, diag: diag}
+		}), "sink/"+link.sink.Name()))
 	}
 	next := map[string]*actor.PID{} // camera -> where its frames go
 	paired := map[string]bool{}     // cameras whose frames go to sync
 	for i, g := range groups(l) {
 		odom := i == 0
 		perc := spawnNamed(ctx, actor.PropsFromProducer(func() actor.Actor {
-			return &perceptionActor{name: g[0], est: a.est, odom: odom, out: pub, c: &n.c}
+			return &perceptionActor{name: g[0], est: n.est, odom: odom, out: out, diag: diag, result: n.onResult, c: &n.c}
 		}), "perception/"+g[0])
 		if i == 0 && n.learn != nil {
 			// The first group also feeds the online learner.
 			learn := spawnNamed(ctx, actor.PropsFromProducer(func() actor.Actor {
-				return &learnerActor{s: n.learn, name: g[0], nc: n.nc, subject: a.ns.LearnerStats(), pub: pub, c: &n.c}
+				return &learnerActor{s: n.learn, name: g[0], out: out, diag: diag}
 			}), "learner/"+g[0])
 			perc = spawnNamed(ctx, actor.PropsFromProducer(func() actor.Actor {
 				return &teeActor{to: []*actor.PID{perc, learn}}
@@ -71,11 +67,11 @@ func (a *nodeActor) spawn(ctx actor.Context) {
 		paired[g[0]], paired[g[1]] = true, true
 	}
 	for i, c := range l.Cameras {
-		link, open, to, alone := n.links[i], a.opens[c.Name], next[c.Name], !paired[c.Name]
+		link, feed, gate, to, alone := n.links[i], n.feeds[c.Name], n.gates[c.Name], next[c.Name], !paired[c.Name]
 		hw := msgs.RedactURL(c.URL)
 		spawnNamed(ctx, actor.PropsFromProducer(func() actor.Actor {
-			return &cameraActor{link: link, hardwareID: hw, open: open, next: to, alone: alone, pub: pub,
-				imageEvery: imageEvery, backoff: n.Backoff, c: &n.c}
+			return &cameraActor{link: link, hardwareID: hw, open: feed.Open, gate: gate, next: to, alone: alone,
+				out: out, diag: diag, backoff: n.Backoff, c: &n.c}
 		}), "camera/"+c.Name)
 	}
 }

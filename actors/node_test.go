@@ -80,7 +80,7 @@ func TestNodeSynthPublishes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p0 != msgs.Identity() || first.FrameId != OdomFrame || first.ChildFrameId != "left" {
+	if p0 != msgs.Identity() || first.FrameId != msgs.OdomFrame || first.ChildFrameId != "left" {
 		t.Errorf("first odometry %v in %q/%q, want identity in odom/left", p0, first.FrameId, first.ChildFrameId)
 	}
 	if last.Seq <= first.Seq {

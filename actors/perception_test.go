@@ -26,8 +26,7 @@ func newEstimator(t testing.TB) *perception.Estimator {
 	}
 	var m *perception.Model
 	if err := w.Do(func() (err error) {
-		m, err = perception.NewModel(perception.ModelConfig{Width: testW, Height: testH,
-			Depth: perception.DepthConfig{Size: "small"}, Pose: perception.PoseConfig{Size: "small"}}, gotch.CPU)
+		m, err = perception.NewModel(perception.DepthPose(testW, testH, perception.DepthConfig{Size: "small"}, perception.PoseConfig{Size: "small"}), gotch.CPU)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -76,21 +75,22 @@ func TestPerceptionLatestFrameWins(t *testing.T) {
 	frames := renderFrames(t, 16)
 	sys := actor.NewActorSystem(quietLogger())
 	defer sys.Shutdown()
-	results := make(chan *DepthResult, 1000)
-	out := sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+	results := make(chan *msgs.Result, 1000)
+	sink := sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
 		if d, ok := ctx.Message().(*diagMsg); ok {
 			t.Logf("diagnostic: %v", d.status)
 		}
-		if r, ok := ctx.Message().(*DepthResult); ok {
+		if e, ok := ctx.Message().(*envelope); ok && e.out.Result != nil {
 			select {
-			case results <- r:
+			case results <- e.out.Result:
 			default:
 			}
 		}
 	}))
 	var c counters
 	pid := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &perceptionActor{name: "left", est: est, odom: true, out: out, c: &c}
+		return &perceptionActor{name: "left", est: est, odom: true, out: &fanout{root: sys.Root, sinks: []*actor.PID{sink}},
+			diag: sink, result: noHook, c: &c}
 	}))
 
 	// Feed until 8 results (the shared cores make inference time vary
@@ -103,13 +103,13 @@ func TestPerceptionLatestFrameWins(t *testing.T) {
 		sys.Root.Send(pid, &FrameSet{Frames: []*msgs.Frame{&f}})
 		time.Sleep(feedEvery)
 	}
-	sys.Root.StopFuture(pid).Wait()   // waits for the inference in flight
-	sys.Root.PoisonFuture(out).Wait() // delivers its last result
+	sys.Root.StopFuture(pid).Wait()    // waits for the inference in flight
+	sys.Root.PoisonFuture(sink).Wait() // delivers its last result
 	var lat []uint64
 	var inference time.Duration
 	for len(results) > 0 {
 		r := <-results
-		lat = append(lat, r.Set.Ref().Seq)
+		lat = append(lat, r.Ref().Seq)
 		inference += r.Inference
 	}
 	if len(lat) < 3 {
@@ -138,14 +138,16 @@ func TestPerceptionLatencyFlat(t *testing.T) {
 		inf time.Duration
 	}
 	results := make(chan arrival, 1000)
-	out := sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
-		if r, ok := ctx.Message().(*DepthResult); ok {
-			results <- arrival{time.Since(r.Set.Ref().Stamp), r.Inference}
+	sink := sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		if e, ok := ctx.Message().(*envelope); ok && e.out.Result != nil {
+			r := e.out.Result
+			results <- arrival{time.Since(r.Ref().Stamp), r.Inference}
 		}
 	}))
 	var c counters
 	pid := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &perceptionActor{name: "left", est: est, odom: true, out: out, c: &c}
+		return &perceptionActor{name: "left", est: est, odom: true, out: &fanout{root: sys.Root, sinks: []*actor.PID{sink}},
+			diag: sink, result: noHook, c: &c}
 	}))
 	begin := time.Now()
 	for i := 0; c.processed.Load() < 12 && time.Since(begin) < 30*time.Second; i++ {
@@ -155,7 +157,7 @@ func TestPerceptionLatencyFlat(t *testing.T) {
 		time.Sleep(feedEvery)
 	}
 	sys.Root.StopFuture(pid).Wait()
-	sys.Root.PoisonFuture(out).Wait()
+	sys.Root.PoisonFuture(sink).Wait()
 	var all []arrival
 	for len(results) > 0 {
 		all = append(all, <-results)
@@ -185,3 +187,6 @@ func TestPerceptionLatencyFlat(t *testing.T) {
 		t.Errorf("latest latency %v above %v: frames are queueing", Percentile(late, 100), bound)
 	}
 }
+
+// noHook is a perception actor's node hook when there is no node.
+func noHook(*msgs.Result) func() { return nil }

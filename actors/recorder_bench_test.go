@@ -5,6 +5,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/parallax-robotics/parallax/record"
 )
 
 func processCPU() time.Duration {
@@ -26,15 +28,15 @@ func BenchmarkNodeRecorder(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			l := synthLaunch(b, "learner: {adapt: false}")
 			n := &Node{Launch: l}
-			var rec *Recorder
+			var rec *record.Recorder
 			if on {
-				rec = &Recorder{Path: filepath.Join(b.TempDir(), "drive.mcap")}
-				n.Recorder = rec
+				rec = &record.Recorder{Path: filepath.Join(b.TempDir(), "drive.mcap")}
+				n.Sinks = []Sink{rec}
 			}
 			startNode(b, n)
 			time.Sleep(time.Second) // warm up: model load, first frames
 			s0, cpu0, t0 := n.Stats(), processCPU(), time.Now()
-			var r0 RecorderStats
+			var r0 record.RecorderStats
 			if rec != nil {
 				r0 = rec.Stats()
 			}
@@ -51,7 +53,8 @@ func BenchmarkNodeRecorder(b *testing.B) {
 				r := rec.Stats()
 				b.ReportMetric(float64(r.Bytes-r0.Bytes)/1e6/el, "MB/s")
 				b.ReportMetric(float64(r.Messages-r0.Messages)/el, "msgs/s")
-				b.ReportMetric(float64(r.Dropped), "dropped")
+				st, _ := n.SinkStats(rec.Name())
+				b.ReportMetric(float64(st.Dropped), "dropped")
 			}
 			b.StopTimer()
 			n.Stop()

@@ -4,47 +4,26 @@ import (
 	"bytes"
 	"fmt"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sugarme/gotch"
 
+	"github.com/parallax-robotics/parallax/actors/sinktest"
 	"github.com/parallax-robotics/parallax/camera/replay"
 	"github.com/parallax-robotics/parallax/msgs"
 	"github.com/parallax-robotics/parallax/perception"
 	"github.com/parallax-robotics/parallax/record"
 )
 
-// depthLog collects the published depth maps by the reference frame's
-// stamp, as OnDepth sees them.
-type depthLog struct {
-	mu   sync.Mutex
-	maps map[int64][]byte
-	last time.Time
-}
-
-func newDepthLog() *depthLog { return &depthLog{maps: map[int64][]byte{}} }
-
-func (d *depthLog) onDepth(r *DepthResult) {
-	b := msgs.AppendFloat32s(nil, r.Depth.Depth)
-	d.mu.Lock()
-	d.maps[r.Set.Ref().Stamp.UnixNano()] = b
-	d.last = time.Now()
-	d.mu.Unlock()
-}
-
-func (d *depthLog) len() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.maps)
-}
-
-// quiet reports whether no depth arrived for the last dt.
-func (d *depthLog) quiet(dt time.Duration) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.maps) > 0 && time.Since(d.last) > dt
+// depthMaps returns a collector's depth maps by the reference frame's
+// stamp.
+func depthMaps(c *sinktest.Collector) map[int64][]byte {
+	out := map[int64][]byte{}
+	for _, r := range c.Results() {
+		out[r.Ref().Stamp.UnixNano()] = msgs.AppendFloat32s(nil, r.Depth.Depth)
+	}
+	return out
 }
 
 // saveCheckpoint writes a randomly initialised small model: replays of the
@@ -58,8 +37,7 @@ func saveCheckpoint(t *testing.T) string {
 	}
 	defer w.Close()
 	if err := w.Do(func() error {
-		m, err := perception.NewModel(perception.ModelConfig{Width: 320, Height: 96,
-			Depth: perception.DepthConfig{Size: "small"}, Pose: perception.PoseConfig{Size: "small"}}, gotch.CPU)
+		m, err := perception.NewModel(perception.DepthPose(320, 96, perception.DepthConfig{Size: "small"}, perception.PoseConfig{Size: "small"}), gotch.CPU)
 		if err != nil {
 			return err
 		}
@@ -78,18 +56,21 @@ func saveCheckpoint(t *testing.T) string {
 func TestRecordReplayDeterministic(t *testing.T) {
 	ckpt := saveCheckpoint(t)
 	path := filepath.Join(t.TempDir(), "drive.mcap")
-	live := newDepthLog()
+	live := &sinktest.Collector{Queue: 1024}
 	l := synthLaunch(t, "learner: {adapt: false}")
 	l.Model.Checkpoint = ckpt
-	rec := &Recorder{Path: path}
-	n := startNode(t, &Node{Launch: l, Recorder: rec, OnDepth: live.onDepth})
-	waitFor(t, 60*time.Second, "10 live depth maps", func() bool { return live.len() >= 10 })
+	rec := &record.Recorder{Path: path}
+	n := startNode(t, &Node{Launch: l, Sinks: []Sink{rec, live}})
+	waitFor(t, 60*time.Second, "10 live depth maps", func() bool { return live.Len() >= 10 })
 	if err := n.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	st := rec.Stats()
-	if st.Err != nil || st.Dropped > 0 {
-		t.Fatalf("recorder: %d dropped, first error %v", st.Dropped, st.Err)
+	st, _ := n.SinkStats(rec.Name())
+	if rs := rec.Stats(); rs.Err != nil || st.Dropped > 0 || st.Errors > 0 {
+		t.Fatalf("recorder: %d dropped, %d errors, first error %v", st.Dropped, st.Errors, rs.Err)
+	}
+	if !live.Closed() {
+		t.Error("Stop did not close the sinks")
 	}
 	sum, err := record.Info(path)
 	if err != nil {
@@ -109,8 +90,8 @@ func TestRecordReplayDeterministic(t *testing.T) {
 		t.Fatalf("recording not closed: %s", sum.Problem)
 	}
 	// Every live depth map was recorded.
-	if counts["test.left.depth"] != uint64(live.len()) {
-		t.Errorf("%d depth maps recorded, %d published", counts["test.left.depth"], live.len())
+	if counts["test.left.depth"] != uint64(live.Len()) {
+		t.Errorf("%d depth maps recorded, %d handed to the other sink", counts["test.left.depth"], live.Len())
 	}
 	recd, err := replay.Open(path)
 	if err != nil {
@@ -123,8 +104,8 @@ func TestRecordReplayDeterministic(t *testing.T) {
 	}
 	recd.Close()
 
-	play := func() *depthLog {
-		d := newDepthLog()
+	play := func() map[int64][]byte {
+		d := &sinktest.Collector{}
 		l := parseLaunch(t, fmt.Sprintf(`
 namespace: replay
 cameras:
@@ -135,26 +116,30 @@ learner: {adapt: false}
 device: cpu
 nats: {embedded: {listen: "127.0.0.1:0"}}
 `, path, ckpt))
-		n := startNode(t, &Node{Launch: l, OnDepth: d.onDepth, Threads: 1})
-		waitFor(t, 120*time.Second, "the replay to finish", func() bool { return d.len() >= frames || d.quiet(3*time.Second) })
+		n := startNode(t, &Node{Launch: l, Sinks: []Sink{d}, Threads: 1})
+		waitFor(t, 120*time.Second, "the replay to finish", func() bool { return d.Len() >= frames || d.Quiet(3*time.Second) })
 		n.Stop()
-		return d
+		if st, _ := n.SinkStats(d.Name()); st.Dropped > 0 {
+			t.Errorf("a lockstep replay dropped %d outputs of a sink", st.Dropped)
+		}
+		return depthMaps(d)
 	}
 	a, b := play(), play()
-	if a.len() < frames-1 {
-		t.Errorf("replay processed %d of %d recorded pairs", a.len(), frames)
+	if len(a) < frames-1 {
+		t.Errorf("replay processed %d of %d recorded pairs", len(a), frames)
 	}
-	if a.len() != b.len() {
-		t.Fatalf("replays published %d and %d depth maps", a.len(), b.len())
+	if len(a) != len(b) {
+		t.Fatalf("replays published %d and %d depth maps", len(a), len(b))
 	}
-	for stamp, m := range a.maps {
-		if !bytes.Equal(m, b.maps[stamp]) {
+	for stamp, m := range a {
+		if !bytes.Equal(m, b[stamp]) {
 			t.Fatalf("depth at %d differs between the two replays", stamp)
 		}
 	}
 	same := 0
-	for stamp, m := range live.maps {
-		r, ok := a.maps[stamp]
+	liveMaps := depthMaps(live)
+	for stamp, m := range liveMaps {
+		r, ok := a[stamp]
 		if !ok {
 			continue
 		}
@@ -163,8 +148,8 @@ nats: {embedded: {listen: "127.0.0.1:0"}}
 		}
 		same++
 	}
-	if same < live.len()-1 {
-		t.Errorf("only %d of %d live depth maps were replayed", same, live.len())
+	if same < len(liveMaps)-1 {
+		t.Errorf("only %d of %d live depth maps were replayed", same, len(liveMaps))
 	}
-	t.Logf("%d frames recorded, %d replayed twice identically, %d equal to the live run", frames, a.len(), same)
+	t.Logf("%d frames recorded, %d replayed twice identically, %d equal to the live run", frames, len(a), same)
 }

@@ -142,7 +142,7 @@ func (r *RTSP) Stats() RTSPStats {
 }
 
 // Start connects, picks the video track, and starts playing.
-func (r *RTSP) Start() error {
+func (r *RTSP) Start(ctx context.Context) error {
 	if r.Camera == "" {
 		r.Camera = "camera"
 	}
@@ -198,42 +198,32 @@ func (r *RTSP) Start() error {
 	if err := c.Start2(); err != nil {
 		return r.classify(err)
 	}
-
-	desc, _, err := c.Describe(u)
-	if err != nil {
+	// The handshake blocks on the network; a cancelled ctx closes the
+	// client under it, so a camera actor that stops while connecting to a
+	// silent host leaves no connection behind.
+	stop, watched := make(chan struct{}), make(chan struct{})
+	var aborted atomic.Bool
+	go func() {
+		defer close(watched)
+		select {
+		case <-ctx.Done():
+			aborted.Store(true)
+			c.Close()
+		case <-stop:
+		}
+	}()
+	err = r.handshake(c, u)
+	close(stop)
+	<-watched
+	switch {
+	case aborted.Load():
+		r.closeTrack()
+		return fmt.Errorf("camera: %s: %w", r.redacted, ctx.Err())
+	case err != nil:
 		c.Close()
-		return r.classify(err)
+		r.closeTrack()
+		return err
 	}
-
-	medi, forma := pickVideo(desc)
-	if medi == nil {
-		c.Close()
-		return fmt.Errorf("%w (stream has: %s) at %s", ErrNoVideoTrack, describeMedias(desc), r.redacted)
-	}
-	track, err := newTrackDecoder(forma)
-	if err != nil {
-		c.Close()
-		return fmt.Errorf("camera: %s at %s: %w", forma.Codec(), r.redacted, err)
-	}
-	r.track = track
-	r.media = medi
-	r.clockRate = int64(forma.ClockRate())
-	r.stats.Codec = track.codec.String()
-
-	if _, err := c.Setup(desc.BaseURL, medi, 0, 0); err != nil {
-		c.Close()
-		track.close()
-		return r.classify(err)
-	}
-	r.client = c
-	c.OnPacketRTP(medi, forma, r.onPacket)
-
-	if _, err := c.Play(nil); err != nil {
-		c.Close()
-		track.close()
-		return r.classify(err)
-	}
-
 	r.started.Store(true)
 	go func() {
 		defer close(r.waitDone)
@@ -246,6 +236,45 @@ func (r *RTSP) Start() error {
 		}
 	}()
 	return nil
+}
+
+// handshake describes the stream, picks its video track, sets it up and
+// plays it. On error the caller closes the client and the track.
+func (r *RTSP) handshake(c *gortsplib.Client, u *base.URL) error {
+	desc, _, err := c.Describe(u)
+	if err != nil {
+		return r.classify(err)
+	}
+	medi, forma := pickVideo(desc)
+	if medi == nil {
+		return fmt.Errorf("%w (stream has: %s) at %s", ErrNoVideoTrack, describeMedias(desc), r.redacted)
+	}
+	track, err := newTrackDecoder(forma)
+	if err != nil {
+		return fmt.Errorf("camera: %s at %s: %w", forma.Codec(), r.redacted, err)
+	}
+	r.track = track
+	r.media = medi
+	r.clockRate = int64(forma.ClockRate())
+	r.stats.Codec = track.codec.String()
+	if _, err := c.Setup(desc.BaseURL, medi, 0, 0); err != nil {
+		return r.classify(err)
+	}
+	r.client = c
+	c.OnPacketRTP(medi, forma, r.onPacket)
+	if _, err := c.Play(nil); err != nil {
+		return r.classify(err)
+	}
+	return nil
+}
+
+// closeTrack frees the decoder of a handshake that did not finish.
+func (r *RTSP) closeTrack() {
+	r.client = nil
+	if r.track != nil {
+		r.track.close()
+		r.track = nil
+	}
 }
 
 // onPacket runs on gortsplib's reader goroutine for every RTP packet.

@@ -1,11 +1,13 @@
 package camera
 
 import (
-	"github.com/parallax-robotics/parallax/msgs"
+	"context"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parallax-robotics/parallax/msgs"
 
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/pion/rtp"
@@ -136,7 +138,7 @@ func FuzzRedact(f *testing.F) {
 			t.Fatalf("RedactURL(%q) = %q", raw, got)
 		}
 		r := &RTSP{URL: raw, Transport: "none"}
-		if err := r.Start(); err != nil && strings.Contains(err.Error(), pass) {
+		if err := r.Start(context.Background()); err != nil && strings.Contains(err.Error(), pass) {
 			t.Fatalf("Start error shows the password: %v", err)
 		}
 		r = &RTSP{URL: raw, ReadTimeout: time.Millisecond}
@@ -144,7 +146,7 @@ func FuzzRedact(f *testing.F) {
 			// Only URLs that fail before dialling: no network in a fuzzer.
 			return
 		}
-		if err := r.Start(); err != nil && strings.Contains(err.Error(), pass) {
+		if err := r.Start(context.Background()); err != nil && strings.Contains(err.Error(), pass) {
 			t.Fatalf("Start error shows the password: %v", err)
 		}
 	})

@@ -36,7 +36,7 @@ type genSource struct {
 	once   sync.Once
 }
 
-func (g *genSource) Start() error {
+func (g *genSource) Start(context.Context) error {
 	g.closed = make(chan struct{})
 	g.start = time.Now()
 	if !g.Epoch.IsZero() {
@@ -252,7 +252,7 @@ func ffmpegFrames(t testing.TB, lavfi string, w, h, n int) [][]byte {
 // startRTSP starts an RTSP source and closes it at the end of the test.
 func startRTSP(t testing.TB, r *camera.RTSP) *camera.RTSP {
 	t.Helper()
-	if err := r.Start(); err != nil {
+	if err := r.Start(context.Background()); err != nil {
 		t.Fatalf("rtsp start: %v", err)
 	}
 	t.Cleanup(func() { r.Close() })

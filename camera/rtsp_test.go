@@ -107,7 +107,7 @@ func TestServeFFprobe(t *testing.T) {
 	left := &genSource{W: 320, H: 240}
 	right := &genSource{W: 160, H: 96}
 	for _, g := range []*genSource{left, right} {
-		g.Start()
+		g.Start(context.Background())
 		defer g.Close()
 	}
 	if err := srv.Serve("/left", left, 15); err != nil {
@@ -150,7 +150,7 @@ func TestRTSPReadsServedStream(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := startServer(t, &cameratest.Server{UDP: tc.udp})
 			g := &genSource{W: tc.w, H: tc.h}
-			g.Start()
+			g.Start(context.Background())
 			defer g.Close()
 			if err := srv.Serve("cam", g, 30); err != nil {
 				t.Fatal(err)
@@ -183,7 +183,7 @@ func TestRTSPReadsServedStream(t *testing.T) {
 func TestRTSPSlowReaderDropsOldest(t *testing.T) {
 	srv := startServer(t, &cameratest.Server{})
 	g := &genSource{W: 160, H: 120}
-	g.Start()
+	g.Start(context.Background())
 	defer g.Close()
 	if err := srv.Serve("cam", g, 30); err != nil {
 		t.Fatal(err)
@@ -339,7 +339,7 @@ func TestRTSPErrors(t *testing.T) {
 	const secret = "s3cr3tPa55"
 	srv := startServer(t, &cameratest.Server{User: "robot", Pass: secret})
 	g := &genSource{W: 160, H: 120}
-	g.Start()
+	g.Start(context.Background())
 	defer g.Close()
 	if err := srv.Serve("cam", g, 15); err != nil {
 		t.Fatal(err)
@@ -399,7 +399,7 @@ func TestRTSPErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &camera.RTSP{URL: tc.url, ReadTimeout: 500 * time.Millisecond}
-			err := r.Start()
+			err := r.Start(context.Background())
 			defer r.Close()
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Start: %v, want %v", err, tc.want)
@@ -428,7 +428,7 @@ func TestRTSPErrors(t *testing.T) {
 func TestRTSPStallTimesOut(t *testing.T) {
 	srv := startServer(t, &cameratest.Server{})
 	g := &genSource{W: 160, H: 120, Limit: 15}
-	g.Start()
+	g.Start(context.Background())
 	defer g.Close()
 	if err := srv.Serve("cam", g, 30); err != nil {
 		t.Fatal(err)
@@ -467,7 +467,7 @@ func TestRTSPConfigErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.r.Start()
+			err := tc.r.Start(context.Background())
 			defer tc.r.Close()
 			if err == nil || !strings.Contains(err.Error(), tc.text) {
 				t.Fatalf("Start: %v, want an error saying %q", err, tc.text)
@@ -490,7 +490,7 @@ func TestRTSPStampsFromSenderReports(t *testing.T) {
 	const behind = time.Hour
 	srv := startServer(t, &cameratest.Server{})
 	g := &genSource{W: 64, H: 48, FPS: 10, Epoch: time.Now().Add(-behind)}
-	g.Start()
+	g.Start(context.Background())
 	defer g.Close()
 	// fps 0: the server paces by the stamps and passes them on as NTP time.
 	if err := srv.Serve("cam", g, 0); err != nil {
@@ -532,12 +532,12 @@ func TestRTSPCloseAndLeaks(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := &genSource{W: 160, H: 120}
-	g.Start()
+	g.Start(context.Background())
 	if err := srv.Serve("cam", g, 30); err != nil {
 		t.Fatal(err)
 	}
 	r := &camera.RTSP{URL: srv.URL("cam")}
-	if err := r.Start(); err != nil {
+	if err := r.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	readFrames(t, r, 2, 10*time.Second)
@@ -587,7 +587,7 @@ func BenchmarkRTSPRead640x480(b *testing.B) {
 	srv := startServer(b, &cameratest.Server{})
 	// Stamps 1 ms apart and fps 0: the server sends as fast as it encodes.
 	g := &genSource{W: 640, H: 480, FPS: 1000, Cycle: 30}
-	g.Start()
+	g.Start(context.Background())
 	defer g.Close()
 	if err := srv.Serve("cam", g, 0); err != nil {
 		b.Fatal(err)

@@ -22,8 +22,10 @@ var (
 // failed live source is the caller's job: Read returns the error, and the
 // caller closes the source and starts a new one.
 type Source interface {
-	// Start connects to or opens the source.
-	Start() error
+	// Start connects to or opens the source. Cancelling ctx abandons a
+	// connection in progress (Start then returns ctx's error and leaves
+	// nothing open); it does not affect the source once started.
+	Start(ctx context.Context) error
 	// Read blocks until the next frame, the context is done, or the source fails.
 	Read(ctx context.Context) (*msgs.Frame, error)
 	// Close releases the source. It is safe to call more than once.

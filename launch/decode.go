@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parallax-robotics/parallax/camera"
 	"gopkg.in/yaml.v3"
 )
 
@@ -335,7 +336,7 @@ func (l *Launch) fill() {
 	var left, right []string
 	for i := range l.Cameras {
 		c := &l.Cameras[i]
-		if c.Transport == "" && isRTSP(c.URL) {
+		if d := driverOf(c.URL); c.Transport == "" && d != nil && d.Network {
 			c.Transport = "tcp"
 		}
 		switch c.Role {
@@ -367,7 +368,15 @@ func scheme(u string) string {
 	return strings.ToLower(u[:i])
 }
 
-func isRTSP(u string) bool { s := scheme(u); return s == "rtsp" || s == "rtsps" }
+// driverOf returns the camera driver of a URL's scheme, nil when none is
+// registered.
+func driverOf(u string) *camera.Driver {
+	d, _, err := camera.Lookup(u)
+	if err != nil {
+		return nil
+	}
+	return d
+}
 
 // suggest returns ` (did you mean "x"?)` for the closest candidate within
 // two edits, or "".

@@ -117,7 +117,7 @@ func TestParseErrors(t *testing.T) {
 			[]want{{6, "cameras[1].transport", ErrInvalid, `"tcpx" is not one of tcp, udp (did you mean "tcp"?)`}}},
 		{"transport on synth", "cameras:\n  - name: c\n    url: synth://\n    transport: udp\n", []want{{4, "cameras[0].transport", ErrConflict, "applies to rtsp:// and rtsps:// cameras only"}}},
 		{"bad role", "cameras: [{name: c, url: synth://, role: center}]\n", []want{{1, "cameras[0].role", ErrInvalid, `"center" is not one of mono, left, right`}}},
-		{"bad scheme", "cameras:\n  - name: c\n    url: http://h/x\n", []want{{3, "cameras[0].url", ErrInvalid, `scheme "http" is not one of rtsp, rtsps, synth, mcap, kitti`}}},
+		{"bad scheme", "cameras:\n  - name: c\n    url: http://h/x\n", []want{{3, "cameras[0].url", ErrInvalid, `scheme "http" is not one of kitti, mcap, rtsp, rtsps, synth`}}},
 		{"no scheme", "cameras: [{name: c, url: 'camera.local/x'}]\n", []want{{1, "cameras[0].url", ErrInvalid, "has no scheme"}}},
 		{"rtsp without host", "cameras: [{name: c, url: 'rtsp:///x', calibration: c.yaml}]\n", []want{{1, "cameras[0].url", ErrInvalid, `"rtsp:///x" has no host`}}},
 		{"rtsp bad port", "cameras: [{name: c, url: 'rtsp://h:99999/x', calibration: c.yaml}]\n", []want{{1, "cameras[0].url", ErrInvalid, `port "99999" is not 1 to 65535`}}},

@@ -37,7 +37,7 @@ model:
 	// launch: robot.yaml:3: cameras[0]: an rtsp:// camera needs intrinsics or calibration: the stream does not carry its camera model
 	// launch: robot.yaml:5: cameras[0]: unknown key "trasport" (did you mean "transport"?)
 	// launch: robot.yaml:6: cameras[1].name: "front" is already the name of cameras[0] (line 3)
-	// launch: robot.yaml:7: cameras[1].url: scheme "http" is not one of rtsp, rtsps, synth, mcap, kitti
+	// launch: robot.yaml:7: cameras[1].url: scheme "http" is not one of kitti, mcap, rtsp, rtsps, synth
 	// launch: robot.yaml:9: model.width: 300 is not a multiple of 32
 }
 

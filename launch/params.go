@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parallax-robotics/parallax/camera"
 	"github.com/parallax-robotics/parallax/msgs"
 )
 
@@ -70,13 +71,11 @@ func Params() []Param {
 
 // Choices, the single source of the enums.
 var (
-	transports = []string{"tcp", "udp"}
-	roles      = []string{RoleMono, RoleLeft, RoleRight}
-	sizes      = []string{"small", "default"}
-	// cameraSchemes are the URL schemes a camera may use.
-	cameraSchemes = []string{"rtsp", "rtsps", "synth", "mcap", "kitti"}
-	natsSchemes   = []string{"nats", "tls", "ws", "wss"}
-	learnModes    = []string{"auto", "mono", "stereo", "both"}
+	transports  = []string{"tcp", "udp"}
+	roles       = []string{RoleMono, RoleLeft, RoleRight}
+	sizes       = []string{"small", "default"}
+	natsSchemes = []string{"nats", "tls", "ws", "wss"}
+	learnModes  = []string{"auto", "mono", "stereo", "both"}
 )
 
 // The typed accessors. Each returns nil (an untyped nil any) when the
@@ -530,64 +529,35 @@ func redactErr(err error, u string) string {
 	return s
 }
 
+// checkCameraURL checks a camera URL with its scheme's driver
+// (camera.Check): the registry knows every scheme there is.
 func checkCameraURL(u string) error {
 	if u == "" {
 		return errors.New("empty")
 	}
-	p, err := parseURL(u)
-	if err != nil {
-		return err
-	}
-	scheme := strings.ToLower(p.Scheme)
-	switch scheme {
-	case "rtsp", "rtsps":
-		if p.Host == "" || p.Hostname() == "" {
-			return fmt.Errorf("%s has no host", quoteURL(u))
-		}
-		if port := p.Port(); port != "" {
-			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-				return fmt.Errorf("%s: port %q is not 1 to 65535", quoteURL(u), port)
-			}
-		}
-	case "synth":
-		return checkSynthURL(u)
-	case "mcap", "kitti":
-		if p.User != nil {
-			return fmt.Errorf("%s: a %s:// URL names a file and takes no credentials", quoteURL(u), scheme)
-		}
-		if filePath(p) == "" {
-			return fmt.Errorf("%s names no file: want %s://path (relative to the launch file) or %s:///absolute/path", quoteURL(u), scheme, scheme)
-		}
-	case "":
-		return fmt.Errorf("%s has no scheme: want one of %s", quoteURL(u), strings.Join(cameraSchemes, ", "))
-	default:
-		return fmt.Errorf("scheme %q is not one of %s", p.Scheme, strings.Join(cameraSchemes, ", "))
-	}
-	return nil
+	_, err := camera.Check(u)
+	return launchError(err)
 }
 
-// filePath is the file a mcap:// or kitti:// URL names: host and path
-// together, so both mcap://drives/a.mcap (relative) and mcap:///data/a.mcap
-// (absolute) work.
-func filePath(p *url.URL) string { return p.Host + p.Path }
-
-// checkSynthURL checks the shape of a synth:// URL; its keys are checked by
-// camera/synth.ParseURL when the camera starts (launch does not import it).
-func checkSynthURL(u string) error {
-	p, err := parseURL(u)
-	if err != nil {
-		return err
+// launchError drops the camera package's prefixes: the launch loader
+// already says which key of which line it is about.
+func launchError(err error) error {
+	if err == nil {
+		return nil
 	}
-	if p.Scheme != "synth" {
+	msg := err.Error()
+	for _, p := range []string{camera.ErrScheme.Error() + ": ", "camera: "} {
+		msg = strings.TrimPrefix(msg, p)
+	}
+	return errors.New(msg)
+}
+
+// checkSynthURL checks serve.world: a synth:// URL its driver accepts.
+func checkSynthURL(u string) error {
+	if scheme(u) != "synth" {
 		return fmt.Errorf("%s is not a synth:// URL", quoteURL(u))
 	}
-	if p.Opaque != "" || p.Host != "" || p.User != nil || (p.Path != "" && p.Path != "/") || p.Fragment != "" {
-		return fmt.Errorf("%s: only a query (?key=value&...) may follow synth://", quoteURL(u))
-	}
-	if _, err := url.ParseQuery(p.RawQuery); err != nil {
-		return fmt.Errorf("%s: query: %v", quoteURL(u), err)
-	}
-	return nil
+	return checkCameraURL(u)
 }
 
 func checkNATSURL(s string) error {

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/parallax-robotics/parallax/camera"
 )
 
 // Validate checks the configuration: every value against the parameter
@@ -184,12 +186,12 @@ func (l *Launch) validateCameras(pr *problems) {
 // validateSource checks what depends on the kind of source: transport for
 // RTSP only, and where the camera model comes from.
 func (l *Launch) validateSource(pr *problems, i int, c *Camera) {
-	s := scheme(c.URL)
-	if pr.bad[camKey(i, "url")] || checkCameraURL(c.URL) != nil {
+	s, d := scheme(c.URL), driverOf(c.URL)
+	if pr.bad[camKey(i, "url")] || d == nil || checkCameraURL(c.URL) != nil {
 		return // already reported
 	}
-	if c.Transport != "" && s != "rtsp" && s != "rtsps" && !pr.bad[camKey(i, "transport")] {
-		pr.add(ErrConflict, camKey(i, "transport"), "applies to rtsp:// and rtsps:// cameras only, this one is %s://", s)
+	if c.Transport != "" && !d.Network && !pr.bad[camKey(i, "transport")] {
+		pr.add(ErrConflict, camKey(i, "transport"), "applies to %s cameras only, this one is %s://", networkSchemes(), s)
 	}
 	switch {
 	case c.Intrinsics != nil && c.Calibration != "":
@@ -198,13 +200,13 @@ func (l *Launch) validateSource(pr *problems, i int, c *Camera) {
 			key = camKey(i, "intrinsics")
 		}
 		pr.add(ErrConflict, key, "give intrinsics or calibration, not both")
-	case s == "synth" && (c.Intrinsics != nil || c.Calibration != ""):
+	case d.Model == camera.ModelOwn && (c.Intrinsics != nil || c.Calibration != ""):
 		key := camKey(i, "intrinsics")
 		if c.Calibration != "" {
 			key = camKey(i, "calibration")
 		}
-		pr.add(ErrConflict, key, "a synth:// camera knows its own model: set width, height, fx, fy, cx, cy in its URL instead")
-	case (s == "rtsp" || s == "rtsps") && c.Intrinsics == nil && c.Calibration == "":
+		pr.add(ErrConflict, key, "a %s:// camera knows its own model: set it in its URL instead (synth://: width, height, fx, fy, cx, cy)", s)
+	case d.Model == camera.ModelNeeded && c.Intrinsics == nil && c.Calibration == "":
 		pr.add(ErrMissing, camKey(i, ""), "an %s:// camera needs intrinsics or calibration: the stream does not carry its camera model", s)
 	}
 }
@@ -268,8 +270,8 @@ func (l *Launch) validateStereo(pr *problems) {
 	switch {
 	case st.Baseline == 0 && r.Intrinsics != nil:
 		pr.add(ErrMissing, "stereo.baseline", "required: the right camera's intrinsics are inline and carry no baseline")
-	case st.Baseline != 0 && scheme(r.URL) == "synth":
-		pr.add(ErrConflict, "stereo.baseline", "the right camera is synth://, which sets its own baseline (baseline= in its URL)")
+	case st.Baseline != 0 && driverOf(r.URL) != nil && driverOf(r.URL).Model == camera.ModelOwn:
+		pr.add(ErrConflict, "stereo.baseline", "the right camera is %s://, which sets its own baseline (synth://: baseline= in its URL)", scheme(r.URL))
 	}
 	if lc := pair[0]; lc != nil && lc.Intrinsics != nil && r.Intrinsics != nil &&
 		(lc.Intrinsics.Width != r.Intrinsics.Width || lc.Intrinsics.Height != r.Intrinsics.Height) {
@@ -372,10 +374,8 @@ func (l *Launch) CheckFiles() error {
 		if c.Calibration != "" {
 			files = append(files, file{camKey(i, "calibration"), c.Calibration, false})
 		}
-		if s := scheme(c.URL); s == "mcap" || s == "kitti" {
-			if p, err := url.Parse(c.URL); err == nil {
-				files = append(files, file{camKey(i, "url"), filePath(p), s == "kitti"})
-			}
+		if d, u, err := camera.Lookup(c.URL); err == nil && d.Path != camera.PathNone {
+			files = append(files, file{camKey(i, "url"), camera.FilePath(u), d.Path == camera.PathFolder})
 		}
 	}
 	files = append(files, file{"model.checkpoint", l.Model.Checkpoint, false},
@@ -417,4 +417,19 @@ func unwrapPathErr(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// networkSchemes names the schemes of network streams, "rtsp:// and
+// rtsps://", from the camera registry.
+func networkSchemes() string {
+	var out []string
+	for _, s := range camera.Schemes() {
+		if d := driverOf(s + "://x"); d != nil && d.Network {
+			out = append(out, s+"://")
+		}
+	}
+	if len(out) <= 1 {
+		return strings.Join(out, "")
+	}
+	return strings.Join(out[:len(out)-1], ", ") + " and " + out[len(out)-1]
 }

@@ -102,19 +102,19 @@ func (a *adam) free() {
 // variable i; nil means no gradient reached it: zeros) into one flat
 // tensor. Run it with grad mode off.
 func (a *adam) flatGrad(grads []*ts.Tensor) (*ts.Tensor, error) {
-	s := &scope{fn: "adam"}
-	defer s.free()
+	s := perception.NewScope("learner: adam")
+	defer s.Free()
 	parts := make([]ts.Tensor, len(grads))
 	for i, g := range grads {
 		var f *ts.Tensor
 		if g == nil {
-			f = s.do(func() (*ts.Tensor, error) { return a.m.Narrow(0, a.off[i], a.numel[i], false) })
-			f = s.do(func() (*ts.Tensor, error) { return f.ZerosLike(false) })
+			f = s.Do(func() (*ts.Tensor, error) { return a.m.Narrow(0, a.off[i], a.numel[i], false) })
+			f = s.Do(func() (*ts.Tensor, error) { return f.ZerosLike(false) })
 		} else {
-			f = s.do(func() (*ts.Tensor, error) { return g.View([]int64{-1}, false) })
+			f = s.Do(func() (*ts.Tensor, error) { return g.View([]int64{-1}, false) })
 		}
-		if s.err != nil {
-			return nil, s.err
+		if s.Err() != nil {
+			return nil, s.Err()
 		}
 		parts[i] = *f
 	}
@@ -135,13 +135,13 @@ func (a *adam) update(g *ts.Tensor, gscale, lr float64) error {
 	t := a.t + 1
 	bc1 := 1 - math.Pow(a.beta1, float64(t))
 	bc2 := 1 - math.Pow(a.beta2, float64(t))
-	var sc scalars
-	defer sc.free()
-	b1, nb1 := sc.f(a.beta1), sc.f((1-a.beta1)*gscale)
-	b2, nb2 := sc.f(a.beta2), sc.f((1-a.beta2)*gscale*gscale)
-	step := sc.f(-lr / bc1)
-	vcorr := sc.f(1 / bc2)
-	eps := sc.f(a.eps)
+	sc := perception.NewScope("learner: adam")
+	defer sc.Free()
+	b1, nb1 := sc.Scalar(a.beta1), sc.Scalar((1-a.beta1)*gscale)
+	b2, nb2 := sc.Scalar(a.beta2), sc.Scalar((1-a.beta2)*gscale*gscale)
+	step := sc.Scalar(-lr / bc1)
+	vcorr := sc.Scalar(1 / bc2)
+	eps := sc.Scalar(a.eps)
 	// v = b2 v + (1-b2) c² g²
 	g2, err := g.Mul(g, false)
 	if err != nil {
@@ -235,49 +235,6 @@ func (a *adam) state() (m, v []float32, err error) {
 	return m, v, nil
 }
 
-// copyInto copies src into dst in place after checking what libtorch's
-// copy_ would reject (gotch's Copy_ exits the process on error).
-func copyInto(dst, src *ts.Tensor) error {
-	ds, err := dst.Size()
-	if err != nil {
-		return err
-	}
-	ss, err := src.Size()
-	if err != nil {
-		return err
-	}
-	if fmt.Sprint(ds) != fmt.Sprint(ss) || dst.DType() != src.DType() {
-		return fmt.Errorf("learner: copy %v %v into %v %v", ss, src.DType(), ds, dst.DType())
-	}
-	dd, err := dst.Device()
-	if err != nil {
-		return err
-	}
-	sd, err := src.Device()
-	if err != nil {
-		return err
-	}
-	if dd != sd {
-		return fmt.Errorf("learner: copy from %v into %v", sd, dd)
-	}
-	dst.Copy_(src)
-	return nil
-}
-
-// cloneTensor is a deep copy (new storage, no autograd history). Run it
-// with grad mode off.
-func cloneTensor(x *ts.Tensor) (*ts.Tensor, error) {
-	c, err := x.ZerosLike(false)
-	if err != nil {
-		return nil, err
-	}
-	if err := copyInto(c, x); err != nil {
-		c.MustDrop()
-		return nil, err
-	}
-	return c, nil
-}
-
 // Optimizer state section ("optim"): magic "ADAM", uint32 version 1,
 // float64 beta1 beta2 eps, int64 t, uint32 count, then per variable:
 // uint16 name length, name, uint32 numel, numel float32 of m, numel float32
@@ -358,22 +315,4 @@ func decodeAdam(data []byte) (*decodedAdam, error) {
 		return nil, bad(fmt.Sprintf("%d trailing bytes", r.Len()))
 	}
 	return d, nil
-}
-
-// valuesInto copies Go values into dst in place (shapes checked by numel).
-func valuesInto(dst *ts.Tensor, vals []float32) error {
-	shape, err := dst.Size()
-	if err != nil {
-		return err
-	}
-	dev, err := dst.Device()
-	if err != nil {
-		return err
-	}
-	src, err := floatTensor(vals, shape, dev)
-	if err != nil {
-		return err
-	}
-	defer src.MustDrop()
-	return copyInto(dst, src)
 }

@@ -32,7 +32,7 @@ func TestAdamFlatMatchesPerVariable(t *testing.T) {
 	lr := []float64{1e-2, 5e-3, 1e-3}
 	var vars []*ts.Tensor
 	for i := range shapes {
-		v, err := floatTensor(p0[i], shapes[i], gotch.CPU)
+		v, err := perception.FloatTensor(p0[i], shapes[i], gotch.CPU)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +68,7 @@ func TestAdamFlatMatchesPerVariable(t *testing.T) {
 				gt = append(gt, nil)
 				continue
 			}
-			x, err := floatTensor(g, shapes[i], gotch.CPU)
+			x, err := perception.FloatTensor(g, shapes[i], gotch.CPU)
 			if err != nil {
 				t.Fatal(err)
 			}

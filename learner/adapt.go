@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/parallax-robotics/parallax/msgs"
@@ -50,10 +51,10 @@ type AdaptConfig struct {
 	// MinTranslation is the translation gate in metres (the pose network's
 	// units: metres for a model trained with the stereo baseline, ModeBoth):
 	// a tuple whose previous and next frames are less than this apart, by
-	// the pose network of the model being trained, is skipped. It applies in
-	// the modes that train the pose network (ModeMono, ModeBoth); ModeStereo
-	// does not train it, so its translation would mean nothing, and the
-	// image gate decides alone. It defaults to 0.05 m; a negative value
+	// the pose network of the model being trained, is skipped. It applies
+	// when the objective trains the pose network (Monodepth2's ModeMono,
+	// ModeBoth); otherwise its translation would mean nothing (ModeStereo
+	// does not train it), and the image gate decides alone. It defaults to 0.05 m; a negative value
 	// turns the pose check off (the image gate still runs).
 	MinTranslation float64
 	// MinPixelChange is the image gate: a tuple whose previous and next
@@ -64,8 +65,8 @@ type AdaptConfig struct {
 	// camera parked (1 cm/s, with the exposure drifting) changes by at most
 	// 0.7, a robot at 1.5 m/s by at least 2.9, a car at 8 m/s by 7.5.
 	MinPixelChange float64
-	// DriftThreshold is the relative rise of the held-out photometric
-	// error, current weights against the last good ones on the same tuples,
+	// DriftThreshold is the relative rise of the held-out error (the
+	// objective's guard term, Guarded: Monodepth2's photometric error), current weights against the last good ones on the same tuples,
 	// that makes the guard roll back. It defaults to 0.05 (5%).
 	DriftThreshold float64
 	// AnomalyThreshold is the relative excess of a fresh tuple's
@@ -202,9 +203,10 @@ type Offered struct {
 	// Translation is the pose network's translation between the previous
 	// and next frames, metres (NaN when the image gate already decided).
 	Translation float64
-	// Photometric is the tuple's photometric error under the current
-	// weights (NaN when a gate before it decided).
-	Photometric float64
+	// Error is the tuple's error under the current weights: the
+	// objective's guard term (Guarded; Monodepth2's photometric error), NaN
+	// when a gate before it decided.
+	Error float64
 	// HeldOut is true when the tuple went to the held-out set.
 	HeldOut bool
 }
@@ -254,14 +256,19 @@ type AdaptStats struct {
 // called from one goroutine (the learner actor's); they block while the
 // worker runs.
 type Adapter struct {
-	cfg  AdaptConfig
-	w    *perception.Worker
-	m    *perception.Model
-	tr   *Trainer
-	est  *perception.Estimator // the model being trained, for the pose gate
-	buf  *Replay
-	hold holdOut
-	rng  *rand.Rand
+	cfg AdaptConfig
+	w   *perception.Worker
+	m   *perception.Model
+	tr  *Trainer
+	est *perception.Estimator // the model being trained, for the pose gate
+	// guard is the loss term the anomaly check and drift guard compare;
+	// posed says whether the objective trains the pose network (the
+	// translation gate applies).
+	guard string
+	posed bool
+	buf   *Replay
+	hold  holdOut
+	rng   *rand.Rand
 
 	good      *TrainerState // last weights that passed a check
 	fresh     *Sample       // the newest accepted tuple, trained on next
@@ -323,6 +330,8 @@ func NewAdapter(w *perception.Worker, m *perception.Model, c *perception.Checkpo
 		return nil, fmt.Errorf("learner: adapter: %w", err)
 	}
 	a.est = perception.NewEstimator(m, w)
+	a.guard = guardTerm(a.tr.Objective())
+	a.posed = m.Pose() != nil && slices.Contains(a.tr.TrainedNets(), perception.NetPose)
 	a.st.Steps, a.st.LR = a.tr.Steps(), a.tr.LR()
 	return a, nil
 }
@@ -351,12 +360,12 @@ func (a *Adapter) Stats() AdaptStats {
 // fresh tuple. Prev and Next are required in every mode (the gate needs the
 // motion); Right is required for the stereo modes.
 func (a *Adapter) Offer(s Sample) (Offered, error) {
-	o := Offered{Translation: math.NaN(), Photometric: math.NaN()}
+	o := Offered{Translation: math.NaN(), Error: math.NaN()}
 	if s.Target == nil || s.Prev == nil || s.Next == nil {
 		return o, fmt.Errorf("%w: target, previous and next frames are required", ErrAdaptSample)
 	}
-	if _, stereo := SampleNeeds(a.cfg.Train.Mode); stereo && (s.Right == nil || !(s.Baseline > 0)) {
-		return o, fmt.Errorf("%w: mode %v needs the right view and a baseline", ErrAdaptSample, a.cfg.Train.Mode)
+	if a.tr.Objective().Needs().Right && (s.Right == nil || !(s.Baseline > 0)) {
+		return o, fmt.Errorf("%w: objective %s needs the right view and a baseline", ErrAdaptSample, a.tr.Objective().Name())
 	}
 	a.st.Offered++
 	var err error
@@ -368,7 +377,7 @@ func (a *Adapter) Offer(s Sample) (Offered, error) {
 		o.Gate = GateStatic
 		return o, nil
 	}
-	if temporal, _ := SampleNeeds(a.cfg.Train.Mode); temporal && a.cfg.MinTranslation > 0 {
+	if a.posed && a.cfg.MinTranslation > 0 {
 		p, err := a.est.Pose(s.Prev, s.Next)
 		if err != nil {
 			return o, fmt.Errorf("learner: translation gate: %w", err)
@@ -382,13 +391,13 @@ func (a *Adapter) Offer(s Sample) (Offered, error) {
 	}
 	err = a.w.Do(func() error {
 		v, err := a.tr.Validate([]Sample{s})
-		o.Photometric = v.Photometric
+		o.Error = v.Term(a.guard)
 		return err
 	})
 	if err != nil {
 		return o, fmt.Errorf("learner: anomaly check: %w", err)
 	}
-	if a.anomalous(o.Photometric) {
+	if a.anomalous(o.Error) {
 		a.st.SkippedAnomaly++
 		o.Gate = GateAnomaly
 		return o, nil
@@ -454,7 +463,7 @@ func (a *Adapter) Step() (StepReport, error) {
 	a.st.LR = a.tr.LR()
 	a.sinceGood++
 	a.sinceHand++
-	if r.Stats.Skipped || !isFiniteF(r.Stats.Loss) {
+	if r.Stats.Skipped || !finite(r.Stats.Loss) {
 		a.st.NonFinite++
 		a.nonFinite = true
 	}
@@ -516,9 +525,9 @@ func (a *Adapter) check(r *StepReport) error {
 			now.Free()
 			return err
 		}
-		r.Reference = ref.Photometric
-		r.Validation = cur.Photometric
-		if nonFinite || !isFiniteF(cur.Photometric) || cur.Photometric > ref.Photometric*(1+a.cfg.DriftThreshold) {
+		r.Reference = ref.Term(a.guard)
+		r.Validation = cur.Term(a.guard)
+		if nonFinite || !finite(r.Validation) || r.Validation > r.Reference*(1+a.cfg.DriftThreshold) {
 			// Stay on the good weights, just restored.
 			now.Free()
 			r.RolledBack = true
@@ -633,8 +642,6 @@ func (a *Adapter) freeOnWorker() {
 		return nil
 	})
 }
-
-func isFiniteF(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // gateBlock is the side of the blocks pixelChange averages: a parked
 // camera's sensor noise averages out over 64 pixels (its deviation drops

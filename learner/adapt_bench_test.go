@@ -24,7 +24,7 @@ func BenchmarkAdapterIteration(b *testing.B) {
 	}); err != nil {
 		b.Fatal(err)
 	}
-	a, err := NewAdapter(w, m, nil, AdaptConfig{Train: TrainConfig{Mode: ModeStereo}, HoldOutEvery: 3})
+	a, err := NewAdapter(w, m, nil, AdaptConfig{Train: TrainConfig{Objective: Monodepth2{Mode: ModeStereo}}, HoldOutEvery: 3})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package learner
 
 import (
 	"errors"
+	"github.com/parallax-robotics/parallax/camera"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -68,9 +69,9 @@ func fingerprint(t testing.TB, a *Adapter) uint64 {
 }
 
 // driveSample is the tuple centred on frame i of d (all four frames).
-func driveSample(t testing.TB, d Drive, i int) Sample {
+func driveSample(t testing.TB, d camera.Drive, i int) Sample {
 	t.Helper()
-	s, err := Samples(d, ModeBoth, i)
+	s, err := NewSample(d, Monodepth2{Mode: ModeBoth}.Needs(), i)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +80,7 @@ func driveSample(t testing.TB, d Drive, i int) Sample {
 
 // offerAndStep offers the tuples of frames from..to-1 and steps whenever
 // Ready; it returns the reports.
-func offerAndStep(t testing.TB, a *Adapter, d Drive, from, to int) []StepReport {
+func offerAndStep(t testing.TB, a *Adapter, d camera.Drive, from, to int) []StepReport {
 	t.Helper()
 	var out []StepReport
 	for i := from; i < to; i++ {
@@ -114,7 +115,7 @@ func noisy(f *msgs.Frame, amp int, rng *rand.Rand) *msgs.Frame {
 // stay bit-identical however often Step is attempted.
 func TestAdapterParkedCameraLeavesWeights(t *testing.T) {
 	d := testDrive(t, adaptWorld)
-	a := newTestAdapter(t, AdaptConfig{Train: TrainConfig{Mode: ModeStereo}, CheckEvery: 4, HoldOutEvery: 3})
+	a := newTestAdapter(t, AdaptConfig{Train: TrainConfig{Objective: Monodepth2{Mode: ModeStereo}}, CheckEvery: 4, HoldOutEvery: 3})
 	if reps := offerAndStep(t, a, d, 1, 16); len(reps) == 0 {
 		t.Fatal("no step while driving: the gate lets nothing through")
 	}
@@ -201,7 +202,7 @@ func corrupt(t testing.TB, a *Adapter, v float32, names ...string) {
 // non-finite: the guard rolls back at once.
 func TestAdapterDriftGuardRollsBack(t *testing.T) {
 	d := testDrive(t, adaptWorld)
-	a := newTestAdapter(t, AdaptConfig{Train: TrainConfig{Mode: ModeStereo}, CheckEvery: 2, HoldOutEvery: 3, HandOverEvery: 2})
+	a := newTestAdapter(t, AdaptConfig{Train: TrainConfig{Objective: Monodepth2{Mode: ModeStereo}}, CheckEvery: 2, HoldOutEvery: 3, HandOverEvery: 2})
 	// Drive until a check passes: the weights then are the good ones.
 	var good uint64
 	i := 1
@@ -254,7 +255,7 @@ func TestAdapterDriftGuardRollsBack(t *testing.T) {
 // photometric error far above the running mean and are not trained on.
 func TestAdapterAnomalyGate(t *testing.T) {
 	d := testDrive(t, adaptWorld)
-	a := newTestAdapter(t, AdaptConfig{Train: TrainConfig{Mode: ModeStereo}, HoldOutEvery: 3})
+	a := newTestAdapter(t, AdaptConfig{Train: TrainConfig{Objective: Monodepth2{Mode: ModeStereo}}, HoldOutEvery: 3})
 	offerAndStep(t, a, d, 1, 10)
 	rng := rand.New(rand.NewPCG(3, 4))
 	base := driveSample(t, d, 12)
@@ -272,7 +273,7 @@ func TestAdapterAnomalyGate(t *testing.T) {
 			t.Fatal(err)
 		}
 		if o.Gate != GateAnomaly {
-			t.Fatalf("noise tuple %d: gate %v, photometric %.3f, running mean %.3f", i, o.Gate, o.Photometric, a.Stats().FreshMean)
+			t.Fatalf("noise tuple %d: gate %v, photometric %.3f, running mean %.3f", i, o.Gate, o.Error, a.Stats().FreshMean)
 		}
 	}
 	if o, err := a.Offer(driveSample(t, d, 14)); err != nil || o.Gate != GateAccepted {
@@ -284,7 +285,7 @@ func TestAdapterAnomalyGate(t *testing.T) {
 // and step count, and keeps training.
 func TestAdapterSaveResume(t *testing.T) {
 	d := testDrive(t, adaptWorld)
-	a := newTestAdapter(t, AdaptConfig{Train: TrainConfig{Mode: ModeStereo}, CheckEvery: 3, HoldOutEvery: 3})
+	a := newTestAdapter(t, AdaptConfig{Train: TrainConfig{Objective: Monodepth2{Mode: ModeStereo}}, CheckEvery: 3, HoldOutEvery: 3})
 	offerAndStep(t, a, d, 1, 12)
 	path := filepath.Join(t.TempDir(), "learner.ckpt")
 	if err := a.Save(path, perception.CheckpointMeta{}); err != nil {
@@ -300,7 +301,7 @@ func TestAdapterSaveResume(t *testing.T) {
 	if err := w.Do(func() (err error) { m, c, err = perception.LoadModel(path, gotch.CPU); return err }); err != nil {
 		t.Fatal(err)
 	}
-	b, err := NewAdapter(w, m, c, AdaptConfig{Train: TrainConfig{Mode: ModeStereo}, CheckEvery: 3, HoldOutEvery: 3})
+	b, err := NewAdapter(w, m, c, AdaptConfig{Train: TrainConfig{Objective: Monodepth2{Mode: ModeStereo}}, CheckEvery: 3, HoldOutEvery: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +330,7 @@ func TestAdapterConfigErrors(t *testing.T) {
 	if _, err := NewAdapter(w, nil, nil, AdaptConfig{}); !errors.Is(err, ErrAdaptConfig) {
 		t.Errorf("nil model: %v", err)
 	}
-	a := newTestAdapter(t, AdaptConfig{Train: TrainConfig{Mode: ModeStereo}})
+	a := newTestAdapter(t, AdaptConfig{Train: TrainConfig{Objective: Monodepth2{Mode: ModeStereo}}})
 	if _, err := a.Offer(Sample{}); !errors.Is(err, ErrAdaptSample) {
 		t.Errorf("empty sample: %v", err)
 	}
@@ -349,7 +350,7 @@ func TestAdapterMemoryFlat(t *testing.T) {
 		t.Skip("long loop")
 	}
 	d := testDrive(t, adaptWorld)
-	a := newTestAdapter(t, AdaptConfig{Train: TrainConfig{Mode: ModeStereo}, Buffer: 8, Replay: 1, CheckEvery: 3, HoldOutEvery: 3})
+	a := newTestAdapter(t, AdaptConfig{Train: TrainConfig{Objective: Monodepth2{Mode: ModeStereo}}, Buffer: 8, Replay: 1, CheckEvery: 3, HoldOutEvery: 3})
 	// Render (and cache) every frame first: the drive's cache growing is
 	// not the loop's memory.
 	for i := 0; i <= 181; i++ {
@@ -380,7 +381,7 @@ func TestAdapterMemoryFlat(t *testing.T) {
 // TestAdapterPartial: with Partial only the depth decoder and disparity
 // heads are trained.
 func TestAdapterPartial(t *testing.T) {
-	a := newTestAdapter(t, AdaptConfig{Train: TrainConfig{Mode: ModeStereo}, Partial: true})
+	a := newTestAdapter(t, AdaptConfig{Train: TrainConfig{Objective: Monodepth2{Mode: ModeStereo}}, Partial: true})
 	names := a.tr.TrainedVariables()
 	if len(names) == 0 {
 		t.Fatal("nothing trained")

@@ -3,6 +3,7 @@ package learner
 import (
 	"context"
 	"fmt"
+	"github.com/parallax-robotics/parallax/camera"
 	"math"
 
 	"github.com/parallax-robotics/parallax/camera/synth"
@@ -86,14 +87,14 @@ func Evaluate(ctx context.Context, est *perception.Estimator, source string, cfg
 // EvaluateDrive is Evaluate on any Drive whose frames carry ground truth
 // (depth and pose): the first Frames frames of its left view. name is
 // recorded as the report's Source.
-func EvaluateDrive(ctx context.Context, est *perception.Estimator, d Drive, name string, cfg EvalConfig) (Report, error) {
+func EvaluateDrive(ctx context.Context, est *perception.Estimator, d camera.Drive, name string, cfg EvalConfig) (Report, error) {
 	if est == nil {
 		return Report{}, fmt.Errorf("%w: nil estimator", ErrEvalOptions)
 	}
-	depth := func(f *msgs.Frame) (perception.DepthMap, error) {
+	depth := func(f *msgs.Frame) (msgs.DepthMap, error) {
 		d, err := est.Depth(f)
 		if err != nil {
-			return perception.DepthMap{}, err
+			return msgs.DepthMap{}, err
 		}
 		return d[0], nil
 	}
@@ -102,7 +103,7 @@ func EvaluateDrive(ctx context.Context, est *perception.Estimator, d Drive, name
 
 // evaluate is Evaluate with the networks as functions, so a test can feed
 // ground truth through the same pipeline.
-func evaluate(ctx context.Context, depth func(*msgs.Frame) (perception.DepthMap, error), pose func(a, b *msgs.Frame) (msgs.Pose, error), source string, cfg EvalConfig) (Report, error) {
+func evaluate(ctx context.Context, depth func(*msgs.Frame) (msgs.DepthMap, error), pose func(a, b *msgs.Frame) (msgs.Pose, error), source string, cfg EvalConfig) (Report, error) {
 	d, err := synthSource(source)
 	if err != nil {
 		return Report{}, err
@@ -110,7 +111,7 @@ func evaluate(ctx context.Context, depth func(*msgs.Frame) (perception.DepthMap,
 	return evaluateDrive(ctx, depth, pose, d, source, cfg)
 }
 
-func evaluateDrive(ctx context.Context, depth func(*msgs.Frame) (perception.DepthMap, error), pose func(a, b *msgs.Frame) (msgs.Pose, error), d Drive, source string, cfg EvalConfig) (Report, error) {
+func evaluateDrive(ctx context.Context, depth func(*msgs.Frame) (msgs.DepthMap, error), pose func(a, b *msgs.Frame) (msgs.Pose, error), d camera.Drive, source string, cfg EvalConfig) (Report, error) {
 	if d == nil {
 		return Report{}, fmt.Errorf("%w: nil drive", ErrEvalSource)
 	}
@@ -244,12 +245,12 @@ func GroundTruthDepth(f *msgs.Frame, w, h int) ([]float32, error) {
 }
 
 // synthSource is the Drive of a synth:// URL, its errors ErrEvalSource.
-func synthSource(source string) (Drive, error) {
+func synthSource(source string) (camera.Drive, error) {
 	cfg, err := synth.ParseURL(source)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrEvalSource, err)
 	}
-	d, err := SynthDrive(cfg)
+	d, err := synth.NewDrive(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrEvalSource, err)
 	}

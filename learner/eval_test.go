@@ -31,8 +31,7 @@ func evalEstimator(t testing.TB, w, h int) *perception.Estimator {
 	}
 	var m *perception.Model
 	err := evalWorkerW.Do(func() (err error) {
-		m, err = perception.NewModel(perception.ModelConfig{Width: w, Height: h,
-			Depth: perception.DepthConfig{Size: perception.SizeSmall}, Pose: perception.PoseConfig{Size: perception.SizeSmall}}, gotch.CPU)
+		m, err = perception.NewModel(perception.DepthPose(w, h, perception.DepthConfig{Size: perception.SizeSmall}, perception.PoseConfig{Size: perception.SizeSmall}), gotch.CPU)
 		return err
 	})
 	if err != nil {
@@ -86,9 +85,9 @@ func TestEvaluateUntrained(t *testing.T) {
 // drift 0, pose scale 1.
 func TestEvaluateGroundTruthIsPerfect(t *testing.T) {
 	const w, h = 128, 64
-	depth := func(f *msgs.Frame) (perception.DepthMap, error) {
+	depth := func(f *msgs.Frame) (msgs.DepthMap, error) {
 		g, err := GroundTruthDepth(f, w, h)
-		return perception.DepthMap{Width: w, Height: h, Depth: g}, err
+		return msgs.DepthMap{Width: w, Height: h, Depth: g}, err
 	}
 	pose := func(a, b *msgs.Frame) (msgs.Pose, error) {
 		return a.Truth.Pose.Inverse().Compose(b.Truth.Pose), nil

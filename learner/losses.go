@@ -36,65 +36,6 @@ const (
 	OutsideError = 10.0
 )
 
-// scope runs a chain of tensor ops, stops at the first error and frees
-// every intermediate unless kept (the same pattern as perception's).
-type scope struct {
-	fn  string
-	err error
-	tmp []*ts.Tensor
-}
-
-func (s *scope) do(f func() (*ts.Tensor, error)) *ts.Tensor {
-	if s.err != nil {
-		return nil
-	}
-	x, err := f()
-	if err != nil {
-		s.err = fmt.Errorf("learner: %s: %w", s.fn, err)
-		return nil
-	}
-	s.tmp = append(s.tmp, x)
-	return x
-}
-
-func (s *scope) keep(x *ts.Tensor) *ts.Tensor {
-	for i, t := range s.tmp {
-		if t == x {
-			s.tmp = append(s.tmp[:i], s.tmp[i+1:]...)
-			break
-		}
-	}
-	return x
-}
-
-func (s *scope) free() {
-	for _, t := range s.tmp {
-		_ = t.Drop()
-	}
-	s.tmp = nil
-}
-
-// scalar makes a float scalar freed with the scope's other scalars.
-type scalars []*ts.Scalar
-
-func (l *scalars) f(v float64) *ts.Scalar {
-	x := ts.FloatScalar(v)
-	*l = append(*l, x)
-	return x
-}
-
-func (l *scalars) free() {
-	for _, x := range *l {
-		x.MustDrop()
-	}
-}
-
-func lossRecover(fn string, err *error) {
-	if r := recover(); r != nil {
-		*err = fmt.Errorf("learner: %s: %v", fn, r)
-	}
-}
-
 // shape4 checks x is a defined float32 [B,C,H,W] tensor.
 func shape4(fn, name string, x *ts.Tensor) ([]int64, error) {
 	if x == nil {
@@ -140,53 +81,51 @@ func sameShape(fn, an string, a *ts.Tensor, bn string, b *ts.Tensor) ([]int64, e
 // comparison is exact. SSIM(x,x) is 0; images with opposite structure reach 1.
 func SSIM(x, y *ts.Tensor) (out *ts.Tensor, err error) {
 	const fn = "SSIM"
-	defer lossRecover(fn, &err)
+	defer perception.Recover("learner", fn, &err)
 	if _, err := sameShape(fn, "x", x, "y", y); err != nil {
 		return nil, err
 	}
-	s := &scope{fn: fn}
-	defer s.free()
-	var sc scalars
-	defer sc.free()
+	s := perception.NewScope("learner: " + fn)
+	defer s.Free()
 	pad := []int64{1, 1, 1, 1}
 	pool := func(t *ts.Tensor) *ts.Tensor {
-		return s.do(func() (*ts.Tensor, error) {
+		return s.Do(func() (*ts.Tensor, error) {
 			return t.AvgPool2d([]int64{3, 3}, []int64{1, 1}, []int64{0, 0}, false, true, nil, false)
 		})
 	}
-	xp := s.do(func() (*ts.Tensor, error) { return x.ReflectionPad2d(pad, false) })
-	yp := s.do(func() (*ts.Tensor, error) { return y.ReflectionPad2d(pad, false) })
+	xp := s.Do(func() (*ts.Tensor, error) { return x.ReflectionPad2d(pad, false) })
+	yp := s.Do(func() (*ts.Tensor, error) { return y.ReflectionPad2d(pad, false) })
 	muX, muY := pool(xp), pool(yp)
-	xx := s.do(func() (*ts.Tensor, error) { return xp.Mul(xp, false) })
-	yy := s.do(func() (*ts.Tensor, error) { return yp.Mul(yp, false) })
-	xy := s.do(func() (*ts.Tensor, error) { return xp.Mul(yp, false) })
+	xx := s.Do(func() (*ts.Tensor, error) { return xp.Mul(xp, false) })
+	yy := s.Do(func() (*ts.Tensor, error) { return yp.Mul(yp, false) })
+	xy := s.Do(func() (*ts.Tensor, error) { return xp.Mul(yp, false) })
 	exx, eyy, exy := pool(xx), pool(yy), pool(xy)
-	muXX := s.do(func() (*ts.Tensor, error) { return muX.Mul(muX, false) })
-	muYY := s.do(func() (*ts.Tensor, error) { return muY.Mul(muY, false) })
-	muXY := s.do(func() (*ts.Tensor, error) { return muX.Mul(muY, false) })
-	sigX := s.do(func() (*ts.Tensor, error) { return exx.Sub(muXX, false) })
-	sigY := s.do(func() (*ts.Tensor, error) { return eyy.Sub(muYY, false) })
-	sigXY := s.do(func() (*ts.Tensor, error) { return exy.Sub(muXY, false) })
+	muXX := s.Do(func() (*ts.Tensor, error) { return muX.Mul(muX, false) })
+	muYY := s.Do(func() (*ts.Tensor, error) { return muY.Mul(muY, false) })
+	muXY := s.Do(func() (*ts.Tensor, error) { return muX.Mul(muY, false) })
+	sigX := s.Do(func() (*ts.Tensor, error) { return exx.Sub(muXX, false) })
+	sigY := s.Do(func() (*ts.Tensor, error) { return eyy.Sub(muYY, false) })
+	sigXY := s.Do(func() (*ts.Tensor, error) { return exy.Sub(muXY, false) })
 	// n = (2 muX muY + C1)(2 sigXY + C2); d = (muX² + muY² + C1)(sigX + sigY + C2)
-	n1 := s.do(func() (*ts.Tensor, error) { return muXY.MulScalar(sc.f(2), false) })
-	n1 = s.do(func() (*ts.Tensor, error) { return n1.AddScalar(sc.f(SSIMC1), false) })
-	n2 := s.do(func() (*ts.Tensor, error) { return sigXY.MulScalar(sc.f(2), false) })
-	n2 = s.do(func() (*ts.Tensor, error) { return n2.AddScalar(sc.f(SSIMC2), false) })
-	n := s.do(func() (*ts.Tensor, error) { return n1.Mul(n2, false) })
-	d1 := s.do(func() (*ts.Tensor, error) { return muXX.Add(muYY, false) })
-	d1 = s.do(func() (*ts.Tensor, error) { return d1.AddScalar(sc.f(SSIMC1), false) })
-	d2 := s.do(func() (*ts.Tensor, error) { return sigX.Add(sigY, false) })
-	d2 = s.do(func() (*ts.Tensor, error) { return d2.AddScalar(sc.f(SSIMC2), false) })
-	d := s.do(func() (*ts.Tensor, error) { return d1.Mul(d2, false) })
-	q := s.do(func() (*ts.Tensor, error) { return n.Div(d, false) })
+	n1 := s.Do(func() (*ts.Tensor, error) { return muXY.MulScalar(s.Scalar(2), false) })
+	n1 = s.Do(func() (*ts.Tensor, error) { return n1.AddScalar(s.Scalar(SSIMC1), false) })
+	n2 := s.Do(func() (*ts.Tensor, error) { return sigXY.MulScalar(s.Scalar(2), false) })
+	n2 = s.Do(func() (*ts.Tensor, error) { return n2.AddScalar(s.Scalar(SSIMC2), false) })
+	n := s.Do(func() (*ts.Tensor, error) { return n1.Mul(n2, false) })
+	d1 := s.Do(func() (*ts.Tensor, error) { return muXX.Add(muYY, false) })
+	d1 = s.Do(func() (*ts.Tensor, error) { return d1.AddScalar(s.Scalar(SSIMC1), false) })
+	d2 := s.Do(func() (*ts.Tensor, error) { return sigX.Add(sigY, false) })
+	d2 = s.Do(func() (*ts.Tensor, error) { return d2.AddScalar(s.Scalar(SSIMC2), false) })
+	d := s.Do(func() (*ts.Tensor, error) { return d1.Mul(d2, false) })
+	q := s.Do(func() (*ts.Tensor, error) { return n.Div(d, false) })
 	// (1 - q)/2 = 0.5 - 0.5 q
-	r := s.do(func() (*ts.Tensor, error) { return q.MulScalar(sc.f(-0.5), false) })
-	r = s.do(func() (*ts.Tensor, error) { return r.AddScalar(sc.f(0.5), false) })
-	out = s.do(func() (*ts.Tensor, error) { return r.Clamp(sc.f(0), sc.f(1), false) })
-	if s.err != nil {
-		return nil, s.err
+	r := s.Do(func() (*ts.Tensor, error) { return q.MulScalar(s.Scalar(-0.5), false) })
+	r = s.Do(func() (*ts.Tensor, error) { return r.AddScalar(s.Scalar(0.5), false) })
+	out = s.Do(func() (*ts.Tensor, error) { return r.Clamp(s.Scalar(0), s.Scalar(1), false) })
+	if s.Err() != nil {
+		return nil, s.Err()
 	}
-	return s.keep(out), nil
+	return s.Keep(out), nil
 }
 
 // Photometric returns Monodepth2's reprojection error of a synthesised
@@ -196,7 +135,7 @@ func SSIM(x, y *ts.Tensor) (out *ts.Tensor, err error) {
 // for images in [0,1].
 func Photometric(pred, target *ts.Tensor) (out *ts.Tensor, err error) {
 	const fn = "Photometric"
-	defer lossRecover(fn, &err)
+	defer perception.Recover("learner", fn, &err)
 	if _, err := sameShape(fn, "pred", pred, "target", target); err != nil {
 		return nil, err
 	}
@@ -204,21 +143,20 @@ func Photometric(pred, target *ts.Tensor) (out *ts.Tensor, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &scope{fn: fn, tmp: []*ts.Tensor{ss}}
-	defer s.free()
-	var sc scalars
-	defer sc.free()
-	diff := s.do(func() (*ts.Tensor, error) { return pred.Sub(target, false) })
-	l1 := s.do(func() (*ts.Tensor, error) { return diff.Abs(false) })
-	l1m := s.do(func() (*ts.Tensor, error) { return l1.MeanDim([]int64{1}, true, gotch.Float, false) })
-	ssm := s.do(func() (*ts.Tensor, error) { return ss.MeanDim([]int64{1}, true, gotch.Float, false) })
-	a := s.do(func() (*ts.Tensor, error) { return ssm.MulScalar(sc.f(PhotoAlpha), false) })
-	b := s.do(func() (*ts.Tensor, error) { return l1m.MulScalar(sc.f(1-PhotoAlpha), false) })
-	out = s.do(func() (*ts.Tensor, error) { return a.Add(b, false) })
-	if s.err != nil {
-		return nil, s.err
+	s := perception.NewScope("learner: " + fn)
+	s.Add(ss)
+	defer s.Free()
+	diff := s.Do(func() (*ts.Tensor, error) { return pred.Sub(target, false) })
+	l1 := s.Do(func() (*ts.Tensor, error) { return diff.Abs(false) })
+	l1m := s.Do(func() (*ts.Tensor, error) { return l1.MeanDim([]int64{1}, true, gotch.Float, false) })
+	ssm := s.Do(func() (*ts.Tensor, error) { return ss.MeanDim([]int64{1}, true, gotch.Float, false) })
+	a := s.Do(func() (*ts.Tensor, error) { return ssm.MulScalar(s.Scalar(PhotoAlpha), false) })
+	b := s.Do(func() (*ts.Tensor, error) { return l1m.MulScalar(s.Scalar(1-PhotoAlpha), false) })
+	out = s.Do(func() (*ts.Tensor, error) { return a.Add(b, false) })
+	if s.Err() != nil {
+		return nil, s.Err()
 	}
-	return s.keep(out), nil
+	return s.Keep(out), nil
 }
 
 // MaskOutside returns err [B,1,H,W] where valid [B,1,H,W] (perception.Project's
@@ -228,35 +166,33 @@ func Photometric(pred, target *ts.Tensor) (out *ts.Tensor, err error) {
 // the sources that do see the pixel, and masks pixels no source sees.
 func MaskOutside(errMap, valid *ts.Tensor) (out *ts.Tensor, err error) {
 	const fn = "MaskOutside"
-	defer lossRecover(fn, &err)
+	defer perception.Recover("learner", fn, &err)
 	if _, err := sameShape(fn, "error", errMap, "valid", valid); err != nil {
 		return nil, err
 	}
-	s := &scope{fn: fn}
-	defer s.free()
-	var sc scalars
-	defer sc.free()
-	a := s.do(func() (*ts.Tensor, error) { return errMap.Mul(valid, false) })
-	inv := s.do(func() (*ts.Tensor, error) { return valid.MulScalar(sc.f(-OutsideError), false) })
-	inv = s.do(func() (*ts.Tensor, error) { return inv.AddScalar(sc.f(OutsideError), false) })
-	out = s.do(func() (*ts.Tensor, error) { return a.Add(inv, false) })
-	if s.err != nil {
-		return nil, s.err
+	s := perception.NewScope("learner: " + fn)
+	defer s.Free()
+	a := s.Do(func() (*ts.Tensor, error) { return errMap.Mul(valid, false) })
+	inv := s.Do(func() (*ts.Tensor, error) { return valid.MulScalar(s.Scalar(-OutsideError), false) })
+	inv = s.Do(func() (*ts.Tensor, error) { return inv.AddScalar(s.Scalar(OutsideError), false) })
+	out = s.Do(func() (*ts.Tensor, error) { return a.Add(inv, false) })
+	if s.Err() != nil {
+		return nil, s.Err()
 	}
-	return s.keep(out), nil
+	return s.Keep(out), nil
 }
 
 // minOver stacks maps [B,1,H,W] along dim 1 and takes the per-pixel minimum.
-func minOver(s *scope, maps []*ts.Tensor) *ts.Tensor {
+func minOver(s *perception.Scope, maps []*ts.Tensor) *ts.Tensor {
 	if len(maps) == 1 {
-		return s.do(func() (*ts.Tensor, error) { return maps[0].ShallowClone() })
+		return s.Do(func() (*ts.Tensor, error) { return maps[0].ShallowClone() })
 	}
 	list := make([]ts.Tensor, len(maps))
 	for i, m := range maps {
 		list[i] = *m
 	}
-	cat := s.do(func() (*ts.Tensor, error) { return ts.Cat(list, 1) })
-	return s.do(func() (*ts.Tensor, error) {
+	cat := s.Do(func() (*ts.Tensor, error) { return ts.Cat(list, 1) })
+	return s.Do(func() (*ts.Tensor, error) {
 		v, idx, err := cat.MinDim(1, true, false)
 		if idx != nil {
 			idx.MustDrop()
@@ -285,7 +221,7 @@ func minOver(s *scope, maps []*ts.Tensor) *ts.Tensor {
 // same.
 func MinReprojection(errs []*ts.Tensor, identityErrors []*ts.Tensor, automask bool) (lossMap, mask *ts.Tensor, err error) {
 	const fn = "MinReprojection"
-	defer lossRecover(fn, &err)
+	defer perception.Recover("learner", fn, &err)
 	if len(errs) == 0 {
 		return nil, nil, fmt.Errorf("%w: %s: no reprojection errors", ErrLossInput, fn)
 	}
@@ -304,22 +240,20 @@ func MinReprojection(errs []*ts.Tensor, identityErrors []*ts.Tensor, automask bo
 			return nil, nil, fmt.Errorf("%w: %s: error %d must be [B,1,H,W], got %v", ErrLossInput, fn, i, sz)
 		}
 	}
-	s := &scope{fn: fn}
-	defer s.free()
-	var sc scalars
-	defer sc.free()
+	s := perception.NewScope("learner: " + fn)
+	defer s.Free()
 	lossMap = minOver(s, errs)
-	ok := s.do(func() (*ts.Tensor, error) { return lossMap.Lt(sc.f(OutsideError), false) })
+	ok := s.Do(func() (*ts.Tensor, error) { return lossMap.Lt(s.Scalar(OutsideError), false) })
 	if automask {
 		idMin := minOver(s, identityErrors)
-		keep := s.do(func() (*ts.Tensor, error) { return lossMap.LeTensor(idMin, false) })
-		ok = s.do(func() (*ts.Tensor, error) { return ok.LogicalAnd(keep, false) })
+		keep := s.Do(func() (*ts.Tensor, error) { return lossMap.LeTensor(idMin, false) })
+		ok = s.Do(func() (*ts.Tensor, error) { return ok.LogicalAnd(keep, false) })
 	}
-	mask = s.do(func() (*ts.Tensor, error) { return ok.Totype(gotch.Float, false) })
-	if s.err != nil {
-		return nil, nil, s.err
+	mask = s.Do(func() (*ts.Tensor, error) { return ok.Totype(gotch.Float, false) })
+	if s.Err() != nil {
+		return nil, nil, s.Err()
 	}
-	return s.keep(lossMap), s.keep(mask), nil
+	return s.Keep(lossMap), s.Keep(mask), nil
 }
 
 // MaskedMean returns the scalar sum(x*mask)/max(sum(mask), 1) over all of
@@ -328,23 +262,21 @@ func MinReprojection(errs []*ts.Tensor, identityErrors []*ts.Tensor, automask bo
 // NaN, so one fully masked batch cannot poison training.
 func MaskedMean(x, mask *ts.Tensor) (out *ts.Tensor, err error) {
 	const fn = "MaskedMean"
-	defer lossRecover(fn, &err)
+	defer perception.Recover("learner", fn, &err)
 	if _, err := sameShape(fn, "x", x, "mask", mask); err != nil {
 		return nil, err
 	}
-	s := &scope{fn: fn}
-	defer s.free()
-	var sc scalars
-	defer sc.free()
-	m := s.do(func() (*ts.Tensor, error) { return x.Mul(mask, false) })
-	num := s.do(func() (*ts.Tensor, error) { return m.Sum(gotch.Float, false) })
-	den := s.do(func() (*ts.Tensor, error) { return mask.Sum(gotch.Float, false) })
-	den = s.do(func() (*ts.Tensor, error) { return den.ClampMin(sc.f(1), false) })
-	out = s.do(func() (*ts.Tensor, error) { return num.Div(den, false) })
-	if s.err != nil {
-		return nil, s.err
+	s := perception.NewScope("learner: " + fn)
+	defer s.Free()
+	m := s.Do(func() (*ts.Tensor, error) { return x.Mul(mask, false) })
+	num := s.Do(func() (*ts.Tensor, error) { return m.Sum(gotch.Float, false) })
+	den := s.Do(func() (*ts.Tensor, error) { return mask.Sum(gotch.Float, false) })
+	den = s.Do(func() (*ts.Tensor, error) { return den.ClampMin(s.Scalar(1), false) })
+	out = s.Do(func() (*ts.Tensor, error) { return num.Div(den, false) })
+	if s.Err() != nil {
+		return nil, s.Err()
 	}
-	return s.keep(out), nil
+	return s.Keep(out), nil
 }
 
 // UpsampleToInput resizes a disparity (or depth) map [B,1,h',w'] of a
@@ -354,7 +286,7 @@ func MaskedMean(x, mask *ts.Tensor) (out *ts.Tensor, err error) {
 // The multi-scale total averages the per-scale losses.
 func UpsampleToInput(disp *ts.Tensor, h, w int) (out *ts.Tensor, err error) {
 	const fn = "UpsampleToInput"
-	defer lossRecover(fn, &err)
+	defer perception.Recover("learner", fn, &err)
 	if _, err := shape4(fn, "disp", disp); err != nil {
 		return nil, err
 	}
@@ -382,7 +314,7 @@ func SmoothnessScaleWeight(s int) float64 { return 1 / float64(int64(1)<<uint(s)
 // scalar. Strong image edges relax the penalty, where depth edges belong.
 func Smoothness(disp, img *ts.Tensor) (out *ts.Tensor, err error) {
 	const fn = "Smoothness"
-	defer lossRecover(fn, &err)
+	defer perception.Recover("learner", fn, &err)
 	dsz, err := shape4(fn, "disp", disp)
 	if err != nil {
 		return nil, err
@@ -397,35 +329,33 @@ func Smoothness(disp, img *ts.Tensor) (out *ts.Tensor, err error) {
 	if dsz[2] < 2 || dsz[3] < 2 {
 		return nil, fmt.Errorf("%w: %s: image %v too small for gradients", ErrLossInput, fn, dsz)
 	}
-	s := &scope{fn: fn}
-	defer s.free()
-	var sc scalars
-	defer sc.free()
-	mean := s.do(func() (*ts.Tensor, error) { return disp.MeanDim([]int64{2, 3}, true, gotch.Float, false) })
-	mean = s.do(func() (*ts.Tensor, error) { return mean.AddScalar(sc.f(1e-7), false) })
-	d := s.do(func() (*ts.Tensor, error) { return disp.Div(mean, false) })
+	s := perception.NewScope("learner: " + fn)
+	defer s.Free()
+	mean := s.Do(func() (*ts.Tensor, error) { return disp.MeanDim([]int64{2, 3}, true, gotch.Float, false) })
+	mean = s.Do(func() (*ts.Tensor, error) { return mean.AddScalar(s.Scalar(1e-7), false) })
+	d := s.Do(func() (*ts.Tensor, error) { return disp.Div(mean, false) })
 	term := func(dim, n int64) *ts.Tensor {
 		grad := func(t *ts.Tensor) *ts.Tensor {
-			a := s.do(func() (*ts.Tensor, error) { return t.Narrow(dim, 0, n-1, false) })
-			b := s.do(func() (*ts.Tensor, error) { return t.Narrow(dim, 1, n-1, false) })
-			g := s.do(func() (*ts.Tensor, error) { return a.Sub(b, false) })
-			return s.do(func() (*ts.Tensor, error) { return g.Abs(false) })
+			a := s.Do(func() (*ts.Tensor, error) { return t.Narrow(dim, 0, n-1, false) })
+			b := s.Do(func() (*ts.Tensor, error) { return t.Narrow(dim, 1, n-1, false) })
+			g := s.Do(func() (*ts.Tensor, error) { return a.Sub(b, false) })
+			return s.Do(func() (*ts.Tensor, error) { return g.Abs(false) })
 		}
 		gd := grad(d)
 		gi := grad(img)
-		gi = s.do(func() (*ts.Tensor, error) { return gi.MeanDim([]int64{1}, true, gotch.Float, false) })
-		gi = s.do(func() (*ts.Tensor, error) { return gi.MulScalar(sc.f(-1), false) })
-		wt := s.do(func() (*ts.Tensor, error) { return gi.Exp(false) })
-		p := s.do(func() (*ts.Tensor, error) { return gd.Mul(wt, false) })
-		return s.do(func() (*ts.Tensor, error) { return p.Mean(gotch.Float, false) })
+		gi = s.Do(func() (*ts.Tensor, error) { return gi.MeanDim([]int64{1}, true, gotch.Float, false) })
+		gi = s.Do(func() (*ts.Tensor, error) { return gi.MulScalar(s.Scalar(-1), false) })
+		wt := s.Do(func() (*ts.Tensor, error) { return gi.Exp(false) })
+		p := s.Do(func() (*ts.Tensor, error) { return gd.Mul(wt, false) })
+		return s.Do(func() (*ts.Tensor, error) { return p.Mean(gotch.Float, false) })
 	}
 	tx := term(3, dsz[3])
 	ty := term(2, dsz[2])
-	out = s.do(func() (*ts.Tensor, error) { return tx.Add(ty, false) })
-	if s.err != nil {
-		return nil, s.err
+	out = s.Do(func() (*ts.Tensor, error) { return tx.Add(ty, false) })
+	if s.Err() != nil {
+		return nil, s.Err()
 	}
-	return s.keep(out), nil
+	return s.Keep(out), nil
 }
 
 // ViewSynthesis warps each source image [B,C,H,W] into the target view with
@@ -435,7 +365,7 @@ func Smoothness(disp, img *ts.Tensor) (out *ts.Tensor, err error) {
 // [B,1,H,W], one per source; target only fixes the expected size.
 func ViewSynthesis(target *ts.Tensor, sources []*ts.Tensor, depth, K, invK *ts.Tensor, T []*ts.Tensor) (warped, valid []*ts.Tensor, err error) {
 	const fn = "ViewSynthesis"
-	defer lossRecover(fn, &err)
+	defer perception.Recover("learner", fn, &err)
 	if len(sources) == 0 || len(sources) != len(T) {
 		return nil, nil, fmt.Errorf("%w: %s: %d sources and %d transforms", ErrLossInput, fn, len(sources), len(T))
 	}
@@ -480,7 +410,7 @@ func ViewSynthesis(target *ts.Tensor, sources []*ts.Tensor, depth, K, invK *ts.T
 // and -baseline (and the right depth) for the other direction.
 func StereoReprojection(right, depthLeft, K, invK *ts.Tensor, baseline float64) (warped, valid *ts.Tensor, err error) {
 	const fn = "StereoReprojection"
-	defer lossRecover(fn, &err)
+	defer perception.Recover("learner", fn, &err)
 	rsz, err := shape4(fn, "right", right)
 	if err != nil {
 		return nil, nil, err
@@ -506,50 +436,48 @@ func StereoReprojection(right, depthLeft, K, invK *ts.Tensor, baseline float64) 
 // (depth clamped to at least perception.ProjectEps).
 func DepthToPixelDisparity(depth *ts.Tensor, fx, baseline float64) (out *ts.Tensor, err error) {
 	const fn = "DepthToPixelDisparity"
-	defer lossRecover(fn, &err)
+	defer perception.Recover("learner", fn, &err)
 	if _, err := shape4(fn, "depth", depth); err != nil {
 		return nil, err
 	}
-	s := &scope{fn: fn}
-	defer s.free()
-	var sc scalars
-	defer sc.free()
-	d := s.do(func() (*ts.Tensor, error) { return depth.ClampMin(sc.f(perception.ProjectEps), false) })
-	r := s.do(func() (*ts.Tensor, error) { return d.Reciprocal(false) })
-	out = s.do(func() (*ts.Tensor, error) { return r.MulScalar(sc.f(fx*baseline), false) })
-	if s.err != nil {
-		return nil, s.err
+	s := perception.NewScope("learner: " + fn)
+	defer s.Free()
+	d := s.Do(func() (*ts.Tensor, error) { return depth.ClampMin(s.Scalar(perception.ProjectEps), false) })
+	r := s.Do(func() (*ts.Tensor, error) { return d.Reciprocal(false) })
+	out = s.Do(func() (*ts.Tensor, error) { return r.MulScalar(s.Scalar(fx*baseline), false) })
+	if s.Err() != nil {
+		return nil, s.Err()
 	}
-	return s.keep(out), nil
+	return s.Keep(out), nil
 }
 
 // shiftX samples x [B,1,H,W] at column u + sign*disp(u) (pixel units, border
 // padding): the horizontal warp of a rectified pair.
-func shiftX(s *scope, sc *scalars, x, disp *ts.Tensor, sign float64, sz []int64) *ts.Tensor {
+func shiftX(s *perception.Scope, x, disp *ts.Tensor, sign float64, sz []int64) *ts.Tensor {
 	b, h, w := sz[0], sz[2], sz[3]
 	dev, err := x.Device()
 	if err != nil {
-		s.err = err
+		s.Fail(err)
 		return nil
 	}
 	opts := gotch.Float
 	// Base grid of pixel centres, normalised for align_corners=false.
-	xs := s.do(func() (*ts.Tensor, error) { return ts.Arange(sc.f(float64(w)), opts, dev) })
-	xs = s.do(func() (*ts.Tensor, error) { return xs.AddScalar(sc.f(0.5), false) })
-	xs = s.do(func() (*ts.Tensor, error) { return xs.View([]int64{1, 1, 1, w}, false) })
-	ys := s.do(func() (*ts.Tensor, error) { return ts.Arange(sc.f(float64(h)), opts, dev) })
-	ys = s.do(func() (*ts.Tensor, error) { return ys.AddScalar(sc.f(0.5), false) })
-	ys = s.do(func() (*ts.Tensor, error) { return ys.View([]int64{1, 1, h, 1}, false) })
-	sd := s.do(func() (*ts.Tensor, error) { return disp.MulScalar(sc.f(sign), false) })
-	px := s.do(func() (*ts.Tensor, error) { return sd.Add(xs, false) }) // [B,1,H,W]
-	gx := s.do(func() (*ts.Tensor, error) { return px.MulScalar(sc.f(2/float64(w)), false) })
-	gx = s.do(func() (*ts.Tensor, error) { return gx.AddScalar(sc.f(-1), false) })
-	gy := s.do(func() (*ts.Tensor, error) { return ys.MulScalar(sc.f(2/float64(h)), false) })
-	gy = s.do(func() (*ts.Tensor, error) { return gy.AddScalar(sc.f(-1), false) })
-	gy = s.do(func() (*ts.Tensor, error) { return gy.Expand([]int64{b, 1, h, w}, false, false) })
-	g := s.do(func() (*ts.Tensor, error) { return ts.Cat([]ts.Tensor{*gx, *gy}, 1) })
-	g = s.do(func() (*ts.Tensor, error) { return g.Permute([]int64{0, 2, 3, 1}, false) })
-	return s.do(func() (*ts.Tensor, error) { return perception.Warp(x, g) })
+	xs := s.Do(func() (*ts.Tensor, error) { return ts.Arange(s.Scalar(float64(w)), opts, dev) })
+	xs = s.Do(func() (*ts.Tensor, error) { return xs.AddScalar(s.Scalar(0.5), false) })
+	xs = s.Do(func() (*ts.Tensor, error) { return xs.View([]int64{1, 1, 1, w}, false) })
+	ys := s.Do(func() (*ts.Tensor, error) { return ts.Arange(s.Scalar(float64(h)), opts, dev) })
+	ys = s.Do(func() (*ts.Tensor, error) { return ys.AddScalar(s.Scalar(0.5), false) })
+	ys = s.Do(func() (*ts.Tensor, error) { return ys.View([]int64{1, 1, h, 1}, false) })
+	sd := s.Do(func() (*ts.Tensor, error) { return disp.MulScalar(s.Scalar(sign), false) })
+	px := s.Do(func() (*ts.Tensor, error) { return sd.Add(xs, false) }) // [B,1,H,W]
+	gx := s.Do(func() (*ts.Tensor, error) { return px.MulScalar(s.Scalar(2/float64(w)), false) })
+	gx = s.Do(func() (*ts.Tensor, error) { return gx.AddScalar(s.Scalar(-1), false) })
+	gy := s.Do(func() (*ts.Tensor, error) { return ys.MulScalar(s.Scalar(2/float64(h)), false) })
+	gy = s.Do(func() (*ts.Tensor, error) { return gy.AddScalar(s.Scalar(-1), false) })
+	gy = s.Do(func() (*ts.Tensor, error) { return gy.Expand([]int64{b, 1, h, w}, false, false) })
+	g := s.Do(func() (*ts.Tensor, error) { return ts.Cat([]ts.Tensor{*gx, *gy}, 1) })
+	g = s.Do(func() (*ts.Tensor, error) { return g.Permute([]int64{0, 2, 3, 1}, false) })
+	return s.Do(func() (*ts.Tensor, error) { return perception.Warp(x, g) })
 }
 
 // LRConsistency is Monodepth's left-right disparity consistency for
@@ -563,7 +491,7 @@ func shiftX(s *scope, sc *scalars, x, disp *ts.Tensor, sign float64, sz []int64)
 // Samples outside the image repeat the border (no mask: Monodepth's choice).
 func LRConsistency(dispL, dispR *ts.Tensor) (out *ts.Tensor, err error) {
 	const fn = "LRConsistency"
-	defer lossRecover(fn, &err)
+	defer perception.Recover("learner", fn, &err)
 	sz, err := sameShape(fn, "dispL", dispL, "dispR", dispR)
 	if err != nil {
 		return nil, err
@@ -571,21 +499,19 @@ func LRConsistency(dispL, dispR *ts.Tensor) (out *ts.Tensor, err error) {
 	if sz[1] != 1 {
 		return nil, fmt.Errorf("%w: %s: disparities must be [B,1,H,W], got %v", ErrLossInput, fn, sz)
 	}
-	s := &scope{fn: fn}
-	defer s.free()
-	var sc scalars
-	defer sc.free()
-	rToL := shiftX(s, &sc, dispR, dispL, -1, sz)
-	lToR := shiftX(s, &sc, dispL, dispR, +1, sz)
-	a := s.do(func() (*ts.Tensor, error) { return dispL.Sub(rToL, false) })
-	a = s.do(func() (*ts.Tensor, error) { return a.Abs(false) })
-	a = s.do(func() (*ts.Tensor, error) { return a.Mean(gotch.Float, false) })
-	b := s.do(func() (*ts.Tensor, error) { return dispR.Sub(lToR, false) })
-	b = s.do(func() (*ts.Tensor, error) { return b.Abs(false) })
-	b = s.do(func() (*ts.Tensor, error) { return b.Mean(gotch.Float, false) })
-	out = s.do(func() (*ts.Tensor, error) { return a.Add(b, false) })
-	if s.err != nil {
-		return nil, s.err
+	s := perception.NewScope("learner: " + fn)
+	defer s.Free()
+	rToL := shiftX(s, dispR, dispL, -1, sz)
+	lToR := shiftX(s, dispL, dispR, +1, sz)
+	a := s.Do(func() (*ts.Tensor, error) { return dispL.Sub(rToL, false) })
+	a = s.Do(func() (*ts.Tensor, error) { return a.Abs(false) })
+	a = s.Do(func() (*ts.Tensor, error) { return a.Mean(gotch.Float, false) })
+	b := s.Do(func() (*ts.Tensor, error) { return dispR.Sub(lToR, false) })
+	b = s.Do(func() (*ts.Tensor, error) { return b.Abs(false) })
+	b = s.Do(func() (*ts.Tensor, error) { return b.Mean(gotch.Float, false) })
+	out = s.Do(func() (*ts.Tensor, error) { return a.Add(b, false) })
+	if s.Err() != nil {
+		return nil, s.Err()
 	}
-	return s.keep(out), nil
+	return s.Keep(out), nil
 }

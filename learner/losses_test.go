@@ -109,8 +109,8 @@ func TestSSIMIdentityAndOpposite(t *testing.T) {
 	}
 }
 
-// camera builds K, invK for a w x h camera with focal f.
-func camera(t testing.TB, f float64, w, h int) (K, invK *ts.Tensor) {
+// testCamera builds K, invK for a w x h camera with focal f.
+func testCamera(t testing.TB, f float64, w, h int) (K, invK *ts.Tensor) {
 	t.Helper()
 	K, invK, err := perception.IntrinsicsTensor([]msgs.Intrinsics{{Fx: f, Fy: f, Cx: float64(w) / 2, Cy: float64(h) / 2, Width: w, Height: h}}, gotch.CPU)
 	if err != nil {
@@ -139,7 +139,7 @@ func TestIdentityWarpZeroError(t *testing.T) {
 	r := rand.New(rand.NewSource(2))
 	img := tensor(t, randImage(r, 2*3*h*w), 2, 3, h, w)
 	src := tensor(t, randImage(r, 2*3*h*w), 2, 3, h, w)
-	K, invK := camera(t, 10, w, h)
+	K, invK := testCamera(t, 10, w, h)
 	depth := constant(t, 3, 2, 1, h, w)
 	I, err := perception.PoseTensor([]msgs.Pose{msgs.Identity()}, gotch.CPU)
 	if err != nil {
@@ -185,7 +185,7 @@ func TestStereoShiftRecovered(t *testing.T) {
 		}
 	}
 	L, R := tensor(t, left, 1, 3, h, w), tensor(t, right, 1, 3, h, w)
-	K, invK := camera(t, fx, w, h)
+	K, invK := testCamera(t, fx, w, h)
 	loss := func(disp float64) (float64, []float64) {
 		depth := constant(t, float32(fx*baseline/disp), 1, 1, h, w)
 		warped, valid, err := StereoReprojection(R, depth, K, invK, baseline)
@@ -349,7 +349,7 @@ func TestGradientsFlow(t *testing.T) {
 	const w, h = 16, 8
 	r := rand.New(rand.NewSource(5))
 	L, R := tensor(t, randImage(r, 3*h*w), 1, 3, h, w), tensor(t, randImage(r, 3*h*w), 1, 3, h, w)
-	K, invK := camera(t, 20, w, h)
+	K, invK := testCamera(t, 20, w, h)
 	disp := tensor(t, randImage(r, h*w), 1, 1, h, w)
 	if err := disp.RequiresGrad_(true); err != nil {
 		t.Fatal(err)
@@ -581,7 +581,7 @@ func newLossSetup(t testing.TB, b, h, w int) *lossSetup {
 		}
 		s.disps = append(s.disps, d)
 	}
-	s.K, s.invK = camera(t, 0.6*float64(w), w, h)
+	s.K, s.invK = testCamera(t, 0.6*float64(w), w, h)
 	for _, z := range []float64{-0.1, 0.1} {
 		p := msgs.Identity()
 		p.T[2] = z

@@ -5,8 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/sugarme/gotch/ts"
@@ -28,48 +27,6 @@ var (
 	ErrResume = errors.New("learner: cannot resume")
 )
 
-// Mode is what a training step learns from.
-type Mode int
-
-const (
-	// ModeMono learns from the previous and next frame of one camera
-	// (depth up to scale, and PoseNet).
-	ModeMono Mode = iota
-	// ModeStereo learns from the right view of a rectified pair with its
-	// known baseline: metric depth; PoseNet is not trained.
-	ModeStereo
-	// ModeBoth uses the temporal and the stereo sources together
-	// (Monodepth2's MS): metric depth and metric poses.
-	ModeBoth
-)
-
-var modeNames = [...]string{ModeMono: "mono", ModeStereo: "stereo", ModeBoth: "both"}
-
-// String returns "mono", "stereo" or "both".
-func (m Mode) String() string {
-	if m >= 0 && int(m) < len(modeNames) {
-		return modeNames[m]
-	}
-	return "Mode(" + strconv.Itoa(int(m)) + ")"
-}
-
-func (m Mode) valid() error {
-	if m < 0 || int(m) >= len(modeNames) {
-		return fmt.Errorf("%w: mode %d", ErrTrainConfig, int(m))
-	}
-	return nil
-}
-
-// ParseMode reads "mono", "stereo" or "both".
-func ParseMode(s string) (Mode, error) {
-	for i, n := range modeNames {
-		if s == n {
-			return Mode(i), nil
-		}
-	}
-	return 0, fmt.Errorf("%w: mode %q (want mono, stereo or both)", ErrTrainConfig, s)
-}
-
 // Sample is one training tuple. Frames are full camera frames of any size
 // (all of one sample the same size): the Trainer centre-crops them to the
 // model's aspect ratio and resizes them (perception.CropFor, as the
@@ -77,10 +34,10 @@ func ParseMode(s string) (Mode, error) {
 type Sample struct {
 	// Target is the left (or mono) view at t; required, with Intrinsics.
 	Target *msgs.Frame
-	// Prev and Next are the same view at t-1 and t+1; required for ModeMono
-	// and ModeBoth.
+	// Prev and Next are the same view at t-1 and t+1, when the objective
+	// Needs them.
 	Prev, Next *msgs.Frame
-	// Right is the right view at t; required for ModeStereo and ModeBoth.
+	// Right is the right view at t, when the objective Needs it.
 	Right *msgs.Frame
 	// Baseline is in metres: the right camera centre at +Baseline along the
 	// left camera's x axis (rectified, same intrinsics).
@@ -90,9 +47,8 @@ type Sample struct {
 // TrainConfig configures a Trainer. Zero fields take the documented
 // defaults.
 type TrainConfig struct {
-	// Mode is what the step learns from. It defaults to ModeMono (the zero
-	// value).
-	Mode Mode
+	// Objective is what the step minimises. It is required.
+	Objective Objective
 	// LR is Adam's base learning rate. It defaults to 1e-4 (Monodepth2).
 	LR float64
 	// LRDecaySteps and LRDecay are a step schedule: the rate is multiplied
@@ -115,30 +71,25 @@ type TrainConfig struct {
 	// there is nothing to freeze: the option is accepted, recorded in the
 	// checkpoint, and changes nothing. It defaults to false.
 	FreezeBN bool
-	// SmoothWeight weighs the edge-aware smoothness term. It defaults to
-	// 1e-3 (Monodepth2); negative turns it off.
-	SmoothWeight float64
-	// LRWeight weighs Monodepth's left-right disparity consistency (stereo
-	// modes), measured in units of the image width. It defaults to 1;
-	// negative turns it off.
-	LRWeight float64
-	// NoAutomask turns Monodepth2's auto-masking off (it is on by default:
-	// pixels whose un-warped source already matches better are ignored).
-	NoAutomask bool
 	// Beta1, Beta2 and Eps are Adam's constants. They default to 0.9, 0.999
 	// and 1e-8.
 	Beta1, Beta2, Eps float64
-	// Params selects the variables trained by name (Model.NamedVariables,
-	// "depth.…", "pose.…"): nil trains all. Others keep their values, and
-	// the clipped norm and Adam state cover only the trained ones (MAD-style
-	// partial updates for online adaptation). In ModeStereo the pose
-	// network gets no gradient and keeps its values whatever Params says.
+	// Params selects, among the variables of the sub-networks the
+	// objective trains (Objective.Trains), the ones trained, by name
+	// ("depth.dec0.upconv0.weight"): nil trains them all. Others keep their
+	// values, and the clipped norm and Adam state cover only the trained
+	// ones (MAD-style partial updates for online adaptation).
 	Params func(name string) bool
 }
 
 func (c TrainConfig) fill() (TrainConfig, error) {
-	if err := c.Mode.valid(); err != nil {
-		return c, err
+	if c.Objective == nil {
+		return c, fmt.Errorf("%w: no objective", ErrTrainConfig)
+	}
+	if v, ok := c.Objective.(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return c, err
+		}
 	}
 	def := func(v *float64, d float64) {
 		if *v == 0 {
@@ -148,8 +99,6 @@ func (c TrainConfig) fill() (TrainConfig, error) {
 	def(&c.LR, 1e-4)
 	def(&c.LRDecay, 0.1)
 	def(&c.ClipNorm, 10)
-	def(&c.SmoothWeight, 1e-3)
-	def(&c.LRWeight, 1)
 	def(&c.Beta1, 0.9)
 	def(&c.Beta2, 0.999)
 	def(&c.Eps, 1e-8)
@@ -161,13 +110,10 @@ func (c TrainConfig) fill() (TrainConfig, error) {
 		return c, fmt.Errorf("%w: LR decay %v every %d steps (want 0 < decay <= 1, steps >= 0)", ErrTrainConfig, c.LRDecay, c.LRDecaySteps)
 	case c.WarmupSteps < 0:
 		return c, fmt.Errorf("%w: warmup %d steps", ErrTrainConfig, c.WarmupSteps)
-	case !finite(c.ClipNorm) || !finite(c.SmoothWeight) || !finite(c.LRWeight):
-		return c, fmt.Errorf("%w: clip %v, smoothness %v, LR weight %v (want finite)", ErrTrainConfig, c.ClipNorm, c.SmoothWeight, c.LRWeight)
+	case !finite(c.ClipNorm):
+		return c, fmt.Errorf("%w: clip %v (want finite)", ErrTrainConfig, c.ClipNorm)
 	case !(c.Beta1 > 0 && c.Beta1 < 1) || !(c.Beta2 > 0 && c.Beta2 < 1) || !(c.Eps > 0) || !finite(c.Eps):
 		return c, fmt.Errorf("%w: Adam beta1 %v beta2 %v eps %v", ErrTrainConfig, c.Beta1, c.Beta2, c.Eps)
-	}
-	if c.SmoothWeight < 0 {
-		c.SmoothWeight = 0
 	}
 	return c, nil
 }
@@ -176,9 +122,11 @@ func (c TrainConfig) fill() (TrainConfig, error) {
 type StepStats struct {
 	// Step is the number of optimizer steps taken after this one.
 	Step int64
-	// Loss is the total; Photometric, Smoothness and LRConsistency its
-	// weighted terms (each averaged over the scales).
-	Loss, Photometric, Smoothness, LRConsistency float64
+	// Loss is the total.
+	Loss float64
+	// Terms holds every named term of the objective's loss (Loss.Terms)
+	// and the total under TermTotal.
+	Terms map[string]float64
 	// LR is the learning rate the step used.
 	LR float64
 	// GradNorm is the global L2 norm of the trained variables' gradient
@@ -191,13 +139,22 @@ type StepStats struct {
 	Duration time.Duration
 }
 
-// Trainer runs Monodepth2's self-supervised training of a Model: see the
-// package comment (Training). Every method that touches tensors (all but
+// Term returns a loss term by name (NaN when the objective has none).
+func (s StepStats) Term(name string) float64 {
+	if v, ok := s.Terms[name]; ok {
+		return v
+	}
+	return math.NaN()
+}
+
+// Trainer runs the self-supervised training of a Model with an Objective:
+// see the package comment (Training). Every method that touches tensors (all but
 // Steps, SkippedSteps, LR, SetLRScale, Config and Model) must run on the
 // model's Worker; a Trainer is not safe for concurrent use.
 type Trainer struct {
 	m       *perception.Model
 	cfg     TrainConfig
+	nets    []string     // sub-networks the objective trains
 	names   []string     // trained variables, sorted
 	vars    []*ts.Tensor // the model's variables (shared handles)
 	all     []*ts.Tensor // every variable, to clear gradients
@@ -216,20 +173,21 @@ func NewTrainer(m *perception.Model, cfg TrainConfig) (*Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Trainer{m: m, cfg: cfg, lrScale: 1}
+	nets, err := cfg.Objective.Trains(m.Config())
+	if err != nil {
+		return nil, err
+	}
+	t := &Trainer{m: m, cfg: cfg, lrScale: 1, nets: nets}
 	for _, nv := range m.NamedVariables() {
 		t.all = append(t.all, nv.Tensor)
-		if cfg.Params != nil && !cfg.Params(nv.Name) {
+		if !slices.Contains(nets, perception.NetOf(nv.Name)) || (cfg.Params != nil && !cfg.Params(nv.Name)) {
 			continue
-		}
-		if cfg.Mode == ModeStereo && strings.HasPrefix(nv.Name, "pose.") {
-			continue // no gradient reaches the pose network
 		}
 		t.names = append(t.names, nv.Name)
 		t.vars = append(t.vars, nv.Tensor)
 	}
 	if len(t.vars) == 0 {
-		return nil, fmt.Errorf("%w: Params selects no variable to train in mode %s", ErrTrainConfig, cfg.Mode)
+		return nil, fmt.Errorf("%w: objective %s trains %v, and Params selects no variable of them", ErrTrainConfig, cfg.Objective.Name(), nets)
 	}
 	err = perception.NoGrad(func() (err error) {
 		t.opt, err = newAdam(t.names, t.vars, cfg.Beta1, cfg.Beta2, cfg.Eps)
@@ -252,6 +210,12 @@ func (t *Trainer) Steps() int64 { return t.opt.t }
 
 // SkippedSteps counts steps skipped for a non-finite loss or gradient.
 func (t *Trainer) SkippedSteps() int64 { return t.skipped }
+
+// Objective returns the objective trained.
+func (t *Trainer) Objective() Objective { return t.cfg.Objective }
+
+// TrainedNets returns the sub-networks the objective trains.
+func (t *Trainer) TrainedNets() []string { return slices.Clone(t.nets) }
 
 // TrainedVariables returns the names of the variables Step updates.
 func (t *Trainer) TrainedVariables() []string { return append([]string(nil), t.names...) }
@@ -302,21 +266,19 @@ func (t *Trainer) Step(batch []Sample) (st StepStats, err error) {
 		}
 	}()
 	cfg := t.m.Config()
-	bt, err := makeBatch(batch, t.cfg.Mode, cfg.Width, cfg.Height, t.m.Device())
+	bt, err := makeBatch(batch, t.cfg.Objective.Needs(), cfg.Width, cfg.Height, t.m.Device())
 	if err != nil {
 		return st, err
 	}
 	defer bt.free()
 	st.LR = t.lrAt(t.opt.t)
-	s := &scope{fn: "step"}
-	defer s.free()
-	var sc scalars
-	defer sc.free()
-	parts := t.computeLoss(s, &sc, bt)
-	if s.err != nil {
-		return st, s.err
+	s := perception.NewScope("learner: step")
+	defer s.Free()
+	loss, err := t.cfg.Objective.Loss(s, t.m, bt)
+	if err != nil {
+		return st, err
 	}
-	if err := t.readParts(&st, parts); err != nil {
+	if err := readLoss(&st, loss); err != nil {
 		return st, err
 	}
 	// Clear gradients left by anyone else before ours accumulate.
@@ -324,13 +286,13 @@ func (t *Trainer) Step(batch []Sample) (st StepStats, err error) {
 		return st, err
 	}
 	if !finite(st.Loss) {
-		s.free() // drop the graph
+		s.Free() // drop the graph
 		return t.skip(st), nil
 	}
-	if err := parts.total.Backward(); err != nil {
+	if err := loss.Total.Backward(); err != nil {
 		return st, fmt.Errorf("learner: step: backward: %w", err)
 	}
-	s.free() // the graph is no longer needed
+	s.Free() // the graph is no longer needed
 	// The gradient bookkeeping works on one flat gradient (adam.flatGrad):
 	// a few ops for the norm and the update whatever the number of
 	// variables, since on a GPU the step is bound by ops dispatched.
@@ -372,7 +334,7 @@ func (t *Trainer) Step(batch []Sample) (st StepStats, err error) {
 	if err != nil {
 		return st, fmt.Errorf("learner: step: gradient norm: %w", err)
 	}
-	n2, err := scalarValue(n2t)
+	n2, err := perception.ScalarValue(n2t)
 	n2t.MustDrop()
 	if err != nil {
 		return st, err
@@ -402,20 +364,24 @@ func (t *Trainer) skip(st StepStats) StepStats {
 	return st
 }
 
-// readParts copies the loss terms into st.
-func (t *Trainer) readParts(st *StepStats, p lossParts) error {
-	for _, x := range []struct {
-		t   *ts.Tensor
-		dst *float64
-	}{{p.total, &st.Loss}, {p.photo, &st.Photometric}, {p.smooth, &st.Smoothness}, {p.lr, &st.LRConsistency}} {
-		if x.t == nil {
+// readLoss copies the loss and its terms into st.
+func readLoss(st *StepStats, l Loss) error {
+	if l.Total == nil {
+		return fmt.Errorf("learner: the objective returned no total loss")
+	}
+	v, err := perception.ScalarValue(l.Total)
+	if err != nil {
+		return err
+	}
+	st.Loss = v
+	st.Terms = map[string]float64{TermTotal: v}
+	for _, term := range l.Terms {
+		if term.Value == nil {
 			continue
 		}
-		v, err := scalarValue(x.t)
-		if err != nil {
-			return err
+		if st.Terms[term.Name], err = perception.ScalarValue(term.Value); err != nil {
+			return fmt.Errorf("learner: loss term %s: %w", term.Name, err)
 		}
-		*x.dst = v
 	}
 	return nil
 }
@@ -447,20 +413,18 @@ func (t *Trainer) Validate(batch []Sample) (st StepStats, err error) {
 	st.Step = t.opt.t
 	st.LR = t.lrAt(t.opt.t)
 	err = perception.NoGrad(func() error {
-		bt, err := makeBatch(batch, t.cfg.Mode, cfg.Width, cfg.Height, t.m.Device())
+		bt, err := makeBatch(batch, t.cfg.Objective.Needs(), cfg.Width, cfg.Height, t.m.Device())
 		if err != nil {
 			return err
 		}
 		defer bt.free()
-		s := &scope{fn: "validate"}
-		defer s.free()
-		var sc scalars
-		defer sc.free()
-		parts := t.computeLoss(s, &sc, bt)
-		if s.err != nil {
-			return s.err
+		s := perception.NewScope("learner: validate")
+		defer s.Free()
+		loss, err := t.cfg.Objective.Loss(s, t.m, bt)
+		if err != nil {
+			return err
 		}
-		return t.readParts(&st, parts)
+		return readLoss(&st, loss)
 	})
 	return st, err
 }
@@ -474,7 +438,8 @@ const (
 
 // trainerMeta is the "trainer" section.
 type trainerMeta struct {
-	Mode         string   `json:"mode"`
+	Objective    string   `json:"objective"`
+	Mode         string   `json:"mode,omitempty"` // before objectives: Monodepth2's mode`
 	Steps        int64    `json:"steps"`
 	Skipped      int64    `json:"skipped"`
 	LRScale      float64  `json:"lr_scale"`
@@ -496,7 +461,7 @@ func (t *Trainer) Save(path string, meta perception.CheckpointMeta) error {
 	if err != nil {
 		return err
 	}
-	tm, err := json.Marshal(trainerMeta{Mode: t.cfg.Mode.String(), Steps: t.opt.t, Skipped: t.skipped,
+	tm, err := json.Marshal(trainerMeta{Objective: t.cfg.Objective.Name(), Steps: t.opt.t, Skipped: t.skipped,
 		LRScale: t.lrScale, LR: t.cfg.LR, LRDecaySteps: t.cfg.LRDecaySteps, LRDecay: t.cfg.LRDecay,
 		WarmupSteps: t.cfg.WarmupSteps, ClipNorm: t.cfg.ClipNorm, FreezeBN: t.cfg.FreezeBN, Trained: t.names})
 	if err != nil {
@@ -512,7 +477,7 @@ func (t *Trainer) Save(path string, meta perception.CheckpointMeta) error {
 		}
 		meta.Values = v
 	}
-	meta.Values["mode"] = t.cfg.Mode.String()
+	meta.Values["objective"] = t.cfg.Objective.Name()
 	return t.m.Save(path, meta, perception.Section{Name: SectionOptim, Data: opt}, perception.Section{Name: SectionTrainer, Data: tm})
 }
 
@@ -542,8 +507,11 @@ func (t *Trainer) Resume(c *perception.Checkpoint) error {
 			return fmt.Errorf("%w: trainer section: %v", ErrResume, err)
 		}
 	}
-	if tm.Mode != "" && tm.Mode != t.cfg.Mode.String() {
-		return fmt.Errorf("%w: checkpoint trained in mode %s, trainer is %s", ErrResume, tm.Mode, t.cfg.Mode)
+	if tm.Objective == "" && tm.Mode != "" {
+		tm.Objective = "monodepth2/" + tm.Mode // written before objectives existed
+	}
+	if tm.Objective != "" && tm.Objective != t.cfg.Objective.Name() {
+		return fmt.Errorf("%w: checkpoint trained with objective %s, the trainer's is %s", ErrResume, tm.Objective, t.cfg.Objective.Name())
 	}
 	if len(d.m) != len(t.names) {
 		return fmt.Errorf("%w: checkpoint has Adam state for %d variables, the trainer trains %d", ErrResume, len(d.m), len(t.names))
@@ -569,10 +537,10 @@ func (t *Trainer) Resume(c *perception.Checkpoint) error {
 		copy(v[t.opt.off[i]:], d.v[n])
 	}
 	err = perception.NoGrad(func() error {
-		if err := valuesInto(t.opt.m, m); err != nil {
+		if err := perception.AssignValues(t.opt.m, m); err != nil {
 			return err
 		}
-		return valuesInto(t.opt.v, v)
+		return perception.AssignValues(t.opt.v, v)
 	})
 	if err != nil {
 		return fmt.Errorf("learner: resume: %w", err)
@@ -617,17 +585,17 @@ func (t *Trainer) Snapshot() (*TrainerState, error) {
 	st := &TrainerState{step: t.opt.t, skipped: t.skipped, lrScale: t.lrScale}
 	err := perception.NoGrad(func() error {
 		for _, x := range t.all {
-			c, err := cloneTensor(x)
+			c, err := perception.Clone(x)
 			if err != nil {
 				return err
 			}
 			st.weights = append(st.weights, c)
 		}
 		var err error
-		if st.m, err = cloneTensor(t.opt.m); err != nil {
+		if st.m, err = perception.Clone(t.opt.m); err != nil {
 			return err
 		}
-		st.v, err = cloneTensor(t.opt.v)
+		st.v, err = perception.Clone(t.opt.v)
 		return err
 	})
 	if err != nil {
@@ -645,14 +613,14 @@ func (t *Trainer) Restore(s *TrainerState) error {
 	}
 	err := perception.NoGrad(func() error {
 		for i := range s.weights {
-			if err := copyInto(t.all[i], s.weights[i]); err != nil {
+			if err := perception.Assign(t.all[i], s.weights[i]); err != nil {
 				return err
 			}
 		}
-		if err := copyInto(t.opt.m, s.m); err != nil {
+		if err := perception.Assign(t.opt.m, s.m); err != nil {
 			return err
 		}
-		return copyInto(t.opt.v, s.v)
+		return perception.Assign(t.opt.v, s.v)
 	})
 	if err != nil {
 		return fmt.Errorf("learner: restore: %w", err)

@@ -3,8 +3,6 @@ package learner
 import (
 	"fmt"
 	"testing"
-
-	"github.com/parallax-robotics/parallax/perception"
 )
 
 // BenchmarkTrainStep times Trainer.Step (batch to tensors, forward,
@@ -17,9 +15,7 @@ func BenchmarkTrainStep(b *testing.B) {
 		d := testDrive(b, fmt.Sprintf("synth://?seed=3&stereo=1&width=%d&height=%d", sz.w, sz.h))
 		for _, mode := range []Mode{ModeMono, ModeStereo, ModeBoth} {
 			b.Run(fmt.Sprintf("%s_%dx%d_b4", mode, sz.w, sz.h), func(b *testing.B) {
-				tr := newTestTrainer(b, perception.ModelConfig{Width: sz.w, Height: sz.h,
-					Depth: perception.DepthConfig{Size: perception.SizeSmall},
-					Pose:  perception.PoseConfig{Size: perception.SizeSmall, ForwardPrior: 0.5}}, TrainConfig{Mode: mode})
+				tr := newTestTrainer(b, smallModelConfig(sz.w, sz.h, 0.5), TrainConfig{Objective: Monodepth2{Mode: mode}})
 				batch := mustBatch(b, d, mode, 1, 5, 9, 13)
 				step(b, tr, batch) // warm-up
 				b.ResetTimer()

@@ -3,7 +3,6 @@ package learner
 import (
 	"fmt"
 	"math"
-	"unsafe"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -12,34 +11,42 @@ import (
 	"github.com/parallax-robotics/parallax/perception"
 )
 
-// batchTensors is one batch of Samples on the model's device at its input
-// size: images [B,3,H,W] in [0,1], the intrinsics of the crop and resize
-// [B,3,3], and per-sample stereo constants.
-type batchTensors struct {
-	tgt, prev, next, right *ts.Tensor
-	K, invK                *ts.Tensor
-	// fxB is fx*baseline per sample [B,1,1,1] (pixel disparity = fxB/depth);
-	// stereoT and stereoTInv the left->right and right->left target-to-
-	// source transforms [B,4,4].
-	fxB, stereoT, stereoTInv *ts.Tensor
-	b                        int
+// Batch is one batch of Samples on the model's device at its input size,
+// what an Objective's Loss gets: images [B,3,H,W] in [0,1] (each frame
+// prepared exactly as the Estimator prepares it for inference), the
+// intrinsics of the crop and resize, and per-sample stereo constants. The
+// fields an objective's Needs did not ask for are nil. The Trainer owns
+// and frees it.
+type Batch struct {
+	// Size is B, the number of samples.
+	Size int
+	// Width and Height are the image size (the model input).
+	Width, Height int
+	// Target, Prev, Next and Right are the samples' views.
+	Target, Prev, Next, Right *ts.Tensor
+	// K and InvK are the target camera's intrinsics [B,3,3] at the input
+	// size and their inverse.
+	K, InvK *ts.Tensor
+	// FxB is fx*baseline per sample [B,1,1,1] (pixel disparity =
+	// FxB/depth); StereoT and StereoTInv are the left->right and
+	// right->left target-to-source transforms [B,4,4]. Stereo only.
+	FxB, StereoT, StereoTInv *ts.Tensor
 }
 
-func (bt *batchTensors) free() {
-	for _, x := range []*ts.Tensor{bt.tgt, bt.prev, bt.next, bt.right, bt.K, bt.invK, bt.fxB, bt.stereoT, bt.stereoTInv} {
+func (bt *Batch) free() {
+	for _, x := range []*ts.Tensor{bt.Target, bt.Prev, bt.Next, bt.Right, bt.K, bt.InvK, bt.FxB, bt.StereoT, bt.StereoTInv} {
 		if x != nil {
 			x.MustDrop()
 		}
 	}
-	*bt = batchTensors{}
+	*bt = Batch{}
 }
 
 // checkBatch checks a batch has what mode needs, before any tensor work.
-func checkBatch(batch []Sample, mode Mode) error {
+func checkBatch(batch []Sample, needs Needs) error {
 	if len(batch) == 0 {
 		return fmt.Errorf("%w: empty batch", ErrTrainInput)
 	}
-	temporal, stereo := SampleNeeds(mode)
 	for i, s := range batch {
 		if s.Target == nil {
 			return fmt.Errorf("%w: sample %d has no target frame", ErrTrainInput, i)
@@ -47,12 +54,12 @@ func checkBatch(batch []Sample, mode Mode) error {
 		if s.Target.Intrinsics == nil {
 			return fmt.Errorf("%w: sample %d: target frame has no intrinsics (training needs the camera model)", ErrTrainInput, i)
 		}
-		if temporal && (s.Prev == nil || s.Next == nil) {
-			return fmt.Errorf("%w: sample %d: mode %s needs the previous and next frames", ErrTrainInput, i, mode)
+		if (needs.Prev && s.Prev == nil) || (needs.Next && s.Next == nil) {
+			return fmt.Errorf("%w: sample %d: the objective needs the %s frames", ErrTrainInput, i, needs)
 		}
-		if stereo {
+		if needs.Right {
 			if s.Right == nil {
-				return fmt.Errorf("%w: sample %d: mode %s needs the right view", ErrTrainInput, i, mode)
+				return fmt.Errorf("%w: sample %d: the objective needs the right view", ErrTrainInput, i)
 			}
 			if math.IsNaN(s.Baseline) || math.IsInf(s.Baseline, 0) || s.Baseline <= 0 || s.Baseline > 100 {
 				return fmt.Errorf("%w: sample %d: stereo baseline %v m (want 0 < baseline <= 100)", ErrTrainInput, i, s.Baseline)
@@ -80,18 +87,17 @@ func checkBatch(batch []Sample, mode Mode) error {
 // centre-cropped to the model's aspect ratio (perception.CropFor, as the
 // Estimator does), resized bilinearly, intrinsics cropped and scaled alike.
 // Run it on a Worker; the caller frees the result.
-func makeBatch(batch []Sample, mode Mode, mw, mh int, dev gotch.Device) (bt *batchTensors, err error) {
-	if err := checkBatch(batch, mode); err != nil {
+func makeBatch(batch []Sample, needs Needs, mw, mh int, dev gotch.Device) (bt *Batch, err error) {
+	if err := checkBatch(batch, needs); err != nil {
 		return nil, err
 	}
-	bt = &batchTensors{b: len(batch)}
+	bt = &Batch{Size: len(batch), Width: mw, Height: mh}
 	defer func() {
 		if err != nil {
 			bt.free()
 			bt = nil
 		}
 	}()
-	temporal, stereo := SampleNeeds(mode)
 	view := func(get func(Sample) *msgs.Frame) (*ts.Tensor, error) {
 		frames := make([]*msgs.Frame, len(batch))
 		for i, s := range batch {
@@ -99,14 +105,16 @@ func makeBatch(batch []Sample, mode Mode, mw, mh int, dev gotch.Device) (bt *bat
 		}
 		return imagesTensor(frames, mw, mh, dev)
 	}
-	if bt.tgt, err = view(func(s Sample) *msgs.Frame { return s.Target }); err != nil {
+	if bt.Target, err = view(func(s Sample) *msgs.Frame { return s.Target }); err != nil {
 		return nil, err
 	}
-	if temporal {
-		if bt.prev, err = view(func(s Sample) *msgs.Frame { return s.Prev }); err != nil {
+	if needs.Prev {
+		if bt.Prev, err = view(func(s Sample) *msgs.Frame { return s.Prev }); err != nil {
 			return nil, err
 		}
-		if bt.next, err = view(func(s Sample) *msgs.Frame { return s.Next }); err != nil {
+	}
+	if needs.Next {
+		if bt.Next, err = view(func(s Sample) *msgs.Frame { return s.Next }); err != nil {
 			return nil, err
 		}
 	}
@@ -127,11 +135,11 @@ func makeBatch(batch []Sample, mode Mode, mw, mh int, dev gotch.Device) (bt *bat
 		k.Width, k.Height = cw, ch
 		ks[i] = k.Scaled(mw, mh)
 	}
-	if bt.K, bt.invK, err = perception.IntrinsicsTensor(ks, dev); err != nil {
+	if bt.K, bt.InvK, err = perception.IntrinsicsTensor(ks, dev); err != nil {
 		return nil, err
 	}
-	if stereo {
-		if bt.right, err = view(func(s Sample) *msgs.Frame { return s.Right }); err != nil {
+	if needs.Right {
+		if bt.Right, err = view(func(s Sample) *msgs.Frame { return s.Right }); err != nil {
 			return nil, err
 		}
 		fxb := make([]float32, len(batch))
@@ -145,13 +153,13 @@ func makeBatch(batch []Sample, mode Mode, mw, mh int, dev gotch.Device) (bt *bat
 			fwd[i].T[0] = -s.Baseline
 			inv[i].T[0] = s.Baseline
 		}
-		if bt.fxB, err = floatTensor(fxb, []int64{int64(len(batch)), 1, 1, 1}, dev); err != nil {
+		if bt.FxB, err = perception.FloatTensor(fxb, []int64{int64(len(batch)), 1, 1, 1}, dev); err != nil {
 			return nil, err
 		}
-		if bt.stereoT, err = perception.PoseTensor(fwd, dev); err != nil {
+		if bt.StereoT, err = perception.PoseTensor(fwd, dev); err != nil {
 			return nil, err
 		}
-		if bt.stereoTInv, err = perception.PoseTensor(inv, dev); err != nil {
+		if bt.StereoTInv, err = perception.PoseTensor(inv, dev); err != nil {
 			return nil, err
 		}
 	}
@@ -167,47 +175,4 @@ func imagesTensor(frames []*msgs.Frame, mw, mh int, dev gotch.Device) (*ts.Tenso
 		return nil, fmt.Errorf("%w: %w", ErrTrainInput, err)
 	}
 	return x, nil
-}
-
-// floatTensor copies vals into a float32 tensor of shape on dev (one memcpy).
-func floatTensor(vals []float32, shape []int64, dev gotch.Device) (*ts.Tensor, error) {
-	n := int64(1)
-	for _, d := range shape {
-		n *= d
-	}
-	if n != int64(len(vals)) {
-		return nil, fmt.Errorf("learner: %d values for shape %v", len(vals), shape)
-	}
-	t, err := ts.Empty(shape, gotch.Float, gotch.CPU)
-	if err != nil {
-		return nil, err
-	}
-	if n > 0 {
-		p, err := t.DataPtr()
-		if err != nil {
-			t.MustDrop()
-			return nil, err
-		}
-		copy(unsafe.Slice((*float32)(p), n), vals)
-	}
-	if !dev.IsCuda() {
-		return t, nil
-	}
-	c, err := t.To(dev, true)
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// scalarValue reads a one-element tensor.
-func scalarValue(t *ts.Tensor) (float64, error) {
-	v, err := perception.TensorFloat32s(t)
-	if err != nil {
-		return 0, err
-	}
-	if len(v) != 1 {
-		return 0, fmt.Errorf("learner: %d values where one was expected", len(v))
-	}
-	return float64(v[0]), nil
 }

@@ -14,7 +14,7 @@ import (
 // so the gradient and Adam bookkeeping per variable shows up in it.
 func BenchmarkTrainStepDispatch(b *testing.B) {
 	d := testDrive(b, "synth://?seed=3&stereo=1&width=64&height=64")
-	tr := newTestTrainer(b, perception.ModelConfig{Width: 64, Height: 64}, TrainConfig{Mode: ModeStereo})
+	tr := newTestTrainer(b, perception.ModelConfig{Width: 64, Height: 64}, TrainConfig{Objective: Monodepth2{Mode: ModeStereo}})
 	batch := mustBatch(b, d, ModeStereo, 1)
 	step(b, tr, batch) // warm-up
 	b.ResetTimer()
@@ -33,7 +33,7 @@ func BenchmarkTrainStepDispatch(b *testing.B) {
 // CPU figure understates what the flat Adam saves on a GPU.
 func BenchmarkGradUpdate(b *testing.B) {
 	d := testDrive(b, "synth://?seed=3&stereo=1&width=64&height=64")
-	tr := newTestTrainer(b, perception.ModelConfig{Width: 64, Height: 64}, TrainConfig{Mode: ModeStereo})
+	tr := newTestTrainer(b, perception.ModelConfig{Width: 64, Height: 64}, TrainConfig{Objective: Monodepth2{Mode: ModeStereo}})
 	step(b, tr, mustBatch(b, d, ModeStereo, 1)) // gradients exist from here on
 	b.ResetTimer()
 	err := trainWorker(b).Do(func() error {
@@ -79,7 +79,7 @@ func gradUpdate(t *Trainer) error {
 		if err != nil {
 			return err
 		}
-		if _, err := scalarValue(n2); err != nil {
+		if _, err := perception.ScalarValue(n2); err != nil {
 			return err
 		}
 		n2.MustDrop()

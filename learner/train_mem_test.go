@@ -11,7 +11,7 @@ import (
 // Snapshot/Restore/Free rounds keep the resident set flat.
 func TestTrainMemoryFlat(t *testing.T) {
 	d := testDrive(t, "synth://?seed=3&stereo=1&width=128&height=64")
-	tr := newTestTrainer(t, smallModelConfig(128, 64, 0.5), TrainConfig{Mode: ModeBoth, LR: 1e-4})
+	tr := newTestTrainer(t, smallModelConfig(128, 64, 0.5), TrainConfig{Objective: Monodepth2{Mode: ModeBoth}, LR: 1e-4})
 	batches := make([][]Sample, 8)
 	for i := range batches {
 		batches[i] = mustBatch(t, d, ModeBoth, 1+3*i)

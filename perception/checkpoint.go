@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"time"
-	"unsafe"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -48,8 +47,10 @@ var (
 // do not need a new version.
 const (
 	checkpointMagic = "PLXCKPT\n"
-	// CheckpointVersion is the format version this build writes and reads.
-	CheckpointVersion = 1
+	// CheckpointVersion is the format version this build writes. It reads
+	// version 1 too, whose header records a fixed depth and pose pair
+	// (ModelConfig.UnmarshalJSON); version 2 lists the sub-networks.
+	CheckpointVersion = 2
 
 	sectionHeader  = "header"
 	sectionWeights = "weights"
@@ -106,25 +107,6 @@ func (c *Checkpoint) Section(name string) ([]byte, bool) {
 		}
 	}
 	return nil, false
-}
-
-// ArchDiff returns a description of the first architectural difference
-// between a and b ("depth size small != default"), or "" when they match.
-// Initialisation-only settings (InitDepth, ForwardPrior) are not compared.
-func ArchDiff(a, b ModelConfig) string {
-	switch {
-	case a.Depth.Size != b.Depth.Size:
-		return fmt.Sprintf("depth size %s != %s", a.Depth.Size, b.Depth.Size)
-	case a.Pose.Size != b.Pose.Size:
-		return fmt.Sprintf("pose size %s != %s", a.Pose.Size, b.Pose.Size)
-	case a.Width != b.Width || a.Height != b.Height:
-		return fmt.Sprintf("input %dx%d != %dx%d", a.Width, a.Height, b.Width, b.Height)
-	case a.Depth.MinDepth != b.Depth.MinDepth:
-		return fmt.Sprintf("min depth %g != %g", a.Depth.MinDepth, b.Depth.MinDepth)
-	case a.Depth.MaxDepth != b.Depth.MaxDepth:
-		return fmt.Sprintf("max depth %g != %g", a.Depth.MaxDepth, b.Depth.MaxDepth)
-	}
-	return ""
 }
 
 // WriteCheckpoint writes a checkpoint atomically: to a temporary file in the
@@ -235,8 +217,8 @@ func ParseCheckpoint(data []byte) (*Checkpoint, error) {
 	if len(data) < 12 || string(data[:8]) != checkpointMagic {
 		return nil, fmt.Errorf("%w: bad magic", ErrCheckpointFormat)
 	}
-	if v := binary.LittleEndian.Uint32(data[8:12]); v != CheckpointVersion {
-		return nil, fmt.Errorf("%w: format version %d, this build reads %d", ErrCheckpointFormat, v, CheckpointVersion)
+	if v := binary.LittleEndian.Uint32(data[8:12]); v < 1 || v > CheckpointVersion {
+		return nil, fmt.Errorf("%w: format version %d, this build reads 1 to %d", ErrCheckpointFormat, v, CheckpointVersion)
 	}
 	rest := data[12:]
 	c := &Checkpoint{}
@@ -267,6 +249,7 @@ func ParseCheckpoint(data []byte) (*Checkpoint, error) {
 			if err := json.Unmarshal(payload, &c.Header); err != nil {
 				return nil, fmt.Errorf("%w: header: %v", ErrCheckpointCorrupt, err)
 			}
+			c.Header.Arch = c.Header.Arch.Fill()
 			if err := c.Header.Arch.Validate(); err != nil {
 				return nil, fmt.Errorf("%w: header: %v", ErrCheckpointCorrupt, err)
 			}
@@ -316,42 +299,6 @@ func (m *Model) encodeWeights() ([]byte, error) {
 		binary.Write(&buf, binary.LittleEndian, vals)
 	}
 	return buf.Bytes(), nil
-}
-
-// TensorFloat32s copies a float32 tensor, on any device, into Go memory.
-// Run it on a Worker.
-func TensorFloat32s(t *ts.Tensor) ([]float32, error) {
-	src := t
-	if dev, err := t.Device(); err == nil && dev.IsCuda() {
-		c, err := t.To(gotch.CPU, false)
-		if err != nil {
-			return nil, err
-		}
-		defer c.MustDrop()
-		src = c
-	}
-	c, err := src.Contiguous(false)
-	if err != nil {
-		return nil, err
-	}
-	defer c.MustDrop()
-	if c.DType() != gotch.Float {
-		return nil, fmt.Errorf("perception: tensor dtype %v, want float32", c.DType())
-	}
-	// Straight from the tensor's memory: gotch's CopyData checks its
-	// destination element by element through reflection (one allocation
-	// per value).
-	n := c.Numel()
-	out := make([]float32, n)
-	if n == 0 {
-		return out, nil
-	}
-	p, err := c.DataPtr()
-	if err != nil {
-		return nil, err
-	}
-	copy(out, unsafe.Slice((*float32)(p), n))
-	return out, nil
 }
 
 type storedTensor struct {
@@ -442,7 +389,7 @@ func (m *Model) Load(path string) (*Checkpoint, error) {
 
 // LoadCheckpoint is Load from a parsed checkpoint.
 func (m *Model) LoadCheckpoint(c *Checkpoint) error {
-	if d := ArchDiff(c.Header.Arch.Fill(), m.cfg); d != "" {
+	if d := ArchDiff(c.Header.Arch, m.cfg); d != "" {
 		return fmt.Errorf("%w: %s (checkpoint != model)", ErrArchMismatch, d)
 	}
 	data, ok := c.Section(sectionWeights)
@@ -477,7 +424,7 @@ func (m *Model) LoadCheckpoint(c *Checkpoint) error {
 // copyWeights copies checked stored values into the variables, in place.
 func (m *Model) copyWeights(vars []ts.NamedTensor, stored map[string]storedTensor) error {
 	for _, nv := range vars {
-		if err := assignValues(nv.Tensor, stored[nv.Name].vals); err != nil {
+		if err := AssignValues(nv.Tensor, stored[nv.Name].vals); err != nil {
 			return fmt.Errorf("perception: load %s: %w", nv.Name, err)
 		}
 	}

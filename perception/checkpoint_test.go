@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -36,12 +37,16 @@ func modelOutputs(m *Model) ([][]float32, error) {
 			return err
 		}
 		defer dropAll(disps)
-		vec, err := m.Pose().Forward(a, b)
-		if err != nil {
-			return err
+		outs := disps
+		if m.Pose() != nil {
+			vec, err := m.Pose().Forward(a, b)
+			if err != nil {
+				return err
+			}
+			defer vec.MustDrop()
+			outs = append(outs, vec)
 		}
-		defer vec.MustDrop()
-		for _, x := range append(disps, vec) {
+		for _, x := range outs {
 			v, err := TensorFloat32s(x)
 			if err != nil {
 				return err
@@ -56,8 +61,7 @@ func modelOutputs(m *Model) ([][]float32, error) {
 func TestCheckpointRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "model.ckpt")
-	cfg := smallConfig()
-	cfg.Pose.ForwardPrior = 0.3
+	cfg := withPose(smallConfig(), func(p *PoseConfig) { p.ForwardPrior = 0.3 })
 	meta := CheckpointMeta{Created: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), Steps: 1234, Values: map[string]string{"world": "urban"}}
 	optim := Section{Name: "optim", Data: []byte("adam state here")}
 	onWorker(t, func() error {
@@ -100,7 +104,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 		if !c.Header.Meta.Created.Equal(meta.Created) || c.Header.Meta.Steps != 1234 || c.Header.Meta.Values["world"] != "urban" {
 			return fmt.Errorf("meta %+v, want %+v", c.Header.Meta, meta)
 		}
-		if c.Header.Arch != m1.Config() {
+		if d := ArchDiff(c.Header.Arch, m1.Config()); d != "" || !reflect.DeepEqual(c.Header.Arch, m1.Config()) {
 			return fmt.Errorf("arch %+v, want %+v", c.Header.Arch, m1.Config())
 		}
 		if d, ok := c.Section("optim"); !ok || string(d) != "adam state here" {
@@ -112,7 +116,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 			return err
 		}
 		defer m3.Close()
-		if m3.Config() != m1.Config() || c3.Header.Meta.Steps != 1234 {
+		if !reflect.DeepEqual(m3.Config(), m1.Config()) || c3.Header.Meta.Steps != 1234 {
 			return fmt.Errorf("LoadModel: config %+v", m3.Config())
 		}
 		got3, err := modelOutputs(m3)
@@ -153,17 +157,18 @@ func TestCheckpointArchMismatch(t *testing.T) {
 			return err
 		}
 		cases := []struct {
-			edit func(*ModelConfig)
+			edit func(ModelConfig) ModelConfig
 			want string
 		}{
-			{func(c *ModelConfig) { c.Depth.Size = SizeDefault }, "perception: checkpoint arch mismatch: depth size small != default"},
-			{func(c *ModelConfig) { c.Pose.Size = SizeDefault }, "pose size small != default"},
-			{func(c *ModelConfig) { c.Width = 192 }, "input 128x64 != 192x64"},
-			{func(c *ModelConfig) { c.Depth.MaxDepth = 80 }, "max depth 100 != 80"},
+			{func(c ModelConfig) ModelConfig { return withDepth(c, func(d *DepthConfig) { d.Size = SizeDefault }) },
+				"perception: checkpoint arch mismatch: depth size small != default"},
+			{func(c ModelConfig) ModelConfig { return withPose(c, func(p *PoseConfig) { p.Size = SizeDefault }) }, "pose size small != default"},
+			{func(c ModelConfig) ModelConfig { c.Width = 192; return c }, "input 128x64 != 192x64"},
+			{func(c ModelConfig) ModelConfig { return withDepth(c, func(d *DepthConfig) { d.MaxDepth = 80 }) }, "max depth 100 != 80"},
+			{func(c ModelConfig) ModelConfig { delete(c.Nets, NetPose); return c }, "no pose network"},
 		}
 		for _, tc := range cases {
-			cfg := smallConfig()
-			tc.edit(&cfg)
+			cfg := tc.edit(smallConfig())
 			other, err := NewModel(cfg, gotch.CPU)
 			if err != nil {
 				return err
@@ -187,9 +192,8 @@ func TestCheckpointArchMismatch(t *testing.T) {
 			}
 		}
 		// InitDepth and ForwardPrior only initialise: not a mismatch.
-		cfg := smallConfig()
-		cfg.Depth.InitDepth = 5
-		cfg.Pose.ForwardPrior = 1
+		cfg := withDepth(smallConfig(), func(d *DepthConfig) { d.InitDepth = 5 })
+		cfg = withPose(cfg, func(p *PoseConfig) { p.ForwardPrior = 1 })
 		other, err := NewModel(cfg, gotch.CPU)
 		if err != nil {
 			return err
@@ -258,9 +262,9 @@ func TestParseCheckpointErrors(t *testing.T) {
 		t.Fatalf("bad magic: %v", err)
 	}
 	bad = bytes.Clone(good)
-	binary.LittleEndian.PutUint32(bad[8:], 2)
-	if _, err := ParseCheckpoint(bad); !errors.Is(err, ErrCheckpointFormat) || !strings.Contains(err.Error(), "version 2") {
-		t.Fatalf("version 2: %v", err)
+	binary.LittleEndian.PutUint32(bad[8:], CheckpointVersion+1)
+	if _, err := ParseCheckpoint(bad); !errors.Is(err, ErrCheckpointFormat) || !strings.Contains(err.Error(), "version 3") {
+		t.Fatalf("version 3: %v", err)
 	}
 	if _, err := ParseCheckpoint(append(bytes.Clone(good), 0)); !errors.Is(err, ErrCheckpointCorrupt) {
 		t.Fatalf("trailing byte: %v", err)

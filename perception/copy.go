@@ -48,7 +48,7 @@ func (m *Model) CopyFrom(src *Model) error {
 	}
 	return NoGrad(func() error {
 		for i := range dst {
-			if err := assign(dst[i].Tensor, from[i].Tensor); err != nil {
+			if err := Assign(dst[i].Tensor, from[i].Tensor); err != nil {
 				return fmt.Errorf("perception: copy %s: %w", dst[i].Name, err)
 			}
 		}

@@ -33,7 +33,7 @@ func TestCopyFrom(t *testing.T) {
 		for i := range vals {
 			vals[i] += 0.25
 		}
-		if err := NoGrad(func() error { return assignValues(first.Tensor, vals) }); err != nil {
+		if err := NoGrad(func() error { return AssignValues(first.Tensor, vals) }); err != nil {
 			return err
 		}
 		fa, _ := a.Fingerprint()
@@ -86,7 +86,7 @@ func TestCopyFrom(t *testing.T) {
 		for i := range vals {
 			vals[i] -= 1
 		}
-		if err := NoGrad(func() error { return assignValues(first.Tensor, vals) }); err != nil {
+		if err := NoGrad(func() error { return AssignValues(first.Tensor, vals) }); err != nil {
 			return err
 		}
 		if fb3, _ := b.Fingerprint(); fb3 != fb2 {
@@ -143,7 +143,7 @@ func TestFinite(t *testing.T) {
 			return err
 		}
 		vals[len(vals)/2] = float32(math.NaN())
-		if err := NoGrad(func() error { return assignValues(nv.Tensor, vals) }); err != nil {
+		if err := NoGrad(func() error { return AssignValues(nv.Tensor, vals) }); err != nil {
 			return err
 		}
 		ok, bad, err := m.Finite()

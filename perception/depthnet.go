@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"unsafe"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/nn"
@@ -78,7 +77,34 @@ func (c *DepthConfig) fill() {
 	}
 }
 
-func (c DepthConfig) validate() error {
+// Kind is "depth".
+func (DepthConfig) Kind() string { return NetDepth }
+
+// Filled returns c with defaults filled in.
+func (c DepthConfig) Filled() NetConfig { c.fill(); return c }
+
+// ArchDiff compares the widths and the depth range (InitDepth only
+// initialises).
+func (c DepthConfig) ArchDiff(other NetConfig) string {
+	o, ok := other.(DepthConfig)
+	switch {
+	case !ok:
+		return fmt.Sprintf("kind %s != %s", c.Kind(), other.Kind())
+	case c.Size != o.Size:
+		return fmt.Sprintf("size %s != %s", c.Size, o.Size)
+	case c.MinDepth != o.MinDepth:
+		return fmt.Sprintf("min depth %g != %g", c.MinDepth, o.MinDepth)
+	case c.MaxDepth != o.MaxDepth:
+		return fmt.Sprintf("max depth %g != %g", c.MaxDepth, o.MaxDepth)
+	}
+	return ""
+}
+
+// Build makes a DepthNet (any input size that NewModel accepts).
+func (c DepthConfig) Build(p *nn.Path, width, height int) (Net, error) { return NewDepthNet(p, c) }
+
+// Validate checks a filled configuration.
+func (c DepthConfig) Validate() error {
 	if _, ok := depthWidths[c.Size]; !ok {
 		return fmt.Errorf("%w: depth size %q (want small or default)", ErrConfig, c.Size)
 	}
@@ -161,7 +187,7 @@ type DepthNet struct {
 // NewDepthNet makes a depth network with its variables under p.
 func NewDepthNet(p *nn.Path, cfg DepthConfig) (*DepthNet, error) {
 	cfg.fill()
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	wd := depthWidths[cfg.Size]
@@ -231,7 +257,7 @@ func scaleInit(c *conv2d, k, bias float64) error {
 			return err
 		}
 		defer w.MustDrop()
-		if err := assign(c.w, w); err != nil {
+		if err := Assign(c.w, w); err != nil {
 			return err
 		}
 		n, err := c.b.Size()
@@ -242,93 +268,15 @@ func scaleInit(c *conv2d, k, bias float64) error {
 		for i := range vals {
 			vals[i] = float32(bias)
 		}
-		return assignValues(c.b, vals)
+		return AssignValues(c.b, vals)
 	})
-}
-
-// assign copies src into dst in place (dst keeps its identity, so
-// optimisers and the VarStore holding it see the new values). It checks
-// what libtorch's copy_ would reject first: gotch's Copy_ exits the process
-// on error, and its other in-place wrappers leak a tensor handle per call.
-// Call it with grad mode off when dst requires grad.
-func assign(dst, src *ts.Tensor) error {
-	ds, err := dst.Size()
-	if err != nil {
-		return err
-	}
-	ss, err := src.Size()
-	if err != nil {
-		return err
-	}
-	if fmt.Sprint(ds) != fmt.Sprint(ss) {
-		return fmt.Errorf("perception: assign shape %v to %v", ss, ds)
-	}
-	if dst.DType() != src.DType() {
-		return fmt.Errorf("perception: assign dtype %v to %v", src.DType(), dst.DType())
-	}
-	dd, err := dst.Device()
-	if err != nil {
-		return err
-	}
-	sd, err := src.Device()
-	if err != nil {
-		return err
-	}
-	if dd != sd {
-		moved, err := src.To(dd, false)
-		if err != nil {
-			return err
-		}
-		defer moved.MustDrop()
-		src = moved
-	}
-	dst.Copy_(src)
-	return nil
-}
-
-// assignValues copies Go float32 values into dst (of the same element count
-// and shape), in place.
-func assignValues(dst *ts.Tensor, vals []float32) error {
-	shape, err := dst.Size()
-	if err != nil {
-		return err
-	}
-	src, err := floatsTensor(vals, shape)
-	if err != nil {
-		return err
-	}
-	defer src.MustDrop()
-	return assign(dst, src)
-}
-
-// floatsTensor makes a float32 CPU tensor holding a copy of vals with one
-// memcpy (gotch's NewTensorFromData reflects over every element).
-func floatsTensor(vals []float32, shape []int64) (*ts.Tensor, error) {
-	n := int64(1)
-	for _, d := range shape {
-		n *= d
-	}
-	if n != int64(len(vals)) {
-		return nil, fmt.Errorf("perception: %d values for shape %v", len(vals), shape)
-	}
-	t, err := ts.Empty(shape, gotch.Float, gotch.CPU)
-	if err != nil {
-		return nil, err
-	}
-	if n == 0 {
-		return t, nil
-	}
-	p, err := t.DataPtr()
-	if err != nil {
-		t.MustDrop()
-		return nil, err
-	}
-	copy(unsafe.Slice((*float32)(p), n), vals)
-	return t, nil
 }
 
 // Config returns the network's configuration with defaults filled in.
 func (n *DepthNet) Config() DepthConfig { return n.cfg }
+
+// NetConfig returns Config as a NetConfig.
+func (n *DepthNet) NetConfig() NetConfig { return n.cfg }
 
 // checkInput verifies x is [B,channels,H,W] with H and W multiples of 32
 // (5 stride-2 stages) and at least MinInputSize.

@@ -241,7 +241,7 @@ func exportDepthNet(dir string, m *Model, x *ts.Tensor) error {
 		Shape  []int64 `json:"shape"`
 		Offset int     `json:"offset"`
 	}
-	wd := depthWidths[m.Config().Depth.Size]
+	wd := depthWidths[m.Depth().Config().Size]
 	meta := struct {
 		Enc        [5]int64     `json:"enc"`
 		Dec        [5]int64     `json:"dec"`
@@ -326,7 +326,7 @@ func TestDepthNetMatchesPyTorch(t *testing.T) {
 		t.Run(size, func(t *testing.T) {
 			dir := t.TempDir()
 			onWorker(t, func() error {
-				m, err := NewModel(ModelConfig{Depth: DepthConfig{Size: size}, Width: 128, Height: 64}, gotch.CPU)
+				m, err := NewModel(DepthPose(128, 64, DepthConfig{Size: size}, PoseConfig{}), gotch.CPU)
 				if err != nil {
 					return err
 				}
@@ -393,7 +393,7 @@ func BenchmarkDepthForward(b *testing.B) {
 				var m *Model
 				var x *ts.Tensor
 				if err := w.Do(func() (err error) {
-					if m, err = NewModel(ModelConfig{Depth: DepthConfig{Size: size}, Width: res[0], Height: res[1]}, gotch.CPU); err != nil {
+					if m, err = NewModel(DepthPose(res[0], res[1], DepthConfig{Size: size}, PoseConfig{}), gotch.CPU); err != nil {
 						return err
 					}
 					x, err = randImage(1, 1, res[1], res[0])
@@ -443,7 +443,7 @@ func BenchmarkDepthGoVsPython(b *testing.B) {
 			var m *Model
 			var x *ts.Tensor
 			if err := w.Do(func() (err error) {
-				if m, err = NewModel(ModelConfig{Depth: DepthConfig{Size: size}}, gotch.CPU); err != nil {
+				if m, err = NewModel(ModelConfig{Nets: map[string]NetConfig{NetDepth: DepthConfig{Size: size}, NetPose: PoseConfig{}}}, gotch.CPU); err != nil {
 					return err
 				}
 				if x, err = randImage(1, 1, 192, 640); err != nil {

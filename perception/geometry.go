@@ -67,55 +67,6 @@ const (
 // gridSamplerBilinear is libtorch's GridSamplerInterpolation::Bilinear.
 const gridSamplerBilinear = 0
 
-// geoScope runs a chain of tensor ops, stops at the first error and frees every
-// intermediate it made unless it was kept.
-type geoScope struct {
-	fn  string
-	err error
-	tmp []*ts.Tensor
-}
-
-// do runs f unless an earlier step failed, and records its result to be freed.
-func (s *geoScope) do(f func() (*ts.Tensor, error)) *ts.Tensor {
-	if s.err != nil {
-		return nil
-	}
-	x, err := f()
-	if err != nil {
-		s.err = fmt.Errorf("perception: %s: %w", s.fn, err)
-		return nil
-	}
-	s.tmp = append(s.tmp, x)
-	return x
-}
-
-// keep takes x out of the geoScope: the caller owns it.
-func (s *geoScope) keep(x *ts.Tensor) *ts.Tensor {
-	for i, t := range s.tmp {
-		if t == x {
-			s.tmp = append(s.tmp[:i], s.tmp[i+1:]...)
-			break
-		}
-	}
-	return x
-}
-
-// free drops every tensor still in the geoScope.
-func (s *geoScope) free() {
-	for _, t := range s.tmp {
-		_ = t.Drop()
-	}
-	s.tmp = nil
-}
-
-// geoRecover turns a panic inside gotch (its helpers log.Fatal or panic on
-// some malformed tensors) into an error at the API boundary.
-func geoRecover(fn string, err *error) {
-	if r := recover(); r != nil {
-		*err = fmt.Errorf("perception: %s: %v", fn, r)
-	}
-}
-
 // geoShape returns x's shape after checking it is a defined float32 tensor.
 func geoShape(fn, name string, x *ts.Tensor) ([]int64, error) {
 	if x == nil {
@@ -162,7 +113,7 @@ func geoCheckMat(fn, name string, m *ts.Tensor, n, b int64) error {
 // +0.5, see the conventions above); scale the intrinsics to the tensor
 // resolution first (msgs.Intrinsics.Scaled).
 func IntrinsicsTensor(k []msgs.Intrinsics, dev gotch.Device) (K, invK *ts.Tensor, err error) {
-	defer geoRecover("IntrinsicsTensor", &err)
+	defer Recover("perception", "IntrinsicsTensor", &err)
 	if len(k) == 0 {
 		return nil, nil, fmt.Errorf("%w: IntrinsicsTensor: no intrinsics", ErrGeometryInput)
 	}
@@ -178,49 +129,37 @@ func IntrinsicsTensor(k []msgs.Intrinsics, dev gotch.Device) (K, invK *ts.Tensor
 		id = append(id, float32(1/c.Fx), 0, float32(-c.Cx/c.Fx), 0, float32(1/c.Fy), float32(-c.Cy/c.Fy), 0, 0, 1)
 	}
 	shape := []int64{int64(len(k)), 3, 3}
-	if K, err = geoTensor(kd, shape, dev); err != nil {
+	if K, err = FloatTensor(kd, shape, dev); err != nil {
 		return nil, nil, fmt.Errorf("perception: IntrinsicsTensor: %w", err)
 	}
-	if invK, err = geoTensor(id, shape, dev); err != nil {
+	if invK, err = FloatTensor(id, shape, dev); err != nil {
 		K.MustDrop()
 		return nil, nil, fmt.Errorf("perception: IntrinsicsTensor: %w", err)
 	}
 	return K, invK, nil
 }
 
-// geoTensor makes a float32 tensor of the given shape on dev.
-func geoTensor(data []float32, shape []int64, dev gotch.Device) (*ts.Tensor, error) {
-	x, err := ts.NewTensorFromData(data, shape)
-	if err != nil {
-		return nil, err
-	}
-	if dev == gotch.CPU {
-		return x, nil
-	}
-	return x.To(dev, true)
-}
-
 // geoPixelCentres returns the homogeneous pixel-centre coordinates (u+0.5, v+0.5, 1)
 // of an h x w image, [3, h*w], row-major like a flattened [h, w] tensor.
-func geoPixelCentres(s *geoScope, h, w int64, dev gotch.Device) *ts.Tensor {
+func geoPixelCentres(s *Scope, h, w int64, dev gotch.Device) *ts.Tensor {
 	half, ws, hs := ts.FloatScalar(0.5), ts.FloatScalar(float64(w)), ts.FloatScalar(float64(h))
 	defer half.MustDrop()
 	defer ws.MustDrop()
 	defer hs.MustDrop()
-	xs := s.do(func() (*ts.Tensor, error) { return ts.Arange(ws, gotch.Float, dev) })
-	ys := s.do(func() (*ts.Tensor, error) { return ts.Arange(hs, gotch.Float, dev) })
-	xs = s.do(func() (*ts.Tensor, error) { return xs.AddScalar(half, false) })
-	ys = s.do(func() (*ts.Tensor, error) { return ys.AddScalar(half, false) })
-	xg := s.do(func() (*ts.Tensor, error) { return xs.View([]int64{1, w}, false) })
-	yg := s.do(func() (*ts.Tensor, error) { return ys.View([]int64{h, 1}, false) })
-	xg = s.do(func() (*ts.Tensor, error) { return xg.Expand([]int64{h, w}, false, false) })
-	yg = s.do(func() (*ts.Tensor, error) { return yg.Expand([]int64{h, w}, false, false) })
-	one := s.do(func() (*ts.Tensor, error) { return ts.Ones([]int64{h, w}, gotch.Float, dev) })
-	if s.err != nil {
+	xs := s.Do(func() (*ts.Tensor, error) { return ts.Arange(ws, gotch.Float, dev) })
+	ys := s.Do(func() (*ts.Tensor, error) { return ts.Arange(hs, gotch.Float, dev) })
+	xs = s.Do(func() (*ts.Tensor, error) { return xs.AddScalar(half, false) })
+	ys = s.Do(func() (*ts.Tensor, error) { return ys.AddScalar(half, false) })
+	xg := s.Do(func() (*ts.Tensor, error) { return xs.View([]int64{1, w}, false) })
+	yg := s.Do(func() (*ts.Tensor, error) { return ys.View([]int64{h, 1}, false) })
+	xg = s.Do(func() (*ts.Tensor, error) { return xg.Expand([]int64{h, w}, false, false) })
+	yg = s.Do(func() (*ts.Tensor, error) { return yg.Expand([]int64{h, w}, false, false) })
+	one := s.Do(func() (*ts.Tensor, error) { return ts.Ones([]int64{h, w}, gotch.Float, dev) })
+	if s.Err() != nil {
 		return nil
 	}
-	st := s.do(func() (*ts.Tensor, error) { return ts.Stack([]ts.Tensor{*xg, *yg, *one}, 0) })
-	return s.do(func() (*ts.Tensor, error) { return st.View([]int64{3, h * w}, false) })
+	st := s.Do(func() (*ts.Tensor, error) { return ts.Stack([]ts.Tensor{*xg, *yg, *one}, 0) })
+	return s.Do(func() (*ts.Tensor, error) { return st.View([]int64{3, h * w}, false) })
 }
 
 // BackProject lifts every pixel of depth [B,1,H,W] (z-depth, float32) to a 3D
@@ -229,7 +168,7 @@ func geoPixelCentres(s *geoScope, h, w int64, dev gotch.Device) *ts.Tensor {
 // depth(u,v) * invK * (u+0.5, v+0.5, 1). invK is [B,3,3] or [1,3,3].
 func BackProject(depth, invK *ts.Tensor) (points *ts.Tensor, err error) {
 	const fn = "BackProject"
-	defer geoRecover(fn, &err)
+	defer Recover("perception", fn, &err)
 	dsz, err := geoShape(fn, "depth", depth)
 	if err != nil {
 		return nil, err
@@ -245,16 +184,16 @@ func BackProject(depth, invK *ts.Tensor) (points *ts.Tensor, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("perception: %s: %w", fn, err)
 	}
-	s := &geoScope{fn: fn}
-	defer s.free()
+	s := NewScope("perception: " + fn)
+	defer s.Free()
 	pix := geoPixelCentres(s, h, w, dev)
-	rays := s.do(func() (*ts.Tensor, error) { return invK.Matmul(pix, false) }) // [b|1,3,N]
-	d := s.do(func() (*ts.Tensor, error) { return depth.Reshape([]int64{b, 1, h * w}, false) })
-	out := s.do(func() (*ts.Tensor, error) { return rays.Mul(d, false) }) // broadcasts to [B,3,N]
-	if s.err != nil {
-		return nil, s.err
+	rays := s.Do(func() (*ts.Tensor, error) { return invK.Matmul(pix, false) }) // [b|1,3,N]
+	d := s.Do(func() (*ts.Tensor, error) { return depth.Reshape([]int64{b, 1, h * w}, false) })
+	out := s.Do(func() (*ts.Tensor, error) { return rays.Mul(d, false) }) // broadcasts to [B,3,N]
+	if s.Err() != nil {
+		return nil, s.Err()
 	}
-	return s.keep(out), nil
+	return s.Keep(out), nil
 }
 
 // Project maps camera points [B,3,N] (N = h*w, from BackProject) through
@@ -269,7 +208,7 @@ func BackProject(depth, invK *ts.Tensor) (points *ts.Tensor, err error) {
 // so grid stays finite (they are invalid anyway).
 func Project(points, K, T *ts.Tensor, h, w int) (grid, valid *ts.Tensor, err error) {
 	const fn = "Project"
-	defer geoRecover(fn, &err)
+	defer Recover("perception", fn, &err)
 	if h < 1 || w < 1 {
 		return nil, nil, fmt.Errorf("%w: %s: image size %dx%d", ErrGeometryInput, fn, w, h)
 	}
@@ -288,50 +227,50 @@ func Project(points, K, T *ts.Tensor, h, w int) (grid, valid *ts.Tensor, err err
 	if err := geoCheckMat(fn, "T", T, 4, b); err != nil {
 		return nil, nil, err
 	}
-	s := &geoScope{fn: fn}
-	defer s.free()
+	s := NewScope("perception: " + fn)
+	defer s.Free()
 	// P = K * T[:3,:] ([b|1,3,4]): one 3x3 matmul over the N points instead of two.
-	top := s.do(func() (*ts.Tensor, error) { return T.Narrow(1, 0, 3, false) })
-	P := s.do(func() (*ts.Tensor, error) { return K.Matmul(top, false) })
-	M := s.do(func() (*ts.Tensor, error) { return P.Narrow(2, 0, 3, false) })
-	t := s.do(func() (*ts.Tensor, error) { return P.Narrow(2, 3, 1, false) })
-	mp := s.do(func() (*ts.Tensor, error) { return M.Matmul(points, false) })
-	cam := s.do(func() (*ts.Tensor, error) { return mp.Add(t, false) }) // [B,3,N]: (Z*x, Z*y, Z)
-	xy := s.do(func() (*ts.Tensor, error) { return cam.Narrow(1, 0, 2, false) })
-	z := s.do(func() (*ts.Tensor, error) { return cam.Narrow(1, 2, 1, false) })
+	top := s.Do(func() (*ts.Tensor, error) { return T.Narrow(1, 0, 3, false) })
+	P := s.Do(func() (*ts.Tensor, error) { return K.Matmul(top, false) })
+	M := s.Do(func() (*ts.Tensor, error) { return P.Narrow(2, 0, 3, false) })
+	t := s.Do(func() (*ts.Tensor, error) { return P.Narrow(2, 3, 1, false) })
+	mp := s.Do(func() (*ts.Tensor, error) { return M.Matmul(points, false) })
+	cam := s.Do(func() (*ts.Tensor, error) { return mp.Add(t, false) }) // [B,3,N]: (Z*x, Z*y, Z)
+	xy := s.Do(func() (*ts.Tensor, error) { return cam.Narrow(1, 0, 2, false) })
+	z := s.Do(func() (*ts.Tensor, error) { return cam.Narrow(1, 2, 1, false) })
 	eps := ts.FloatScalar(ProjectEps)
 	defer eps.MustDrop()
-	zs := s.do(func() (*ts.Tensor, error) { return z.ClampMin(eps, false) })
-	pix := s.do(func() (*ts.Tensor, error) { return xy.Div(zs, false) }) // [B,2,N] pixel-plane x, y
+	zs := s.Do(func() (*ts.Tensor, error) { return z.ClampMin(eps, false) })
+	pix := s.Do(func() (*ts.Tensor, error) { return xy.Div(zs, false) }) // [B,2,N] pixel-plane x, y
 	// Normalise: g = pix * (2/w, 2/h) - 1.
-	scale := s.do(func() (*ts.Tensor, error) {
+	scale := s.Do(func() (*ts.Tensor, error) {
 		dev, err := points.Device()
 		if err != nil {
 			return nil, err
 		}
-		return geoTensor([]float32{float32(2 / float64(w)), float32(2 / float64(h))}, []int64{1, 2, 1}, dev)
+		return FloatTensor([]float32{float32(2 / float64(w)), float32(2 / float64(h))}, []int64{1, 2, 1}, dev)
 	})
 	one := ts.FloatScalar(1)
 	defer one.MustDrop()
-	g := s.do(func() (*ts.Tensor, error) { return pix.Mul(scale, false) })
-	g = s.do(func() (*ts.Tensor, error) { return g.SubScalar(one, false) })
-	g = s.do(func() (*ts.Tensor, error) { return g.Permute([]int64{0, 2, 1}, false) }) // [B,N,2]
-	grid = s.do(func() (*ts.Tensor, error) { return g.Reshape([]int64{b, H, W, 2}, false) })
+	g := s.Do(func() (*ts.Tensor, error) { return pix.Mul(scale, false) })
+	g = s.Do(func() (*ts.Tensor, error) { return g.SubScalar(one, false) })
+	g = s.Do(func() (*ts.Tensor, error) { return g.Permute([]int64{0, 2, 1}, false) }) // [B,N,2]
+	grid = s.Do(func() (*ts.Tensor, error) { return g.Reshape([]int64{b, H, W, 2}, false) })
 
 	// The mask, from detached values: a comparison has no gradient anyway.
-	gd := s.do(func() (*ts.Tensor, error) { return g.Detach(false) })
-	ga := s.do(func() (*ts.Tensor, error) { return gd.Abs(false) })
-	in := s.do(func() (*ts.Tensor, error) { return ga.Le(one, false) })             // [B,N,2] bool
-	inAll := s.do(func() (*ts.Tensor, error) { return in.AllDim(2, false, false) }) // [B,N]
-	front := s.do(func() (*ts.Tensor, error) { return z.Gt(eps, false) })           // [B,1,N]
-	frontN := s.do(func() (*ts.Tensor, error) { return front.View([]int64{b, H * W}, false) })
-	ok := s.do(func() (*ts.Tensor, error) { return inAll.LogicalAnd(frontN, false) })
-	okf := s.do(func() (*ts.Tensor, error) { return ok.Totype(gotch.Float, false) })
-	valid = s.do(func() (*ts.Tensor, error) { return okf.View([]int64{b, 1, H, W}, false) })
-	if s.err != nil {
-		return nil, nil, s.err
+	gd := s.Do(func() (*ts.Tensor, error) { return g.Detach(false) })
+	ga := s.Do(func() (*ts.Tensor, error) { return gd.Abs(false) })
+	in := s.Do(func() (*ts.Tensor, error) { return ga.Le(one, false) })             // [B,N,2] bool
+	inAll := s.Do(func() (*ts.Tensor, error) { return in.AllDim(2, false, false) }) // [B,N]
+	front := s.Do(func() (*ts.Tensor, error) { return z.Gt(eps, false) })           // [B,1,N]
+	frontN := s.Do(func() (*ts.Tensor, error) { return front.View([]int64{b, H * W}, false) })
+	ok := s.Do(func() (*ts.Tensor, error) { return inAll.LogicalAnd(frontN, false) })
+	okf := s.Do(func() (*ts.Tensor, error) { return ok.Totype(gotch.Float, false) })
+	valid = s.Do(func() (*ts.Tensor, error) { return okf.View([]int64{b, 1, H, W}, false) })
+	if s.Err() != nil {
+		return nil, nil, s.Err()
 	}
-	return s.keep(grid), s.keep(valid), nil
+	return s.Keep(grid), s.Keep(valid), nil
 }
 
 // Warp samples src [B,C,Hs,Ws] bilinearly at grid [B,H,W,2] (from Project,
@@ -344,7 +283,7 @@ func Warp(src, grid *ts.Tensor) (*ts.Tensor, error) {
 // WarpPadding is Warp with a chosen padding for samples outside src.
 func WarpPadding(src, grid *ts.Tensor, pad Padding) (out *ts.Tensor, err error) {
 	const fn = "Warp"
-	defer geoRecover(fn, &err)
+	defer Recover("perception", fn, &err)
 	ssz, err := geoShape(fn, "src", src)
 	if err != nil {
 		return nil, err
@@ -375,7 +314,7 @@ func WarpPadding(src, grid *ts.Tensor, pad Padding) (out *ts.Tensor, err error) 
 // mask [B,1,H,W]. Source and target have the same size and intrinsics.
 func Reproject(src, depthTarget, K, invK, T *ts.Tensor) (warped, valid *ts.Tensor, err error) {
 	const fn = "Reproject"
-	defer geoRecover(fn, &err)
+	defer Recover("perception", fn, &err)
 	ssz, err := geoShape(fn, "src", src)
 	if err != nil {
 		return nil, nil, err
@@ -432,7 +371,7 @@ func geoPoseFinite(p msgs.Pose) bool {
 // PoseTensor returns the poses as [B,4,4] float32 matrices on dev (the
 // rigid transform p_parent = R*p + T, homogeneous).
 func PoseTensor(poses []msgs.Pose, dev gotch.Device) (m *ts.Tensor, err error) {
-	defer geoRecover("PoseTensor", &err)
+	defer Recover("perception", "PoseTensor", &err)
 	if len(poses) == 0 {
 		return nil, fmt.Errorf("%w: PoseTensor: no poses", ErrGeometryInput)
 	}
@@ -443,7 +382,7 @@ func PoseTensor(poses []msgs.Pose, dev gotch.Device) (m *ts.Tensor, err error) {
 		}
 		d = geoPoseMatrix(d, p)
 	}
-	m, err = geoTensor(d, []int64{int64(len(poses)), 4, 4}, dev)
+	m, err = FloatTensor(d, []int64{int64(len(poses)), 4, 4}, dev)
 	if err != nil {
 		return nil, fmt.Errorf("perception: PoseTensor: %w", err)
 	}
@@ -505,7 +444,7 @@ func StereoTransform(baseline float64, B int, dev gotch.Device) (*ts.Tensor, err
 // b = (1-cos θ)/θ², θ = sqrt(|axisAngle|² + 1e-12).
 func TransformFromAxisAngle(axisAngle, translation *ts.Tensor) (T *ts.Tensor, err error) {
 	const fn = "TransformFromAxisAngle"
-	defer geoRecover(fn, &err)
+	defer Recover("perception", fn, &err)
 	asz, err := geoShape(fn, "axisAngle", axisAngle)
 	if err != nil {
 		return nil, err
@@ -525,58 +464,58 @@ func TransformFromAxisAngle(axisAngle, translation *ts.Tensor) (T *ts.Tensor, er
 	if err != nil {
 		return nil, fmt.Errorf("perception: %s: %w", fn, err)
 	}
-	s := &geoScope{fn: fn}
-	defer s.free()
-	vx := s.do(func() (*ts.Tensor, error) { return axisAngle.Narrow(1, 0, 1, false) })
-	vy := s.do(func() (*ts.Tensor, error) { return axisAngle.Narrow(1, 1, 1, false) })
-	vz := s.do(func() (*ts.Tensor, error) { return axisAngle.Narrow(1, 2, 1, false) })
-	zero := s.do(func() (*ts.Tensor, error) { return ts.Zeros([]int64{b, 1}, gotch.Float, dev) })
-	nx := s.do(func() (*ts.Tensor, error) { return vx.Neg(false) })
-	ny := s.do(func() (*ts.Tensor, error) { return vy.Neg(false) })
-	nz := s.do(func() (*ts.Tensor, error) { return vz.Neg(false) })
-	if s.err != nil {
-		return nil, s.err
+	s := NewScope("perception: " + fn)
+	defer s.Free()
+	vx := s.Do(func() (*ts.Tensor, error) { return axisAngle.Narrow(1, 0, 1, false) })
+	vy := s.Do(func() (*ts.Tensor, error) { return axisAngle.Narrow(1, 1, 1, false) })
+	vz := s.Do(func() (*ts.Tensor, error) { return axisAngle.Narrow(1, 2, 1, false) })
+	zero := s.Do(func() (*ts.Tensor, error) { return ts.Zeros([]int64{b, 1}, gotch.Float, dev) })
+	nx := s.Do(func() (*ts.Tensor, error) { return vx.Neg(false) })
+	ny := s.Do(func() (*ts.Tensor, error) { return vy.Neg(false) })
+	nz := s.Do(func() (*ts.Tensor, error) { return vz.Neg(false) })
+	if s.Err() != nil {
+		return nil, s.Err()
 	}
-	sk := s.do(func() (*ts.Tensor, error) {
+	sk := s.Do(func() (*ts.Tensor, error) {
 		return ts.Cat([]ts.Tensor{*zero, *nz, *vy, *vz, *zero, *nx, *ny, *vx, *zero}, 1)
 	})
-	S := s.do(func() (*ts.Tensor, error) { return sk.View([]int64{b, 3, 3}, false) })
-	S2 := s.do(func() (*ts.Tensor, error) { return S.Matmul(S, false) })
-	sq := s.do(func() (*ts.Tensor, error) { return axisAngle.Square(false) })
-	th2 := s.do(func() (*ts.Tensor, error) { return sq.SumDimIntlist([]int64{1}, true, gotch.Float, false) }) // [B,1]
+	S := s.Do(func() (*ts.Tensor, error) { return sk.View([]int64{b, 3, 3}, false) })
+	S2 := s.Do(func() (*ts.Tensor, error) { return S.Matmul(S, false) })
+	sq := s.Do(func() (*ts.Tensor, error) { return axisAngle.Square(false) })
+	th2 := s.Do(func() (*ts.Tensor, error) { return sq.SumDimIntlist([]int64{1}, true, gotch.Float, false) }) // [B,1]
 	tiny := ts.FloatScalar(1e-12)
 	defer tiny.MustDrop()
-	th2 = s.do(func() (*ts.Tensor, error) { return th2.AddScalar(tiny, false) })
-	th := s.do(func() (*ts.Tensor, error) { return th2.Sqrt(false) })
-	sin := s.do(func() (*ts.Tensor, error) { return th.Sin(false) })
-	cos := s.do(func() (*ts.Tensor, error) { return th.Cos(false) })
+	th2 = s.Do(func() (*ts.Tensor, error) { return th2.AddScalar(tiny, false) })
+	th := s.Do(func() (*ts.Tensor, error) { return th2.Sqrt(false) })
+	sin := s.Do(func() (*ts.Tensor, error) { return th.Sin(false) })
+	cos := s.Do(func() (*ts.Tensor, error) { return th.Cos(false) })
 	one := ts.FloatScalar(1)
 	defer one.MustDrop()
-	a := s.do(func() (*ts.Tensor, error) { return sin.Div(th, false) })
-	omc := s.do(func() (*ts.Tensor, error) { return cos.RsubScalar(one, false) })
-	bb := s.do(func() (*ts.Tensor, error) { return omc.Div(th2, false) })
-	a3 := s.do(func() (*ts.Tensor, error) { return a.View([]int64{b, 1, 1}, false) })
-	b3 := s.do(func() (*ts.Tensor, error) { return bb.View([]int64{b, 1, 1}, false) })
-	aS := s.do(func() (*ts.Tensor, error) { return S.Mul(a3, false) })
-	bS2 := s.do(func() (*ts.Tensor, error) { return S2.Mul(b3, false) })
-	eye := s.do(func() (*ts.Tensor, error) { return ts.Eye(3, gotch.Float, dev) })
-	R := s.do(func() (*ts.Tensor, error) { return aS.Add(bS2, false) })
-	R = s.do(func() (*ts.Tensor, error) { return R.Add(eye, false) })
-	tcol := s.do(func() (*ts.Tensor, error) { return translation.View([]int64{b, 3, 1}, false) })
-	if s.err != nil {
-		return nil, s.err
+	a := s.Do(func() (*ts.Tensor, error) { return sin.Div(th, false) })
+	omc := s.Do(func() (*ts.Tensor, error) { return cos.RsubScalar(one, false) })
+	bb := s.Do(func() (*ts.Tensor, error) { return omc.Div(th2, false) })
+	a3 := s.Do(func() (*ts.Tensor, error) { return a.View([]int64{b, 1, 1}, false) })
+	b3 := s.Do(func() (*ts.Tensor, error) { return bb.View([]int64{b, 1, 1}, false) })
+	aS := s.Do(func() (*ts.Tensor, error) { return S.Mul(a3, false) })
+	bS2 := s.Do(func() (*ts.Tensor, error) { return S2.Mul(b3, false) })
+	eye := s.Do(func() (*ts.Tensor, error) { return ts.Eye(3, gotch.Float, dev) })
+	R := s.Do(func() (*ts.Tensor, error) { return aS.Add(bS2, false) })
+	R = s.Do(func() (*ts.Tensor, error) { return R.Add(eye, false) })
+	tcol := s.Do(func() (*ts.Tensor, error) { return translation.View([]int64{b, 3, 1}, false) })
+	if s.Err() != nil {
+		return nil, s.Err()
 	}
-	top := s.do(func() (*ts.Tensor, error) { return ts.Cat([]ts.Tensor{*R, *tcol}, 2) }) // [B,3,4]
-	last := s.do(func() (*ts.Tensor, error) {
-		return geoTensor([]float32{0, 0, 0, 1}, []int64{1, 1, 4}, dev)
+	top := s.Do(func() (*ts.Tensor, error) { return ts.Cat([]ts.Tensor{*R, *tcol}, 2) }) // [B,3,4]
+	last := s.Do(func() (*ts.Tensor, error) {
+		return FloatTensor([]float32{0, 0, 0, 1}, []int64{1, 1, 4}, dev)
 	})
-	lastB := s.do(func() (*ts.Tensor, error) { return last.Expand([]int64{b, 1, 4}, false, false) })
-	if s.err != nil {
-		return nil, s.err
+	lastB := s.Do(func() (*ts.Tensor, error) { return last.Expand([]int64{b, 1, 4}, false, false) })
+	if s.Err() != nil {
+		return nil, s.Err()
 	}
-	T = s.do(func() (*ts.Tensor, error) { return ts.Cat([]ts.Tensor{*top, *lastB}, 1) })
-	if s.err != nil {
-		return nil, s.err
+	T = s.Do(func() (*ts.Tensor, error) { return ts.Cat([]ts.Tensor{*top, *lastB}, 1) })
+	if s.Err() != nil {
+		return nil, s.Err()
 	}
-	return s.keep(T), nil
+	return s.Keep(T), nil
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"unsafe"
 
 	"github.com/parallax-robotics/parallax/msgs"
 	"github.com/sugarme/gotch"
@@ -16,18 +15,6 @@ var (
 	// a pixel buffer that does not match its size).
 	ErrFrame = errors.New("perception: bad frame")
 )
-
-// DepthMap is a depth image at the model's input resolution.
-type DepthMap struct {
-	// Width and Height are the map's size (the model input size).
-	Width, Height int
-	// Depth holds metres along the optical axis, Width*Height values
-	// row-major, each within the model's MinDepth..MaxDepth.
-	Depth []float32
-	// Intrinsics is the frame's camera model cropped and scaled to this
-	// map, or nil when the frame had none.
-	Intrinsics *msgs.Intrinsics
-}
 
 // Estimator runs a Model's networks on frames, on a Worker. Its methods are
 // safe for concurrent use (the worker serialises them); SetModel swaps the
@@ -52,7 +39,7 @@ func (e *Estimator) Model() *Model {
 
 // SetModel replaces the model used by later calls and returns the previous
 // one (the caller closes it, on the worker, once no call uses it). The new
-// model must have the same input size to keep DepthMap sizes stable; that is
+// model must have the same input size to keep msgs.DepthMap sizes stable; that is
 // not enforced.
 func (e *Estimator) SetModel(m *Model) *Model {
 	e.mu.Lock()
@@ -101,7 +88,7 @@ func frameTensor(f *msgs.Frame, mw, mh int, dev gotch.Device) (*ts.Tensor, *msgs
 	}
 	// Crop rows in Go (a contiguous slice), columns in torch.
 	pix := f.Pix[3*f.Width*y0 : 3*f.Width*(y0+ch)]
-	t, err := bytesTensor(pix, []int64{int64(ch), int64(f.Width), 3})
+	t, err := BytesTensor(pix, []int64{int64(ch), int64(f.Width), 3})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -144,30 +131,6 @@ func frameTensor(f *msgs.Frame, mw, mh int, dev gotch.Device) (*ts.Tensor, *msgs
 	return t, k, nil
 }
 
-// bytesTensor makes a uint8 CPU tensor holding a copy of pix. gotch's
-// NewTensorFromData encodes element by element through reflection (6
-// million allocations for a 1280x384 frame, ~100 ms); this is one memcpy.
-func bytesTensor(pix []byte, shape []int64) (*ts.Tensor, error) {
-	n := int64(1)
-	for _, d := range shape {
-		n *= d
-	}
-	if n != int64(len(pix)) || n == 0 {
-		return nil, fmt.Errorf("%w: %d bytes for shape %v", ErrFrame, len(pix), shape)
-	}
-	t, err := ts.Empty(shape, gotch.Uint8, gotch.CPU)
-	if err != nil {
-		return nil, err
-	}
-	p, err := t.DataPtr()
-	if err != nil {
-		t.MustDrop()
-		return nil, err
-	}
-	copy(unsafe.Slice((*byte)(p), n), pix)
-	return t, nil
-}
-
 // FramesTensor stacks frames into [B,3,mh,mw] float32 in [0,1] on dev, each
 // centre-cropped to the model's aspect ratio (CropFor) and resized, and
 // returns each frame's intrinsics scaled to that input (nil where a frame
@@ -201,50 +164,62 @@ func FramesTensor(frames []*msgs.Frame, mw, mh int, dev gotch.Device) (*ts.Tenso
 // per frame at the model's input resolution. Frames of any size are
 // centre-cropped to the model's aspect ratio and resized (see DepthMap's
 // Intrinsics).
-func (e *Estimator) Depth(frames ...*msgs.Frame) ([]DepthMap, error) {
+func (e *Estimator) Depth(frames ...*msgs.Frame) ([]msgs.DepthMap, error) {
 	if len(frames) == 0 {
 		return nil, nil
 	}
 	m := e.Model()
-	var out []DepthMap
+	var out []msgs.DepthMap
 	err := e.w.Do(func() error {
 		cfg := m.Config()
-		mw, mh := cfg.Width, cfg.Height
-		x, ks, err := FramesTensor(frames, mw, mh, m.Device())
+		x, ks, err := FramesTensor(frames, cfg.Width, cfg.Height, m.Device())
 		if err != nil {
 			return err
 		}
 		defer x.MustDrop()
-		var disps []*ts.Tensor
-		err = NoGrad(func() (err error) {
-			disps, err = m.Depth().Forward(x, false)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		for _, d := range disps[1:] {
-			d.MustDrop()
-		}
-		depth, err := DispToDepth(disps[0], cfg.Depth.MinDepth, cfg.Depth.MaxDepth)
-		disps[0].MustDrop()
-		if err != nil {
-			return err
-		}
-		vals, err := TensorFloat32s(depth)
-		depth.MustDrop()
-		if err != nil {
-			return err
-		}
-		n := mw * mh
-		out = make([]DepthMap, len(frames))
-		for i := range frames {
-			out[i] = DepthMap{Width: mw, Height: mh, Depth: vals[i*n : (i+1)*n : (i+1)*n], Intrinsics: ks[i]}
-		}
-		return nil
+		out, err = depthMaps(m, x, ks)
+		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// depthMaps runs the depth network on the prepared batch x, one map per
+// image. Run it on the worker.
+func depthMaps(m *Model, x *ts.Tensor, ks []*msgs.Intrinsics) ([]msgs.DepthMap, error) {
+	net := m.Depth()
+	if net == nil {
+		return nil, fmt.Errorf("%w: the model has no %s network", ErrConfig, NetDepth)
+	}
+	dc := net.Config()
+	var disps []*ts.Tensor
+	err := NoGrad(func() (err error) {
+		disps, err = net.Forward(x, false)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range disps[1:] {
+		d.MustDrop()
+	}
+	depth, err := DispToDepth(disps[0], dc.MinDepth, dc.MaxDepth)
+	disps[0].MustDrop()
+	if err != nil {
+		return nil, err
+	}
+	vals, err := TensorFloat32s(depth)
+	depth.MustDrop()
+	if err != nil {
+		return nil, err
+	}
+	cfg := m.Config()
+	n := cfg.Width * cfg.Height
+	out := make([]msgs.DepthMap, len(ks))
+	for i := range ks {
+		out[i] = msgs.DepthMap{Width: cfg.Width, Height: cfg.Height, Depth: vals[i*n : (i+1)*n : (i+1)*n], Intrinsics: ks[i]}
 	}
 	return out, nil
 }
@@ -263,10 +238,6 @@ func (e *Estimator) Pose(a, b *msgs.Frame) (msgs.Pose, error) {
 			return err
 		}
 		defer x.MustDrop()
-		if _, err := ts.GradSetEnabled(false); err != nil {
-			return err
-		}
-		defer ts.GradSetEnabled(true)
 		ta, err := x.Narrow(0, 0, 1, false)
 		if err != nil {
 			return err
@@ -277,7 +248,22 @@ func (e *Estimator) Pose(a, b *msgs.Frame) (msgs.Pose, error) {
 			return err
 		}
 		defer tb.MustDrop()
-		vec, err := m.Pose().Forward(ta, tb)
+		pose, err = motion(m, ta, tb)
+		return err
+	})
+	return pose, err
+}
+
+// motion runs the pose network on two prepared images [1,3,H,W] and returns
+// the pose of b's camera in a's frame. Run it on the worker.
+func motion(m *Model, a, b *ts.Tensor) (msgs.Pose, error) {
+	net := m.Pose()
+	if net == nil {
+		return msgs.Pose{}, fmt.Errorf("%w: the model has no %s network", ErrConfig, NetPose)
+	}
+	var v []float32
+	err := NoGrad(func() error {
+		vec, err := net.Forward(a, b)
 		if err != nil {
 			return err
 		}
@@ -286,22 +272,93 @@ func (e *Estimator) Pose(a, b *msgs.Frame) (msgs.Pose, error) {
 		if err != nil {
 			return err
 		}
-		v, err := TensorFloat32s(mat)
+		v, err = TensorFloat32s(mat)
 		mat.MustDrop()
+		return err
+	})
+	if err != nil {
+		return msgs.Pose{}, err
+	}
+	// mat maps points from camera a to camera b; camera b's pose in a is
+	// its inverse.
+	var warp msgs.Pose
+	for i := 0; i < 3; i++ {
+		for j := 0; j < 3; j++ {
+			warp.R[i*3+j] = float64(v[i*4+j])
+		}
+		warp.T[i] = float64(v[i*4+3])
+	}
+	return warp.Inverse(), nil
+}
+
+// Estimate is what the networks make of one frame of a Sequence.
+type Estimate struct {
+	// Depth is the frame's depth map.
+	Depth msgs.DepthMap
+	// Motion is the pose of this frame's camera in the previous frame's
+	// camera (Estimator.Pose's convention); nil for the first frame or
+	// when motion was not asked for.
+	Motion *msgs.Pose
+}
+
+// Sequence runs depth and ego-motion over consecutive frames of one
+// camera, turning each frame into a tensor once: the tensor that gives the
+// depth map is kept as the next frame's pose input. It is not safe for
+// concurrent use (one stream group's inference goroutine owns it); Close
+// frees the kept tensor.
+type Sequence struct {
+	e    *Estimator
+	prev *ts.Tensor // the previous frame's input, on the worker's device
+	size [2]int     // its width and height
+}
+
+// Sequence starts a sequence on e's model (whichever is current at each
+// frame: hand-overs swap the weights between two frames).
+func (e *Estimator) Sequence() *Sequence { return &Sequence{e: e} }
+
+// Next estimates f's depth and, when withMotion is set and a previous
+// frame exists, the motion from the previous frame to f.
+func (s *Sequence) Next(f *msgs.Frame, withMotion bool) (Estimate, error) {
+	m := s.e.Model()
+	var est Estimate
+	err := s.e.w.Do(func() error {
+		cfg := m.Config()
+		x, ks, err := FramesTensor([]*msgs.Frame{f}, cfg.Width, cfg.Height, m.Device())
 		if err != nil {
 			return err
 		}
-		// mat maps points from camera a to camera b; camera b's pose in a
-		// is its inverse.
-		var warp msgs.Pose
-		for i := 0; i < 3; i++ {
-			for j := 0; j < 3; j++ {
-				warp.R[i*3+j] = float64(v[i*4+j])
-			}
-			warp.T[i] = float64(v[i*4+3])
+		maps, err := depthMaps(m, x, ks)
+		if err != nil {
+			x.MustDrop()
+			return err
 		}
-		pose = warp.Inverse()
+		est.Depth = maps[0]
+		if withMotion && s.prev != nil && s.size == [2]int{cfg.Width, cfg.Height} {
+			p, err := motion(m, s.prev, x)
+			if err != nil {
+				x.MustDrop()
+				return err
+			}
+			est.Motion = &p
+		}
+		if s.prev != nil {
+			s.prev.MustDrop()
+		}
+		s.prev, s.size = x, [2]int{cfg.Width, cfg.Height}
 		return nil
 	})
-	return pose, err
+	return est, err
+}
+
+// Reset forgets the previous frame: the next frame has no motion.
+func (s *Sequence) Reset() { s.Close() }
+
+// Close frees the kept frame.
+func (s *Sequence) Close() {
+	if s.prev == nil {
+		return
+	}
+	p := s.prev
+	s.prev = nil
+	_ = s.e.w.Do(func() error { p.MustDrop(); return nil })
 }

@@ -165,8 +165,7 @@ func TestEstimatorDepth(t *testing.T) {
 // TestEstimatorPose checks the sign convention end to end: with a forward
 // prior of 0.5 m the untrained network says camera b is 0.5 m ahead of a.
 func TestEstimatorPose(t *testing.T) {
-	cfg := smallConfig()
-	cfg.Pose.ForwardPrior = 0.5
+	cfg := withPose(smallConfig(), func(p *PoseConfig) { p.ForwardPrior = 0.5 })
 	e := testEstimator(t, cfg)
 	frames := synthFrames(t, 128, 64, 2)
 	p, err := e.Pose(frames[0], frames[1])
@@ -236,4 +235,72 @@ func BenchmarkEstimatorDepth(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1e3/float64(b.N), "ms/frame")
+}
+
+// TestSequence: a Sequence gives the same depth as Estimator.Depth and the
+// same motion as Estimator.Pose on the previous and current frame, though
+// it turns each frame into a tensor once; Reset forgets the previous frame.
+func TestSequence(t *testing.T) {
+	e := testEstimator(t, withPose(smallConfig(), func(p *PoseConfig) { p.ForwardPrior = 0.3 }))
+	frames := synthFrames(t, 160, 80, 3)
+	seq := e.Sequence()
+	defer seq.Close()
+	for i, f := range frames {
+		est, err := seq.Next(f, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := e.Depth(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range want[0].Depth {
+			if est.Depth.Depth[k] != want[0].Depth[k] {
+				t.Fatalf("frame %d pixel %d: sequence depth %g, estimator %g", i, k, est.Depth.Depth[k], want[0].Depth[k])
+			}
+		}
+		if i == 0 {
+			if est.Motion != nil {
+				t.Fatalf("first frame has motion %+v", est.Motion)
+			}
+			continue
+		}
+		p, err := e.Pose(frames[i-1], f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if est.Motion == nil || *est.Motion != p {
+			t.Fatalf("frame %d: sequence motion %+v, estimator %+v", i, est.Motion, p)
+		}
+	}
+	seq.Reset()
+	est, err := seq.Next(frames[0], true)
+	if err != nil || est.Motion != nil {
+		t.Fatalf("after Reset: motion %+v, err %v", est.Motion, err)
+	}
+}
+
+// TestSequenceMemoryFlat: 200 frames through a Sequence after a warm-up
+// grow the RSS by less than 20 MB (the kept frame is freed when replaced).
+func TestSequenceMemoryFlat(t *testing.T) {
+	e := testEstimator(t, smallConfig())
+	frames := synthFrames(t, 160, 80, 2)
+	seq := e.Sequence()
+	defer seq.Close()
+	for i := 0; i < 30; i++ {
+		if _, err := seq.Next(frames[i%2], true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := memtest.SettledRSS(t)
+	for i := 0; i < 200; i++ {
+		if _, err := seq.Next(frames[i%2], true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := memtest.SettledRSS(t)
+	t.Logf("RSS %.1f MB -> %.1f MB after 200 sequence frames", float64(before)/1e6, float64(after)/1e6)
+	if after-before > 20<<20 {
+		t.Fatalf("RSS grew by %.1f MB over 200 frames", float64(after-before)/1e6)
+	}
 }

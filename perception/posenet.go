@@ -45,7 +45,29 @@ func (c *PoseConfig) fill() {
 	}
 }
 
-func (c PoseConfig) validate() error {
+// Kind is "pose".
+func (PoseConfig) Kind() string { return NetPose }
+
+// Filled returns c with defaults filled in.
+func (c PoseConfig) Filled() NetConfig { c.fill(); return c }
+
+// ArchDiff compares the widths (ForwardPrior only initialises).
+func (c PoseConfig) ArchDiff(other NetConfig) string {
+	o, ok := other.(PoseConfig)
+	switch {
+	case !ok:
+		return fmt.Sprintf("kind %s != %s", c.Kind(), other.Kind())
+	case c.Size != o.Size:
+		return fmt.Sprintf("size %s != %s", c.Size, o.Size)
+	}
+	return ""
+}
+
+// Build makes a PoseNet.
+func (c PoseConfig) Build(p *nn.Path, width, height int) (Net, error) { return NewPoseNet(p, c) }
+
+// Validate checks a filled configuration.
+func (c PoseConfig) Validate() error {
 	if _, ok := poseWidths[c.Size]; !ok {
 		return fmt.Errorf("%w: pose size %q (want small or default)", ErrConfig, c.Size)
 	}
@@ -67,7 +89,7 @@ type PoseNet struct {
 // NewPoseNet makes a pose network with its variables under p.
 func NewPoseNet(p *nn.Path, cfg PoseConfig) (*PoseNet, error) {
 	cfg.fill()
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	n := &PoseNet{cfg: cfg}
@@ -92,7 +114,7 @@ func NewPoseNet(p *nn.Path, cfg PoseConfig) (*PoseNet, error) {
 	if cfg.ForwardPrior != 0 {
 		b := make([]float32, 6)
 		b[5] = float32(-cfg.ForwardPrior / poseScale)
-		err := NoGrad(func() error { return assignValues(n.out.b, b) })
+		err := NoGrad(func() error { return AssignValues(n.out.b, b) })
 		if err != nil {
 			return nil, fmt.Errorf("perception: pose prior: %w", err)
 		}
@@ -102,6 +124,9 @@ func NewPoseNet(p *nn.Path, cfg PoseConfig) (*PoseNet, error) {
 
 // Config returns the network's configuration with defaults filled in.
 func (n *PoseNet) Config() PoseConfig { return n.cfg }
+
+// NetConfig returns Config as a NetConfig.
+func (n *PoseNet) NetConfig() NetConfig { return n.cfg }
 
 // Forward takes two batches of frames a and b, each [B,3,H,W] float32 in
 // [0,1] (H, W multiples of 32, at least 64), and returns [B,6]: an axis-angle rotation

@@ -2,6 +2,11 @@ package perception
 
 /*
 #include <malloc.h>
+#include <stdint.h>
+
+// From gotch's libtch (compiled into its object): torch::manual_seed.
+// gotch v0.7.0 declares it but has no Go wrapper.
+void at_manual_seed(int64_t seed);
 */
 import "C"
 
@@ -38,4 +43,13 @@ func TuneMalloc() error {
 		return fmt.Errorf("%w: M_TRIM_THRESHOLD=%d", ErrMallopt, trimThreshold)
 	}
 	return nil
+}
+
+// ManualSeed seeds libtorch's random generator (torch::manual_seed): the
+// weights a NewModel after it draws are then the same on every run, so a
+// training run, or a learning test, can be repeated exactly (with the same
+// thread count). The generator is the process's: seed right before the
+// model is made, on the Worker that makes it.
+func ManualSeed(seed int64) {
+	C.at_manual_seed(C.int64_t(seed))
 }

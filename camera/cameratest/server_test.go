@@ -27,8 +27,8 @@ type flatSource struct {
 	pixLen     int // overrides len(Pix) when > 0
 }
 
-func (s *flatSource) Start() error { return nil }
-func (s *flatSource) Close() error { return nil }
+func (s *flatSource) Start(context.Context) error { return nil }
+func (s *flatSource) Close() error                { return nil }
 func (s *flatSource) Read(ctx context.Context) (*msgs.Frame, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package kitti_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"image"
@@ -156,7 +157,7 @@ func TestKITTIDrive(t *testing.T) {
 	// Played as a camera source, at full speed.
 	v, _ := ds.View(kitti.Right)
 	p := &replay.Player{Stream: v, Camera: "right"}
-	if err := p.Start(); err != nil {
+	if err := p.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()

@@ -51,6 +51,10 @@ func OpenDrive(pathOrURL string) (*Drive, error) {
 			return nil, err
 		}
 	}
+	return openDrive(path, o)
+}
+
+func openDrive(path string, o Options) (*Drive, error) {
 	rec, err := Open(path)
 	if err != nil {
 		return nil, err

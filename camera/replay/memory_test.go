@@ -26,7 +26,7 @@ func TestPlayerMemoryFlat(t *testing.T) {
 	defer rec.Close()
 	fr, _ := rec.Frames("left")
 	p := &replay.Player{Stream: fr, Loop: true}
-	if err := p.Start(); err != nil {
+	if err := p.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()

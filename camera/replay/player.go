@@ -67,7 +67,7 @@ type Player struct {
 }
 
 // Start checks the options and finds the played window.
-func (p *Player) Start() error {
+func (p *Player) Start(context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.started {

@@ -182,7 +182,7 @@ func TestPlayer(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := &replay.Player{Stream: fr, Camera: "front", Loop: tc.loop, From: tc.from, To: tc.to}
-			if err := p.Start(); err != nil {
+			if err := p.Start(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			defer p.Close()
@@ -216,7 +216,7 @@ func TestPlayer(t *testing.T) {
 	}
 	// Paced: no frame comes before it is due.
 	p := &replay.Player{Stream: fr, Rate: 4}
-	if err := p.Start(); err != nil {
+	if err := p.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	for k := 0; k < 4; k++ {
@@ -231,7 +231,7 @@ func TestPlayer(t *testing.T) {
 	}
 	// Hold: blocks after the end until Close.
 	h := &replay.Player{Stream: fr, Hold: true, From: 750 * time.Millisecond}
-	if err := h.Start(); err != nil {
+	if err := h.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
@@ -244,7 +244,7 @@ func TestPlayer(t *testing.T) {
 		t.Fatalf("held read after Close: %v", err)
 	}
 	bad := &replay.Player{Stream: fr, From: 2 * time.Second}
-	if err := bad.Start(); !errors.Is(err, replay.ErrEmpty) {
+	if err := bad.Start(context.Background()); !errors.Is(err, replay.ErrEmpty) {
 		t.Fatalf("window past the end: %v", err)
 	}
 }
@@ -362,7 +362,7 @@ func BenchmarkReplay(b *testing.B) {
 	n := 0
 	for n < b.N {
 		p := &replay.Player{Stream: fr}
-		if err := p.Start(); err != nil {
+		if err := p.Start(context.Background()); err != nil {
 			b.Fatal(err)
 		}
 		for ; n < b.N; n++ {

@@ -34,7 +34,7 @@ func ExampleWorld_Camera() {
 		panic(err)
 	}
 	src := w.Camera(synth.ViewMono, false)
-	if err := src.Start(); err != nil {
+	if err := src.Start(context.Background()); err != nil {
 		panic(err)
 	}
 	defer src.Close()

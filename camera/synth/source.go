@@ -28,6 +28,8 @@ type Camera struct {
 	StartTime time.Time
 	// First is the index of the first frame read. It defaults to 0.
 	First int
+	// Name names the frames (msgs.Frame.Camera). It defaults to the view.
+	Name string
 	// Frames is the number of frames before Read returns camera.ErrEOF.
 	// It defaults to 0: endless.
 	Frames int
@@ -45,8 +47,8 @@ func (w *World) Camera(view string, realtime bool) *Camera {
 	return &Camera{World: w, View: view, Realtime: realtime}
 }
 
-// Start checks the view and fills the defaults.
-func (c *Camera) Start() error {
+// Start checks the view and fills the defaults (no I/O: ctx is not used).
+func (c *Camera) Start(context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.World == nil {
@@ -122,6 +124,9 @@ func (c *Camera) Read(ctx context.Context) (*msgs.Frame, error) {
 	}
 	f.Seq = uint64(i - c.First)
 	f.Stamp = stamp
+	if c.Name != "" {
+		f.Camera = c.Name
+	}
 	// Advance only on success: a cancelled Read does not drop a frame.
 	c.mu.Lock()
 	c.next = i + 1

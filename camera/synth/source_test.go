@@ -13,7 +13,7 @@ func TestCameraSource(t *testing.T) {
 	w := mustWorld(t, Config{Seed: 2, Stereo: true, Width: 64, Height: 32, FPS: 20})
 	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	var src camera.Source = &Camera{World: w, View: ViewRight, StartTime: start, First: 10, Frames: 3}
-	if err := src.Start(); err != nil {
+	if err := src.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -58,7 +58,7 @@ func TestCameraViews(t *testing.T) {
 		{stereo, ViewMono, false, ""}, {stereo, "centre", false, ""},
 	} {
 		c := tc.w.Camera(tc.view, false)
-		err := c.Start()
+		err := c.Start(context.Background())
 		if tc.ok != (err == nil) {
 			t.Errorf("stereo=%v view %q: Start error %v", tc.w.cfg.Stereo, tc.view, err)
 			continue
@@ -75,7 +75,7 @@ func TestCameraViews(t *testing.T) {
 		}
 		c.Close()
 	}
-	if err := (&Camera{}).Start(); !errors.Is(err, ErrInvalidConfig) {
+	if err := (&Camera{}).Start(context.Background()); !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("Camera without World: %v", err)
 	}
 }
@@ -85,7 +85,7 @@ func TestCameraViews(t *testing.T) {
 func TestCameraRealtime(t *testing.T) {
 	w := mustWorld(t, Config{Width: 32, Height: 16, FPS: 10})
 	c := w.Camera(ViewMono, true)
-	if err := c.Start(); err != nil {
+	if err := c.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()

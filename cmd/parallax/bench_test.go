@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parallax-robotics/parallax/internal/bench"
 	"github.com/parallax-robotics/parallax/perception"
 )
 
@@ -22,7 +23,7 @@ func TestBenchCPU(t *testing.T) {
 		t.Fatalf("%v\n%s", err, errb.String())
 	}
 	t.Logf("progress:\n%s", errb.String())
-	var rep benchReport
+	var rep bench.Report
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
 	}
@@ -77,15 +78,15 @@ func TestBenchFlags(t *testing.T) {
 		want string
 		is   error
 	}{
-		{[]string{"--sizes", "100x64"}, "--sizes", errBench},
-		{[]string{"--sizes", "640"}, "--sizes", errBench},
-		{[]string{"--model-size", "huge"}, "--model-size", errBench},
-		{[]string{"--batches", "0"}, "--batches", errBench},
-		{[]string{"--mode", "sideways"}, "--mode", errBench},
-		{[]string{"--phases", "depth,fly"}, "fly", errBench},
-		{[]string{"--duration", "0s"}, "--duration", errBench},
-		{[]string{"--e2e-fps", "0"}, "--e2e-fps", errBench},
-		{[]string{"--paced-fps", "0"}, "--paced-fps", errBench},
+		{[]string{"--sizes", "100x64"}, "--sizes", bench.ErrFlag},
+		{[]string{"--sizes", "640"}, "--sizes", bench.ErrFlag},
+		{[]string{"--model-size", "huge"}, "--model-size", bench.ErrFlag},
+		{[]string{"--batches", "0"}, "--batches", bench.ErrFlag},
+		{[]string{"--mode", "sideways"}, "--mode", bench.ErrFlag},
+		{[]string{"--phases", "depth,fly"}, "fly", bench.ErrFlag},
+		{[]string{"--duration", "0s"}, "--duration", bench.ErrFlag},
+		{[]string{"--e2e-fps", "0"}, "--e2e-fps", bench.ErrFlag},
+		{[]string{"--paced-fps", "0"}, "--paced-fps", bench.ErrFlag},
 		{[]string{"--device", "tpu"}, "tpu", perception.ErrDevice},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

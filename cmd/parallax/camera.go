@@ -32,7 +32,7 @@ func runCameraProbe(ctx context.Context, args []string, stdout, stderr io.Writer
 
 	src := &camera.RTSP{URL: url, Camera: "probe", Transport: *transport, ReadTimeout: *timeout, Buffer: 8}
 	fmt.Fprintf(stdout, "probing %s over %s\n", msgs.RedactURL(url), *transport)
-	if err := src.Start(); err != nil {
+	if err := src.Start(ctx); err != nil {
 		return err
 	}
 	defer src.Close()

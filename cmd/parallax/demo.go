@@ -15,8 +15,8 @@ import (
 	"github.com/parallax-robotics/parallax/assets"
 	"github.com/parallax-robotics/parallax/camera/synth"
 	"github.com/parallax-robotics/parallax/launch"
+	"github.com/parallax-robotics/parallax/learner"
 	"github.com/parallax-robotics/parallax/msgs"
-	"github.com/parallax-robotics/parallax/perception"
 )
 
 // runDemo runs the full node on its embedded default, the shipped
@@ -83,7 +83,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer sc.Close()
 	ev := &depthEval{world: sc.World, start: sc.Start, minDepth: l.Model.MinDepth, maxDepth: l.Model.MaxDepth}
-	n := &actors.Node{Launch: l, Name: "parallax demo", OnDepth: ev.offer, GroundTruth: ev.truth}
+	n := &actors.Node{Launch: l, Name: "parallax demo", Sinks: []actors.Sink{ev}, GroundTruth: ev.truth}
 	// Set before Start: the publisher and the learner call it from their
 	// goroutines as soon as the node runs.
 	ev.clock = func(camera string) bool {
@@ -99,12 +99,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return statusLoop(ctx, n, *duration, stdout, func() string { return ev.line() + "  " + adaptLine(n) }, "parallax demo")
 }
 
-// depthEval measures published depth against the synthetic world's ground
-// truth. Frames arrive over RTSP; once the stream's stamps are on the
-// camera's clock (its first RTCP sender report) a frame's stamp is exactly
-// Start + i/FPS, which gives the frame index i and so World.Render(i)'s
-// true depth. offer runs in the publisher actor and only keeps the latest
-// result; the status line does the (rendering) work once a second.
+// depthEval measures the node's depth against the synthetic world's
+// ground truth: a sink of the node that keeps the latest result (Write runs
+// on the sink's goroutine), scored once a second for the status line.
+// Frames arrive over RTSP; once the stream's stamps are on the camera's
+// clock (its first RTCP sender report) a frame's stamp is exactly Start +
+// i/FPS, which gives the frame index i and so World.Render(i)'s true depth.
 type depthEval struct {
 	world              *synth.World
 	start              time.Time
@@ -112,13 +112,19 @@ type depthEval struct {
 	clock              func(camera string) bool
 
 	mu     sync.Mutex
-	latest *actors.DepthResult
+	latest *msgs.Result
 }
 
-func (e *depthEval) offer(r *actors.DepthResult) {
-	e.mu.Lock()
-	e.latest = r
-	e.mu.Unlock()
+func (e *depthEval) Name() string         { return "demo-eval" }
+func (e *depthEval) Open(*msgs.Rig) error { return nil }
+func (e *depthEval) Close() error         { return nil }
+func (e *depthEval) Write(o msgs.Output) error {
+	if o.Result != nil {
+		e.mu.Lock()
+		e.latest = o.Result
+		e.mu.Unlock()
+	}
+	return nil
 }
 
 // line returns "abs_rel X" for the latest depth map, or "abs_rel -" while
@@ -128,7 +134,7 @@ func (e *depthEval) line() string {
 	r := e.latest
 	e.latest = nil
 	e.mu.Unlock()
-	if r == nil || e.clock == nil || !e.clock(r.Set.Ref().Camera) {
+	if r == nil {
 		return "abs_rel -"
 	}
 	v, ok := e.absRel(r)
@@ -139,8 +145,9 @@ func (e *depthEval) line() string {
 }
 
 // truth returns the demo world's rendering, with ground truth, of the
-// frame f (identified by its stamp, as in absRel), or nil; it is the node's
-// GroundTruth hook, so <ns>.learner.stats carries the live depth error.
+// frame f (identified by its stamp on the camera clock), or nil; it is also
+// the node's GroundTruth hook, so <ns>.learner.stats carries the live depth
+// error.
 func (e *depthEval) truth(f *msgs.Frame) *msgs.Frame {
 	if e.clock == nil || !e.clock(f.Camera) {
 		return nil
@@ -148,7 +155,7 @@ func (e *depthEval) truth(f *msgs.Frame) *msgs.Frame {
 	fps := e.world.Config().FPS
 	fi := f.Stamp.Sub(e.start).Seconds() * fps
 	i := int(math.Round(fi))
-	if i < 0 || math.Abs(fi-float64(i))*1000/fps > 1 {
+	if i < 0 || math.Abs(fi-float64(i))*1000/fps > 1 { // more than 1 ms off the frame grid
 		return nil
 	}
 	view := synth.ViewMono
@@ -162,44 +169,22 @@ func (e *depthEval) truth(f *msgs.Frame) *msgs.Frame {
 	return g
 }
 
-// absRel is Monodepth2's mean |d - gt| / gt over the pixels whose true depth
-// lies in the model's range, comparing at the depth map's resolution (truth
-// sampled at the pixel the map's pixel centre came from, through the same
-// centre crop the estimator applies).
-func (e *depthEval) absRel(r *actors.DepthResult) (float64, bool) {
-	ref := r.Set.Ref()
-	fps := e.world.Config().FPS
-	fi := ref.Stamp.Sub(e.start).Seconds() * fps
-	i := int(math.Round(fi))
-	if i < 0 || math.Abs(fi-float64(i))*1000/fps > 1 { // more than 1 ms off the frame grid
+// absRel is Monodepth2's metric abs_rel (learner.DepthMetrics, no median
+// scaling: the demo's networks are stereo-trained) of a result against its
+// frame's ground truth, compared at the depth map's resolution through the
+// estimator's centre crop (learner.GroundTruthDepth).
+func (e *depthEval) absRel(r *msgs.Result) (float64, bool) {
+	f := e.truth(r.Ref())
+	if f == nil {
 		return 0, false
 	}
-	view := synth.ViewMono
-	if e.world.Config().Stereo {
-		view = synth.ViewLeft
-	}
-	f, err := e.world.RenderView(view, i)
-	if err != nil || f.Truth == nil {
+	gt, err := learner.GroundTruthDepth(f, r.Depth.Width, r.Depth.Height)
+	if err != nil {
 		return 0, false
 	}
-	d := r.Depth
-	x0, y0, cw, ch := perception.CropFor(f.Width, f.Height, d.Width, d.Height)
-	var sum float64
-	var n int
-	for y := 0; y < d.Height; y++ {
-		sy := y0 + int((float64(y)+0.5)*float64(ch)/float64(d.Height))
-		for x := 0; x < d.Width; x++ {
-			sx := x0 + int((float64(x)+0.5)*float64(cw)/float64(d.Width))
-			gt := float64(f.Truth.Depth[sy*f.Width+sx])
-			if gt < e.minDepth || gt > e.maxDepth {
-				continue
-			}
-			sum += math.Abs(float64(d.Depth[y*d.Width+x])-gt) / gt
-			n++
-		}
-	}
-	if n == 0 {
+	m, err := learner.DepthMetrics(r.Depth.Depth, gt, learner.EvalOptions{MinDepth: e.minDepth, MaxDepth: e.maxDepth})
+	if err != nil {
 		return 0, false
 	}
-	return sum / float64(n), true
+	return m.AbsRel, true
 }

@@ -3,13 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"runtime"
 	"time"
 
 	"github.com/sugarme/gotch"
 
-	"github.com/parallax-robotics/parallax/camera/synth"
+	"github.com/parallax-robotics/parallax/camera"
 	"github.com/parallax-robotics/parallax/learner"
 	"github.com/parallax-robotics/parallax/perception"
 )
@@ -39,7 +38,7 @@ type pretrainConfig struct {
 	// on a machine with at most 2 CPUs (an OpenMP team of 2 that loses a
 	// core to another process stalls at every barrier).
 	Threads int
-	// Seed seeds the sample order. It defaults to 1.
+	// Seed seeds the initial weights and the sample order. It defaults to 1.
 	Seed uint64
 }
 
@@ -48,9 +47,9 @@ func (c *pretrainConfig) fill() {
 		c.World = pretrainWorld
 	}
 	if c.Model.Width == 0 {
-		c.Model = perception.ModelConfig{Width: 320, Height: 96,
-			Depth: perception.DepthConfig{Size: perception.SizeSmall, MinDepth: 0.1, MaxDepth: 100},
-			Pose:  perception.PoseConfig{Size: perception.SizeSmall}}
+		c.Model = perception.DepthPose(320, 96,
+			perception.DepthConfig{Size: perception.SizeSmall, MinDepth: 0.1, MaxDepth: 100},
+			perception.PoseConfig{Size: perception.SizeSmall})
 	}
 	if c.Steps == 0 {
 		c.Steps = 1500
@@ -78,15 +77,11 @@ func (c *pretrainConfig) fill() {
 // set, gets a line every 100 steps.
 func pretrainDemo(ctx context.Context, path string, cfg pretrainConfig, progress func(string)) error {
 	cfg.fill()
-	wc, err := synth.ParseURL(cfg.World)
+	d, err := camera.OpenDrive(cfg.World, "")
 	if err != nil {
 		return err
 	}
-	d, err := learner.SynthDrive(wc)
-	if err != nil {
-		return err
-	}
-	if d, err = learner.CacheDrive(d, pretrainFrames+2); err != nil {
+	if d, err = camera.CacheDrive(d, pretrainFrames); err != nil {
 		return err
 	}
 	w, err := perception.NewWorker(cfg.Threads)
@@ -96,11 +91,12 @@ func pretrainDemo(ctx context.Context, path string, cfg pretrainConfig, progress
 	defer w.Close()
 	var tr *learner.Trainer
 	err = w.Do(func() error {
+		perception.ManualSeed(int64(cfg.Seed))
 		m, err := perception.NewModel(cfg.Model, gotch.CPU)
 		if err != nil {
 			return err
 		}
-		if tr, err = learner.NewTrainer(m, learner.TrainConfig{Mode: learner.ModeStereo, LR: cfg.LR}); err != nil {
+		if tr, err = learner.NewTrainer(m, learner.TrainConfig{Objective: learner.Monodepth2{Mode: learner.ModeStereo}, LR: cfg.LR}); err != nil {
 			m.Close()
 		}
 		return err
@@ -109,33 +105,24 @@ func pretrainDemo(ctx context.Context, path string, cfg pretrainConfig, progress
 		return err
 	}
 	defer w.Do(func() error { tr.Close(); tr.Model().Close(); return nil })
-	rng := rand.New(rand.NewPCG(cfg.Seed, 7))
 	start := time.Now()
 	var sum float64
 	var n int
-	for i := 1; i <= cfg.Steps; i++ {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		batch := make([]learner.Sample, cfg.Batch)
-		for j := range batch {
-			if batch[j], err = learner.Samples(d, learner.ModeStereo, rng.IntN(pretrainFrames)); err != nil {
-				return err
+	fit := &learner.Fit{Trainer: tr, Worker: w, Drive: d, Frames: pretrainFrames, Batch: cfg.Batch, Seed: cfg.Seed,
+		Steps: int64(cfg.Steps), OnStep: func(st learner.StepStats) error {
+			if !st.Skipped {
+				sum += st.Loss
+				n++
 			}
-		}
-		var st learner.StepStats
-		if err := w.Do(func() (err error) { st, err = tr.Step(batch); return err }); err != nil {
-			return err
-		}
-		if !st.Skipped {
-			sum += st.Loss
-			n++
-		}
-		if progress != nil && (i%100 == 0 || i == cfg.Steps) {
-			progress(fmt.Sprintf("step %d/%d: loss %.4f, %.0f ms/step", i, cfg.Steps, sum/float64(max(n, 1)),
-				float64(time.Since(start).Milliseconds())/float64(i)))
-			sum, n = 0, 0
-		}
+			if i := tr.Steps(); progress != nil && !st.Skipped && (i%100 == 0 || i == int64(cfg.Steps)) {
+				progress(fmt.Sprintf("step %d/%d: loss %.4f, %.0f ms/step", i, cfg.Steps, sum/float64(max(n, 1)),
+					float64(time.Since(start).Milliseconds())/float64(i)))
+				sum, n = 0, 0
+			}
+			return nil
+		}}
+	if err := fit.Run(ctx); err != nil {
+		return err
 	}
 	return w.Do(func() error {
 		return tr.Model().Save(path, perception.CheckpointMeta{Steps: tr.Steps(), Values: map[string]string{

@@ -9,10 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parallax-robotics/parallax/actors"
 	"github.com/parallax-robotics/parallax/camera/synth"
 	"github.com/parallax-robotics/parallax/msgs"
-	"github.com/parallax-robotics/parallax/perception"
 )
 
 // TestDepthEvalAbsRel checks the demo's ground-truth lookup and metric:
@@ -59,10 +57,11 @@ func TestDepthEvalAbsRel(t *testing.T) {
 		{"before the start", 320, 96, scaled(1), start.Add(-time.Second), math.NaN()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ev := &depthEval{world: w, start: start, minDepth: 0.1, maxDepth: 100}
-			r := &actors.DepthResult{
-				Set:   &actors.FrameSet{Frames: []*msgs.Frame{{Camera: "left", Stamp: tc.stamp}}},
-				Depth: perception.DepthMap{Width: tc.w, Height: tc.h, Depth: tc.depth},
+			// A range wide enough that twice the truth is not clamped.
+			ev := &depthEval{world: w, start: start, minDepth: 0.1, maxDepth: 1000, clock: func(string) bool { return true }}
+			r := &msgs.Result{
+				Frames: []*msgs.Frame{{Camera: "left", Stamp: tc.stamp}},
+				Depth:  msgs.DepthMap{Width: tc.w, Height: tc.h, Depth: tc.depth},
 			}
 			got, ok := ev.absRel(r)
 			if math.IsNaN(tc.want) {

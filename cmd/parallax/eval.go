@@ -60,8 +60,8 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var m *perception.Model
 	err = w.Do(func() (err error) {
 		if *ckpt == "" {
-			m, err = perception.NewModel(perception.ModelConfig{Width: *width, Height: *height,
-				Depth: perception.DepthConfig{Size: *size}, Pose: perception.PoseConfig{Size: *size}}, dev)
+			m, err = perception.NewModel(perception.DepthPose(*width, *height,
+				perception.DepthConfig{Size: *size}, perception.PoseConfig{Size: *size}), dev)
 			return err
 		}
 		m, _, err = perception.LoadModel(*ckpt, dev)
@@ -83,8 +83,8 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if set["height"] && *height != cfg.Height {
 			diffs = append(diffs, fmt.Sprintf("--height %d but the checkpoint's is %d", *height, cfg.Height))
 		}
-		if set["size"] && (*size != cfg.Depth.Size || *size != cfg.Pose.Size) {
-			diffs = append(diffs, fmt.Sprintf("--size %s but the checkpoint's is %s/%s", *size, cfg.Depth.Size, cfg.Pose.Size))
+		if set["size"] && (m.Depth() == nil || m.Pose() == nil || *size != m.Depth().Config().Size || *size != m.Pose().Config().Size) {
+			diffs = append(diffs, fmt.Sprintf("--size %s but the checkpoint's networks are %s", *size, netSizes(m)))
 		}
 		if len(diffs) > 0 {
 			return fmt.Errorf("eval: checkpoint %s does not match: %s", *ckpt, strings.Join(diffs, "; "))
@@ -148,4 +148,16 @@ func lengths(ls []float64) string {
 		s[i] = fmt.Sprintf("%.2f", l)
 	}
 	return strings.Join(s, "/")
+}
+
+// netSizes lists a model's depth and pose network sizes, "depth small, pose small".
+func netSizes(m *perception.Model) string {
+	var out []string
+	if d := m.Depth(); d != nil {
+		out = append(out, "depth "+d.Config().Size)
+	}
+	if p := m.Pose(); p != nil {
+		out = append(out, "pose "+p.Config().Size)
+	}
+	return strings.Join(out, ", ")
 }

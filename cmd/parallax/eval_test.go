@@ -26,8 +26,7 @@ func evalCheckpoint(t *testing.T) string {
 	defer w.Close()
 	path := filepath.Join(t.TempDir(), "small.ckpt")
 	err = w.Do(func() error {
-		m, err := perception.NewModel(perception.ModelConfig{Width: 128, Height: 64,
-			Depth: perception.DepthConfig{Size: perception.SizeSmall}, Pose: perception.PoseConfig{Size: perception.SizeSmall}}, gotch.CPU)
+		m, err := perception.NewModel(perception.DepthPose(128, 64, perception.DepthConfig{Size: perception.SizeSmall}, perception.PoseConfig{Size: perception.SizeSmall}), gotch.CPU)
 		if err != nil {
 			return err
 		}
@@ -109,7 +108,7 @@ func TestEvalErrors(t *testing.T) {
 		{"missing checkpoint", []string{"--checkpoint", "/nonexistent/x.ckpt"}, false, "/nonexistent/x.ckpt"},
 		{"garbage checkpoint", []string{"--checkpoint", garbage}, false, "garbage.ckpt"},
 		{"mismatched width", []string{"--checkpoint", ckpt, "--width", "320"}, false, "--width 320 but the checkpoint's is 128"},
-		{"mismatched size", []string{"--checkpoint", ckpt, "--size", "default"}, false, "--size default but the checkpoint's is small/small"},
+		{"mismatched size", []string{"--checkpoint", ckpt, "--size", "default"}, false, "--size default but the checkpoint's networks are depth small, pose small"},
 		{"bad source", []string{"--checkpoint", ckpt, "--source", "synth://?sed=7"}, false, `unknown key "sed"`},
 		{"not synth", []string{"--checkpoint", ckpt, "--source", "rtsp://cam/x"}, false, "scheme"},
 		{"bad baseline size", []string{"--checkpoint", "", "--width", "100"}, false, "input 100x96"},

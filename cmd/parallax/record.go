@@ -50,7 +50,7 @@ func runRecord(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	split := int64(*splitMB * 1e6)
 	if *file != "" {
-		return recordLaunch(ctx, *file, &actors.Recorder{Path: *out, SplitSize: split, SplitDuration: *splitDur, NoOutputs: *noOutputs}, stdout, stderr)
+		return recordLaunch(ctx, *file, &record.Recorder{Path: *out, SplitSize: split, SplitDuration: *splitDur, NoOutputs: *noOutputs}, stdout, stderr)
 	}
 	w := &record.Writer{Path: *out, SplitSize: split, SplitDuration: *splitDur,
 		Metadata: map[string]string{replay.KeyNamespace: *ns, "source": msgs.RedactURL(*natsURL)}}
@@ -71,7 +71,7 @@ func recordProgress(stdout io.Writer, start time.Time, st record.WriterStats, pr
 		time.Since(start).Seconds(), st.Last.Sub(st.First).Seconds(), st.Messages, float64(st.Bytes)/1e6, rate, file, extra)
 }
 
-func recordLaunch(ctx context.Context, file string, rec *actors.Recorder, stdout, stderr io.Writer) error {
+func recordLaunch(ctx context.Context, file string, rec *record.Recorder, stdout, stderr io.Writer) error {
 	l, err := launch.Load(file)
 	if err != nil {
 		return err
@@ -86,7 +86,7 @@ func recordLaunch(ctx context.Context, file string, rec *actors.Recorder, stdout
 		return err
 	}
 	defer sc.Close()
-	n := &actors.Node{Launch: l, Recorder: rec}
+	n := &actors.Node{Launch: l, Sinks: []actors.Sink{rec}}
 	if err := n.Start(); err != nil {
 		return err
 	}
@@ -99,8 +99,9 @@ func recordLaunch(ctx context.Context, file string, rec *actors.Recorder, stdout
 	line := func() {
 		s := rec.Stats()
 		st := n.Stats()
+		ss, _ := n.SinkStats(rec.Name())
 		recordProgress(stdout, start, s.WriterStats, prev, time.Since(last),
-			fmt.Sprintf("  frames %d  dropped %d", st.FramesIn, s.Dropped))
+			fmt.Sprintf("  frames %d  dropped %d", st.FramesIn, ss.Dropped))
 		prev, last = s.Bytes, time.Now()
 	}
 	for {

@@ -13,6 +13,7 @@ import (
 	"github.com/parallax-robotics/parallax/camera/kitti"
 	"github.com/parallax-robotics/parallax/camera/replay"
 	"github.com/parallax-robotics/parallax/launch"
+	"github.com/parallax-robotics/parallax/record"
 )
 
 // runReplay runs the node on a recorded drive.
@@ -44,14 +45,14 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	n := &actors.Node{Launch: l}
 	if *recordTo != "" {
-		n.Recorder = &actors.Recorder{Path: *recordTo}
+		n.Sinks = []actors.Sink{&record.Recorder{Path: *recordTo}}
 	}
 	if err := n.Start(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "parallax replay: %s: %d camera(s), %d frames each, rate %g, NATS on %s (subscribe to %s.>); Ctrl-C stops\n",
+	fmt.Fprintf(stdout, "parallax replay: %s: %d camera(s), %d frames, rate %g, NATS on %s (subscribe to %s.>); Ctrl-C stops\n",
 		fs.Arg(0), len(l.Cameras), frames, *rate, n.NATSURL(), *ns)
-	return replayLoop(ctx, n, frames*len(l.Cameras), !*loop, stdout)
+	return replayLoop(ctx, n, frames, !*loop, stdout)
 }
 
 type replayOptions struct {
@@ -67,7 +68,10 @@ type replayOptions struct {
 
 // replayLaunch builds the launch file of a replay: the source's cameras
 // (its stereo pair, or its one camera), the model, NATS. It returns the
-// number of frames each camera plays (within start/end).
+// number of frames all its cameras play together (within start/end): a
+// stereo pair's two cameras may hold different counts (a recording cut
+// mid-chunk and recovered), and a finite replay is done when all of them
+// were read.
 func replayLaunch(source string, o replayOptions) (*launch.Launch, int, error) {
 	if !strings.Contains(source, "://") {
 		source = "mcap://" + source
@@ -95,7 +99,7 @@ func replayLaunch(source string, o replayOptions) (*launch.Launch, int, error) {
 	camURL := u.String()
 
 	var stereo bool
-	var left replay.Stream
+	var left, right replay.Stream
 	switch u.Scheme {
 	case "mcap":
 		rec, err := replay.Open(path)
@@ -103,8 +107,13 @@ func replayLaunch(source string, o replayOptions) (*launch.Launch, int, error) {
 			return nil, 0, err
 		}
 		defer rec.Close()
-		l, _, ok := rec.Stereo()
+		l, r, ok := rec.Stereo()
 		stereo = ok && uo.Camera == ""
+		if stereo {
+			if right, err = rec.Frames(r); err != nil {
+				return nil, 0, err
+			}
+		}
 		name := uo.Camera
 		if name == "" {
 			name = rec.Cameras()[0]
@@ -122,12 +131,21 @@ func replayLaunch(source string, o replayOptions) (*launch.Launch, int, error) {
 		}
 		stereo = ds.Stereo() && uo.Camera == ""
 		left, _ = ds.View(kitti.Left)
+		if stereo {
+			right, _ = ds.View(kitti.Right)
+		}
 	}
-	first, last, err := replay.Window(left, o.start, o.end)
-	if err != nil {
-		return nil, 0, err
+	frames := 0
+	for _, st := range []replay.Stream{left, right} {
+		if st == nil {
+			continue
+		}
+		first, last, err := replay.Window(st, o.start, o.end)
+		if err != nil {
+			return nil, 0, err
+		}
+		frames += last - first + 1
 	}
-	frames := last - first + 1
 
 	var y strings.Builder
 	fmt.Fprintf(&y, "namespace: %s\ncameras:\n", strconv.Quote(o.ns))

@@ -53,7 +53,7 @@ func startSyntheticCamera(world string, stereo bool, listen string, udp bool, lo
 	for _, view := range sc.Paths {
 		cam := w.Camera(view, true)
 		cam.StartTime = start
-		if err := cam.Start(); err != nil {
+		if err := cam.Start(context.Background()); err != nil {
 			srv.Close()
 			return nil, err
 		}

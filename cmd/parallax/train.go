@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/parallax-robotics/parallax/camera"
+	"github.com/parallax-robotics/parallax/camera/synth"
 	"github.com/parallax-robotics/parallax/learner"
 	"github.com/parallax-robotics/parallax/perception"
 )
@@ -51,7 +52,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	size := fs.String("size", "320x96", "network input WxH, multiples of 32 (frames are centre-cropped and resized to it)")
 	net := fs.String("net", perception.SizeSmall, "network width: small or default")
 	frames := fs.Int("frames", 200, "sample training frames from the first N frames of the source")
-	seed := fs.Uint64("seed", 1, "seed of the sample order (the same seed and step give the same batch, resumed or not)")
+	seed := fs.Uint64("seed", 1, "seed of the initial weights and of the sample order (the same seed and step give the same batch, resumed or not)")
 	prior := fs.Float64("forward-prior", -1, "pose net's initial forward motion per frame, metres (negative: the synthetic world's speed/FPS, else 0)")
 	evalEvery := fs.Int64("eval-every", 0, "evaluate on --eval-source every K steps and print a learning-curve row (0: off)")
 	evalSource := fs.String("eval-source", "synth://?seed=11&style=suburb&stereo=1", "held-out source with ground truth for --eval-every")
@@ -109,14 +110,15 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if math.IsNaN(o.prior) || o.prior > 10 {
 		return bad("--forward-prior %v: want <= 10 m", o.prior)
 	}
-	o.cfg = learner.TrainConfig{Mode: o.mode, LR: *lr, LRDecaySteps: *lrDecaySteps, LRDecay: *lrDecay, ClipNorm: *clip,
-		SmoothWeight: *smooth, LRWeight: *lrWeight}
-	// 0 means "off" on the command line; in TrainConfig it means the default.
-	for _, p := range []*float64{&o.cfg.ClipNorm, &o.cfg.SmoothWeight, &o.cfg.LRWeight} {
+	obj := learner.Monodepth2{Mode: o.mode, SmoothWeight: *smooth, LRWeight: *lrWeight}
+	o.cfg = learner.TrainConfig{LR: *lr, LRDecaySteps: *lrDecaySteps, LRDecay: *lrDecay, ClipNorm: *clip}
+	// 0 means "off" on the command line; in the configs it means the default.
+	for _, p := range []*float64{&o.cfg.ClipNorm, &obj.SmoothWeight, &obj.LRWeight} {
 		if *p == 0 {
 			*p = -1
 		}
 	}
+	o.cfg.Objective = obj
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if o.resume && (set["size"] || set["net"]) {
@@ -154,21 +156,14 @@ func trainLoop(ctx context.Context, o trainOptions, stdout, stderr io.Writer) er
 	if n := drive.Len(); n > 0 && n < o.frames {
 		o.frames = n
 	}
-	if _, stereo := learner.SampleNeeds(o.mode); stereo && !drive.Stereo() {
+	if needs := o.cfg.Objective.Needs(); needs.Right && !drive.Stereo() {
 		return fmt.Errorf("%w %q: mode %s needs a stereo source (synth: add stereo=1)", errSource, o.source, o.mode)
 	}
 	// Every frame of the window is used many times: keep them all.
-	if drive, err = learner.CacheDrive(drive, o.frames); err != nil {
+	if drive, err = camera.CacheDrive(drive, o.frames); err != nil {
 		return err
 	}
-	lo, hi := learner.SampleRange(drive, o.mode)
-	if hi < 0 || hi > o.frames-1-lo {
-		hi = o.frames - 1 - lo
-	}
-	if hi < lo {
-		return fmt.Errorf("%w %q: too few frames for mode %s", errSource, o.source, o.mode)
-	}
-	var evalDrive learner.Drive
+	var evalDrive camera.Drive
 	if o.evalEvery > 0 {
 		if evalDrive, err = openDrive(o.evalSource); err != nil {
 			return fmt.Errorf("--eval-source: %w", err)
@@ -214,12 +209,15 @@ func trainLoop(ctx context.Context, o trainOptions, stdout, stderr io.Writer) er
 		prior := o.prior
 		if prior < 0 {
 			prior = 0
-			if temporal, _ := learner.SampleNeeds(o.mode); temporal {
+			if o.cfg.Objective.Needs().Temporal() {
 				prior = sourcePrior(o.source)
 			}
 		}
-		m, err := perception.NewModel(perception.ModelConfig{Width: o.width, Height: o.height,
-			Depth: perception.DepthConfig{Size: o.net}, Pose: perception.PoseConfig{Size: o.net, ForwardPrior: prior}}, dev)
+		// The seed fixes the initial weights too: the same command trains
+		// the same network (on one device and thread count).
+		perception.ManualSeed(int64(o.seed))
+		m, err := perception.NewModel(perception.DepthPose(o.width, o.height,
+			perception.DepthConfig{Size: o.net}, perception.PoseConfig{Size: o.net, ForwardPrior: prior}), dev)
 		if err != nil {
 			return err
 		}
@@ -262,55 +260,39 @@ func trainLoop(ctx context.Context, o trainOptions, stdout, stderr io.Writer) er
 	bar := newProgress(stderr, tr.Steps(), o.steps)
 	var lossSum float64
 	var lossN int
-	for tr.Steps() < o.steps {
-		if ctx.Err() != nil {
-			bar.finish()
-			if err := save(); err != nil {
-				return fmt.Errorf("interrupted at step %d, and saving failed: %w", tr.Steps(), err)
+	fit := &learner.Fit{Trainer: tr, Worker: w, Drive: drive, Frames: o.frames, Batch: o.batch, Seed: o.seed, Steps: o.steps,
+		OnStep: func(st learner.StepStats) error {
+			if st.Skipped {
+				fmt.Fprintf(stderr, "\ntrain: step %d skipped: non-finite loss or gradient (%d so far)\n", tr.Steps()+1, tr.SkippedSteps())
+				return nil
 			}
-			fmt.Fprintf(stderr, "train: interrupted at step %d; saved %s (continue with --resume)\n", tr.Steps(), o.out)
+			lossSum += st.Loss
+			lossN++
+			bar.update(tr.Steps(), st.Loss)
+			if o.saveEvery > 0 && tr.Steps()%o.saveEvery == 0 && tr.Steps() < o.steps {
+				if err := save(); err != nil {
+					return err
+				}
+			}
+			if est != nil && tr.Steps()%o.evalEvery == 0 {
+				bar.pause()
+				if err := evaluate(lossSum / float64(lossN)); err != nil && !errors.Is(err, context.Canceled) {
+					return err
+				}
+				lossSum, lossN = 0, 0
+			}
 			return nil
-		}
-		// The batch depends only on the seed and the step: a resumed run
-		// draws what the uninterrupted one would have.
-		rng := rand.New(rand.NewPCG(o.seed, uint64(tr.Steps())+uint64(tr.SkippedSteps())<<40))
-		idx := make([]int, o.batch)
-		for i := range idx {
-			idx[i] = lo + rng.IntN(hi-lo+1)
-		}
-		b, err := learner.Batch(drive, o.mode, idx)
-		if err != nil {
+		}}
+	if err := fit.Run(ctx); err != nil {
+		bar.finish()
+		if ctx.Err() == nil {
 			return err
 		}
-		var st learner.StepStats
-		if err := w.Do(func() (err error) { st, err = tr.Step(b); return err }); err != nil {
-			return fmt.Errorf("step %d: %w", tr.Steps()+1, err)
+		if err := save(); err != nil {
+			return fmt.Errorf("interrupted at step %d, and saving failed: %w", tr.Steps(), err)
 		}
-		if st.Skipped {
-			fmt.Fprintf(stderr, "\ntrain: step %d skipped: non-finite loss or gradient (%d so far)\n", tr.Steps()+1, tr.SkippedSteps())
-			if tr.SkippedSteps() > 100 && tr.SkippedSteps() > tr.Steps() {
-				return fmt.Errorf("%d of %d steps non-finite: the training diverged", tr.SkippedSteps(), tr.Steps()+tr.SkippedSteps())
-			}
-			continue
-		}
-		lossSum += st.Loss
-		lossN++
-		bar.update(tr.Steps(), st.Loss)
-		if o.saveEvery > 0 && tr.Steps()%o.saveEvery == 0 && tr.Steps() < o.steps {
-			if err := save(); err != nil {
-				return err
-			}
-		}
-		if est != nil && tr.Steps()%o.evalEvery == 0 {
-			bar.pause()
-			if err := evaluate(lossSum / float64(lossN)); err != nil {
-				if errors.Is(err, context.Canceled) {
-					continue // saved at the top of the loop
-				}
-				return err
-			}
-			lossSum, lossN = 0, 0
-		}
+		fmt.Fprintf(stderr, "train: interrupted at step %d; saved %s (continue with --resume)\n", tr.Steps(), o.out)
+		return nil
 	}
 	bar.finish()
 	if err := save(); err != nil {
@@ -318,4 +300,20 @@ func trainLoop(ctx context.Context, o trainOptions, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stderr, "train: %d steps (%d skipped) in %s; saved %s\n", tr.Steps(), tr.SkippedSteps(), bar.elapsed().Round(time.Second), o.out)
 	return nil
+}
+
+// sourcePrior is the forward motion between frames a source knows of (a
+// synthetic world's speed / FPS), 0 when unknown: the pose network's
+// initial forward-motion prior for monocular training.
+func sourcePrior(source string) float64 {
+	cfg, err := synth.ParseURL(source)
+	if err != nil {
+		return 0
+	}
+	w, err := synth.NewWorld(cfg)
+	if err != nil {
+		return 0
+	}
+	c := w.Config()
+	return c.Speed / c.FPS
 }
