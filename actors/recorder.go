@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/parallax-robotics/parallax/camera"
-	"github.com/parallax-robotics/parallax/camera/replay"
 	"github.com/parallax-robotics/parallax/launch"
 	"github.com/parallax-robotics/parallax/msgs"
 	"github.com/parallax-robotics/parallax/record"
@@ -19,8 +18,8 @@ import (
 // Recorder records a running node into MCAP (package record): every camera
 // frame as the camera delivers it (before stereo sync and perception, so a
 // replay sees what the node saw, dropped frames included), with its
-// camera_info and, for synth:// cameras, its ground truth (camera/replay's
-// layout); and the node's outputs under their NATS subjects: depth,
+// camera_info and, for synth:// cameras, its ground truth (the recording
+// layout of msgs.FrameMessages, which camera/replay reads back); and the node's outputs under their NATS subjects: depth,
 // camera_info of the depth maps, odom, pose, tf. Set it as Node.Recorder
 // before Start; Stop closes the file.
 //
@@ -87,15 +86,15 @@ func (r *Recorder) start(l *launch.Launch, baselines map[string]float64) error {
 	if r.Queue <= 0 {
 		r.Queue = 64
 	}
-	meta := map[string]string{replay.KeyNamespace: string(ns)}
+	meta := map[string]string{msgs.MetadataKeyNamespace: string(ns)}
 	var names []string
 	for _, c := range l.Cameras {
 		names = append(names, c.Name)
 	}
-	meta[replay.KeyCameras] = strings.Join(names, ",")
+	meta[msgs.MetadataKeyCameras] = strings.Join(names, ",")
 	if st := l.Stereo; st != nil {
-		meta[replay.KeyLeft], meta[replay.KeyRight] = st.Left, st.Right
-		meta[replay.KeyBaseline] = strconv.FormatFloat(baselines[st.Right], 'g', -1, 64)
+		meta[msgs.MetadataKeyLeft], meta[msgs.MetadataKeyRight] = st.Left, st.Right
+		meta[msgs.MetadataKeyBaseline] = strconv.FormatFloat(baselines[st.Right], 'g', -1, 64)
 	}
 	r.w = &record.Writer{Path: r.Path, SplitSize: r.SplitSize, SplitDuration: r.SplitDuration, Metadata: meta}
 	if err := r.w.Start(); err != nil {
@@ -154,7 +153,7 @@ func (r *Recorder) run() {
 }
 
 func (r *Recorder) recordFrame(f *msgs.Frame) error {
-	recs, err := replay.Encode(string(r.ns), f, r.baseline[f.Camera], !r.NoTruth)
+	recs, err := msgs.FrameMessages(string(r.ns), f, r.baseline[f.Camera], !r.NoTruth)
 	if err != nil {
 		return err
 	}
@@ -173,12 +172,12 @@ func (r *Recorder) recordDepth(res *DepthResult) error {
 	if err != nil {
 		return err
 	}
-	var out []replay.Recorded
+	var out []msgs.TopicMessage
 	img, err := msgs.DepthImage(ref.Stamp, ref.Camera, res.Depth.Width, res.Depth.Height, res.Depth.Depth)
 	if err != nil {
 		return err
 	}
-	out = append(out, replay.Recorded{Topic: subj.Depth, Message: img})
+	out = append(out, msgs.TopicMessage{Topic: subj.Depth, Message: img})
 	if k := res.Depth.Intrinsics; k != nil {
 		for _, f := range res.Set.Frames {
 			cal, err := msgs.CameraCalibration(ref.Stamp, f.Camera, *k, r.baseline[f.Camera])
@@ -189,14 +188,14 @@ func (r *Recorder) recordDepth(res *DepthResult) error {
 			if err != nil {
 				return err
 			}
-			out = append(out, replay.Recorded{Topic: s.CameraInfo, Message: cal})
+			out = append(out, msgs.TopicMessage{Topic: s.CameraInfo, Message: cal})
 		}
 	}
 	if res.Odom != nil {
 		o := msgs.Odometry(ref.Stamp, OdomFrame, ref.Camera, res.Seq, *res.Odom)
-		out = append(out, replay.Recorded{Topic: r.ns.Odom(), Message: o},
-			replay.Recorded{Topic: r.ns.Pose(), Message: msgs.PoseInFrameFromOdometry(o)},
-			replay.Recorded{Topic: r.ns.TF(), Message: msgs.TransformFromOdometry(o)})
+		out = append(out, msgs.TopicMessage{Topic: r.ns.Odom(), Message: o},
+			msgs.TopicMessage{Topic: r.ns.Pose(), Message: msgs.PoseInFrameFromOdometry(o)},
+			msgs.TopicMessage{Topic: r.ns.TF(), Message: msgs.TransformFromOdometry(o)})
 	}
 	for _, m := range out {
 		if err := r.w.Write(m.Topic, ref.Stamp, m.Message); err != nil {

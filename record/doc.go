@@ -23,8 +23,9 @@
 // keep their NATS subjects, and the inputs live under
 // <ns>.<camera>.raw.image (foxglove.RawImage rgb8, lossless: a replay
 // feeds the networks exactly the pixels they saw), .raw.camera_info and the
-// ground truth of synthetic sources (.truth.depth, .truth.pose); see
-// camera/replay, which reads them back.
+// ground truth of synthetic sources (.truth.depth, .truth.pose): the
+// layout of msgs/recording.go (msgs.FrameMessages); camera/replay reads
+// them back.
 //
 // The package imports msgs only.
 package record

@@ -3,7 +3,8 @@
 // through the Stream interface, any random-access frame store
 // (camera/kitti's folders).
 //
-// Recording layout (Encode writes it, Recording reads it): camera c of
+// Recording layout (msgs.FrameMessages writes it, with the topic names and
+// metadata keys in msgs/recording.go; Recording reads it): camera c of
 // namespace ns is recorded on ns.c.raw.image as foxglove.RawImage rgb8 (the
 // decoded frames the node received, lossless: chunk-level zstd compresses
 // them, and a replay feeds the networks exactly the pixels they saw, which

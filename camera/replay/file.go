@@ -13,6 +13,8 @@ import (
 	"github.com/foxglove/mcap/go/mcap"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
+
+	"github.com/parallax-robotics/parallax/msgs"
 )
 
 // maxChunk bounds a chunk's decompressed size: a corrupt index must not make
@@ -114,7 +116,7 @@ func (m *file) readSummary() (err error) {
 		m.topics[ch.Topic] = id
 	}
 	for _, mi := range info.MetadataIndexes {
-		if mi.Name != MetadataName {
+		if mi.Name != msgs.MetadataName {
 			continue
 		}
 		md, err := r.GetMetadata(mi.Offset)

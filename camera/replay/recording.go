@@ -48,16 +48,16 @@ func Open(path string) (*Recording, error) {
 }
 
 func (r *Recording) index() error {
-	ns := r.f.meta[KeyNamespace]
+	ns := r.f.meta[msgs.MetadataKeyNamespace]
 	raw := map[string]string{}     // camera -> topic
 	preview := map[string]string{} // camera -> topic
 	for topic := range r.f.topics {
-		if n, c, ok := splitTopic(topic, SuffixImage); ok && (ns == "" || n == ns) {
+		if n, c, ok := msgs.SplitRecordingTopic(topic, msgs.SuffixRawImage); ok && (ns == "" || n == ns) {
 			raw[c] = topic
 			if ns == "" {
 				ns = n
 			}
-		} else if n, c, ok := splitTopic(topic, SuffixPreview); ok && !strings.HasSuffix(topic, "."+SuffixImage) && (ns == "" || n == ns) {
+		} else if n, c, ok := msgs.SplitRecordingTopic(topic, msgs.SuffixPreview); ok && !strings.HasSuffix(topic, "."+msgs.SuffixRawImage) && (ns == "" || n == ns) {
 			preview[c] = topic
 		}
 	}
@@ -65,27 +65,27 @@ func (r *Recording) index() error {
 		if _, ok := raw[c]; !ok {
 			raw[c] = t
 			if ns == "" {
-				ns, _, _ = splitTopic(t, SuffixPreview)
+				ns, _, _ = msgs.SplitRecordingTopic(t, msgs.SuffixPreview)
 			}
 		}
 	}
 	if len(raw) == 0 {
-		return fmt.Errorf("%w: %s has no <ns>.<camera>.%s (nor .%s) topic", ErrNoCamera, r.f.path, SuffixImage, SuffixPreview)
+		return fmt.Errorf("%w: %s has no <ns>.<camera>.%s (nor .%s) topic", ErrNoCamera, r.f.path, msgs.SuffixRawImage, msgs.SuffixPreview)
 	}
 	r.ns = ns
 	for c, topic := range raw {
-		fr := &Frames{rec: r, camera: c, images: r.f.entries(topic), preview: strings.HasSuffix(topic, "."+SuffixPreview) && !strings.HasSuffix(topic, "."+SuffixImage)}
-		fr.info = r.f.entries(Topic(ns, c, SuffixCameraInfo))
+		fr := &Frames{rec: r, camera: c, images: r.f.entries(topic), preview: strings.HasSuffix(topic, "."+msgs.SuffixPreview) && !strings.HasSuffix(topic, "."+msgs.SuffixRawImage)}
+		fr.info = r.f.entries(msgs.RecordingTopic(ns, c, msgs.SuffixRawCameraInfo))
 		if fr.info == nil {
-			fr.info = r.f.entries(Topic(ns, c, SuffixDepthCameraInfo))
+			fr.info = r.f.entries(msgs.RecordingTopic(ns, c, msgs.SuffixDepthCameraInfo))
 		}
-		fr.depth = r.f.entries(Topic(ns, c, SuffixTruthDepth))
-		fr.pose = r.f.entries(Topic(ns, c, SuffixTruthPose))
+		fr.depth = r.f.entries(msgs.RecordingTopic(ns, c, msgs.SuffixTruthDepth))
+		fr.pose = r.f.entries(msgs.RecordingTopic(ns, c, msgs.SuffixTruthPose))
 		r.cams[c] = fr
 		r.names = append(r.names, c)
 	}
 	sort.Strings(r.names)
-	r.left, r.right = r.f.meta[KeyLeft], r.f.meta[KeyRight]
+	r.left, r.right = r.f.meta[msgs.MetadataKeyLeft], r.f.meta[msgs.MetadataKeyRight]
 	if r.left == "" && r.right == "" && r.cams["left"] != nil && r.cams["right"] != nil {
 		r.left, r.right = "left", "right"
 	}
@@ -93,10 +93,10 @@ func (r *Recording) index() error {
 		r.left, r.right = "", ""
 		return nil
 	}
-	if b := r.f.meta[KeyBaseline]; b != "" {
+	if b := r.f.meta[msgs.MetadataKeyBaseline]; b != "" {
 		v, err := strconv.ParseFloat(b, 64)
 		if err != nil || !(v >= 0) || v > 1e3 {
-			return fmt.Errorf("%w: %s: metadata %s = %q is not a baseline in metres", ErrCorrupt, r.f.path, KeyBaseline, b)
+			return fmt.Errorf("%w: %s: metadata %s = %q is not a baseline in metres", ErrCorrupt, r.f.path, msgs.MetadataKeyBaseline, b)
 		}
 		r.baseline = v
 	} else if cal, err := r.cams[r.right].calibration(0); err == nil && cal != nil {
