@@ -24,7 +24,7 @@ const (
 )
 
 // This file adapts the mcap library's Lexer to the two ways the package
-// reads: a linear scan of a possibly truncated file (scan.go's callers:
+// reads: a linear scan of a possibly truncated file (linear.go, for
 // Read, Info, Recover) and loading one chunk of an indexed file (File). Both
 // run the lexer with ValidateChunkCRCs, so it decompresses a whole chunk and
 // checks its CRC before it emits the chunk's first record, and both give it
