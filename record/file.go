@@ -3,6 +3,7 @@ package record
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -413,6 +414,16 @@ func (m *File) load(i int) error {
 			break
 		}
 		if err != nil {
+			// Errors of our Reset go without the lexer's "failed to reset
+			// custom decompressor", which says nothing to a user.
+			var bc *errBadChunk
+			var cd *errChunkData
+			switch {
+			case errors.As(err, &bc):
+				return fail("%v", bc)
+			case errors.As(err, &cd):
+				return fail("%v", cd)
+			}
 			return fail("%v", err)
 		}
 		switch tok {

@@ -166,7 +166,9 @@ func (c *chunkReader) Reset(r io.Reader) error {
 		return &errChunkData{claimed: n, left: left}
 	}
 	if n > MaxRecordSize {
-		return &errBadChunk{fmt.Sprintf("chunk records of %d bytes (at most %d)", n, MaxRecordSize)}
+		// Not an errBadChunk: the records are left unread, so the lexer
+		// is not past the chunk.
+		return fmt.Errorf("chunk records of %d bytes (at most %d)", n, MaxRecordSize)
 	}
 	if int64(cap(c.src)) < n {
 		c.src = make([]byte, n)
