@@ -134,9 +134,10 @@ type Summary struct {
 	// Readable is the offset up to which a truncated recording is readable
 	// (its size when Complete).
 	Readable int64
-	// BadChunks are the file offsets of the chunks whose CRC does not match
-	// their content: a linear scan (Read, Info of a truncated recording)
-	// skips them and reads on. Info of a complete recording reads only the
+	// BadChunks are the file offsets of the chunks whose content is
+	// damaged (its CRC does not match, or it does not decompress to the
+	// size its header claims): a linear scan (Read, Info of a truncated
+	// recording) skips them and reads on. Info of a complete recording reads only the
 	// summary and leaves it empty.
 	BadChunks []int64
 	// Library and Profile are the header's.

@@ -21,8 +21,8 @@ type Recovered struct {
 	// LostBytes is the size of the unreadable tail that was dropped.
 	LostBytes int64
 	// BadChunks are the file offsets of the chunks that were dropped
-	// because their CRC does not match their content (the scan reads on
-	// after them; LostBytes does not count them).
+	// because their content is damaged (Summary.BadChunks; the scan reads
+	// on after them, and LostBytes does not count them).
 	BadChunks []int64
 	// Problem says why the input stopped (empty when WasComplete).
 	Problem string
