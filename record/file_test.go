@@ -222,7 +222,7 @@ func testBadChunkCRC(t *testing.T, k int, data bool) {
 	}
 	var out bytes.Buffer
 	s.Format(&out)
-	if !strings.Contains(out.String(), fmt.Sprintf("bad chunks:  1 (CRC mismatch; their messages were skipped) at byte %d", bad.ChunkStartOffset)) {
+	if !strings.Contains(out.String(), fmt.Sprintf("bad chunks:  1 (damaged: CRC or decompression failed; their messages were skipped) at byte %d", bad.ChunkStartOffset)) {
 		t.Errorf("info does not report the bad chunk:\n%s", out.String())
 	}
 

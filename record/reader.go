@@ -427,7 +427,7 @@ func (s *Summary) Format(w io.Writer) {
 		for i, o := range s.BadChunks {
 			offs[i] = fmt.Sprint(o)
 		}
-		fmt.Fprintf(w, "bad chunks:  %d (CRC mismatch; their messages were skipped) at byte %s\n", len(s.BadChunks), strings.Join(offs, ", "))
+		fmt.Fprintf(w, "bad chunks:  %d (damaged: CRC or decompression failed; their messages were skipped) at byte %s\n", len(s.BadChunks), strings.Join(offs, ", "))
 	}
 	fmt.Fprintf(w, "channels:\n")
 	width := 0
