@@ -40,6 +40,22 @@
 // subjects, ParseSubject takes one apart, and Kind.NewMessage gives the
 // message type to decode a subject's payload into.
 //
+// # Recordings
+//
+// A recording (package record, MCAP) keeps the node's outputs on their
+// subjects and its camera inputs on topics of their own, RecordingTopic
+// <ns>.<camera>.<suffix>:
+//
+//	topic                          message                       content
+//	<ns>.<camera>.raw.image        foxglove.RawImage             the frames as received, rgb8, lossless
+//	<ns>.<camera>.raw.camera_info  foxglove.CameraCalibration    the camera at the frames' size (the right camera's P: baseline)
+//	<ns>.<camera>.truth.depth      foxglove.RawImage             ground-truth z-depth, 32FC1, synthetic sources
+//	<ns>.<camera>.truth.pose       foxglove.PoseInFrame          ground-truth camera-to-world pose, frame "world"
+//
+// and a metadata record "parallax" (MetadataName) naming the namespace, the
+// cameras and the stereo pair (MetadataKey*). FrameMessages gives the
+// messages that record a Frame; SplitRecordingTopic takes a topic apart.
+//
 // # Conventions
 //
 //   - Lengths in metres, angles in radians, times as google.protobuf.Timestamp

@@ -13,6 +13,10 @@ var (
 	// writer did not close it: a crash, a power loss, a full disk). Its
 	// complete chunks are still readable; Recover rebuilds the index.
 	ErrTruncated = errors.New("record: recording truncated")
+	// ErrNoIndex reports a recording that OpenFile cannot give random
+	// access to: it has no summary section (truncated: Recover, `parallax
+	// record recover FILE`, rebuilds it) or no chunk index.
+	ErrNoIndex = errors.New("record: recording has no index")
 	// ErrCorrupt reports a record that cannot be parsed, or a chunk whose CRC
 	// does not match its content.
 	ErrCorrupt = errors.New("record: corrupt recording")

@@ -77,7 +77,9 @@ func DescriptorFromSchema(name string, data []byte) (protoreflect.MessageDescrip
 // (all when topics is empty), in file order (the order they were written),
 // and returns the scan's outcome. A truncated recording is read up to its
 // last complete chunk: Read then returns the messages it holds and a
-// Summary whose Complete is false, not an error. fn may keep m.Data.
+// Summary whose Complete is false, not an error. A chunk whose CRC does not
+// match its content is skipped, and listed in the Summary's BadChunks.
+// fn may keep m.Data; an error of fn ends Read and is returned.
 func Read(path string, topics []string, fn func(m *Message) error) (*Summary, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -88,10 +90,12 @@ func Read(path string, topics []string, fn func(m *Message) error) (*Summary, er
 	for _, t := range topics {
 		want[t] = true
 	}
-	sum := newSummary(path)
-	if st, err := f.Stat(); err == nil {
-		sum.Size = st.Size()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("record: %w", err)
 	}
+	sum := newSummary(path)
+	sum.Size = st.Size()
 	err = sum.scan(f, func(sc *mcap.Schema, ch *mcap.Channel, m *mcap.Message) error {
 		if len(want) > 0 && !want[ch.Topic] {
 			return nil
@@ -130,6 +134,12 @@ type Summary struct {
 	// Readable is the offset up to which a truncated recording is readable
 	// (its size when Complete).
 	Readable int64
+	// BadChunks are the file offsets of the chunks whose content is
+	// damaged (its CRC does not match, or it does not decompress to the
+	// size its header claims): a linear scan (Read, Info of a truncated
+	// recording) skips them and reads on. Info of a complete recording reads only the
+	// summary and leaves it empty.
+	BadChunks []int64
 	// Library and Profile are the header's.
 	Library, Profile string
 	// Messages is the message count; Start and End the first and last log time.
@@ -183,45 +193,75 @@ func (s *Summary) Duration() time.Duration {
 	return s.End.Sub(s.Start)
 }
 
-// scan fills s from a linear scan of r and calls fn (when set) for every
-// message.
-func (s *Summary) scan(r io.Reader, fn func(*mcap.Schema, *mcap.Channel, *mcap.Message) error) error {
+// scan fills s from a linear scan of r (s.Size bytes) and calls fn (when
+// set) for every message.
+func (s *Summary) scan(r io.ReaderAt, fn func(*mcap.Schema, *mcap.Channel, *mcap.Message) error) error {
 	comp := map[string]bool{}
 	var msg mcap.Message
-	res, err := scan(r, s.Size, func(rec record) error {
-		switch rec.op {
-		case mcap.OpHeader:
-			h, err := safe("header", func() (*mcap.Header, error) { return mcap.ParseHeader(rec.data) })
+	// The writer declares a channel (and its schema) in the chunk of the
+	// channel's first message: when that chunk fails its CRC, a complete
+	// file's summary section still declares them.
+	var summary *mcap.Info
+	undeclared := func(id uint16) *mcap.Channel {
+		if summary == nil {
+			summary = &mcap.Info{}
+			if _, err := checkFraming(r, s.Size); err != nil {
+				return nil
+			}
+			if mr, err := safe("header", func() (*mcap.Reader, error) { return mcap.NewReader(io.NewSectionReader(r, 0, s.Size)) }); err == nil {
+				if info, err := safe("summary", func() (*mcap.Info, error) { return mr.Info() }); err == nil {
+					summary = info
+				}
+				mr.Close()
+			}
+		}
+		ch := summary.Channels[id]
+		if ch == nil {
+			return nil
+		}
+		s.channels[id] = ch
+		if sc := summary.Schemas[ch.SchemaID]; sc != nil && s.schemas[sc.ID] == nil {
+			s.schemas[sc.ID] = sc
+		}
+		return ch
+	}
+	res, err := scan(r, s.Size, func(tok mcap.TokenType, data []byte) error {
+		switch tok {
+		case mcap.TokenHeader:
+			h, err := safe("header", func() (*mcap.Header, error) { return mcap.ParseHeader(data) })
 			if err != nil {
-				return err
+				return &stopError{err}
 			}
 			s.Library, s.Profile = h.Library, h.Profile
-		case mcap.OpSchema:
-			sc, err := safe("schema", func() (*mcap.Schema, error) { return mcap.ParseSchema(rec.data) })
+		case mcap.TokenSchema:
+			sc, err := safe("schema", func() (*mcap.Schema, error) { return mcap.ParseSchema(data) })
 			if err != nil {
-				return err
+				return &stopError{err}
 			}
 			sc.Data = append([]byte(nil), sc.Data...)
 			s.schemas[sc.ID] = sc
-		case mcap.OpChannel:
-			ch, err := safe("channel", func() (*mcap.Channel, error) { return mcap.ParseChannel(rec.data) })
+		case mcap.TokenChannel:
+			ch, err := safe("channel", func() (*mcap.Channel, error) { return mcap.ParseChannel(data) })
 			if err != nil {
-				return err
+				return &stopError{err}
 			}
 			s.channels[ch.ID] = ch
-		case mcap.OpMetadata:
-			md, err := safe("metadata", func() (*mcap.Metadata, error) { return mcap.ParseMetadata(rec.data) })
+		case mcap.TokenMetadata:
+			md, err := safe("metadata", func() (*mcap.Metadata, error) { return mcap.ParseMetadata(data) })
 			if err != nil {
-				return err
+				return &stopError{err}
 			}
 			s.Metadata[md.Name] = md.Metadata
-		case mcap.OpMessage:
-			if _, err := safe("message", func() (struct{}, error) { return struct{}{}, msg.PopulateFrom(rec.data, false) }); err != nil {
-				return err
+		case mcap.TokenMessage:
+			if _, err := safe("message", func() (struct{}, error) { return struct{}{}, msg.PopulateFrom(data, false) }); err != nil {
+				return &stopError{err}
 			}
 			ch := s.channels[msg.ChannelID]
 			if ch == nil {
-				return fmt.Errorf("%w: message on undeclared channel %d", ErrCorrupt, msg.ChannelID)
+				ch = undeclared(msg.ChannelID)
+			}
+			if ch == nil {
+				return &stopError{fmt.Errorf("%w: message on undeclared channel %d", ErrCorrupt, msg.ChannelID)}
 			}
 			t := fromNanos(msg.LogTime)
 			if s.Messages == 0 || t.Before(s.Start) {
@@ -245,7 +285,7 @@ func (s *Summary) scan(r io.Reader, fn func(*mcap.Schema, *mcap.Channel, *mcap.M
 	if err != nil {
 		return fmt.Errorf("record: %s: %w", s.Path, err)
 	}
-	s.Complete, s.Chunks, s.Readable = res.Complete, res.Chunks, res.GoodEnd
+	s.Complete, s.Chunks, s.Readable, s.BadChunks = res.Complete, res.Chunks, res.GoodEnd, res.BadChunks
 	if res.Complete {
 		s.Readable = s.Size
 	} else if res.Stop != nil {
@@ -297,9 +337,9 @@ func Info(path string) (*Summary, error) {
 	} else if ok {
 		return s, nil
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("record: %w", err)
-	}
+	// Start afresh: a summary that failed half-way may have filled some.
+	s = newSummary(path)
+	s.Size = st.Size()
 	if err := s.scan(f, nil); err != nil {
 		return nil, err
 	}
@@ -310,13 +350,13 @@ func Info(path string) (*Summary, error) {
 // none usable (it was not closed), so the caller scans instead.
 func (s *Summary) fromSummary(f *os.File) (bool, error) {
 	magic := make([]byte, len(mcap.Magic))
-	if _, err := io.ReadFull(f, magic); err != nil || string(magic) != string(mcap.Magic) {
+	if _, err := f.ReadAt(magic, 0); err != nil || string(magic) != string(mcap.Magic) {
 		return false, fmt.Errorf("record: %s: %w: bad magic", s.Path, ErrNotMCAP)
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return false, err
+	if start, err := checkFraming(f, s.Size); err != nil || start == 0 {
+		return false, nil
 	}
-	r, err := safe("reader", func() (*mcap.Reader, error) { return mcap.NewReader(f) })
+	r, err := safe("reader", func() (*mcap.Reader, error) { return mcap.NewReader(io.NewSectionReader(f, 0, s.Size)) })
 	if err != nil {
 		return false, nil
 	}
@@ -347,7 +387,7 @@ func (s *Summary) fromSummary(f *os.File) (bool, error) {
 	}
 	sort.Strings(s.Compression)
 	for _, mi := range info.MetadataIndexes {
-		md, err := safe("metadata", func() (*mcap.Metadata, error) { return r.GetMetadata(mi.Offset) })
+		md, err := readMetadata(f, s.Size, mi)
 		if err != nil {
 			return false, nil
 		}
@@ -382,6 +422,13 @@ func (s *Summary) Format(w io.Writer) {
 			float64(s.CompressedBytes)/1e6, float64(s.UncompressedBytes)/float64(s.CompressedBytes))
 	}
 	fmt.Fprintf(w, "chunks:      %d %s%s\n", s.Chunks, strings.Join(s.Compression, ","), ratio)
+	if len(s.BadChunks) > 0 {
+		offs := make([]string, len(s.BadChunks))
+		for i, o := range s.BadChunks {
+			offs[i] = fmt.Sprint(o)
+		}
+		fmt.Fprintf(w, "bad chunks:  %d (damaged: CRC or decompression failed; their messages were skipped) at byte %s\n", len(s.BadChunks), strings.Join(offs, ", "))
+	}
 	fmt.Fprintf(w, "channels:\n")
 	width := 0
 	for _, c := range s.Channels {

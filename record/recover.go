@@ -3,7 +3,6 @@ package record
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
@@ -21,6 +20,10 @@ type Recovered struct {
 	Chunks   int
 	// LostBytes is the size of the unreadable tail that was dropped.
 	LostBytes int64
+	// BadChunks are the file offsets of the chunks that were dropped
+	// because their content is damaged (Summary.BadChunks; the scan reads
+	// on after them, and LostBytes does not count them).
+	BadChunks []int64
 	// Problem says why the input stopped (empty when WasComplete).
 	Problem string
 	// Output is the file written.
@@ -33,7 +36,8 @@ type Recovered struct {
 // file a clean Close would have left, minus the chunk that was being filled.
 // The output is written to a temporary file and renamed, so a failed Recover
 // leaves both files as they were. A recording that is already complete is
-// left alone (WasComplete).
+// left alone (WasComplete), even one with a chunk that fails its CRC (Read
+// skips that chunk).
 func Recover(path, out string) (*Recovered, error) {
 	if out == "" {
 		out = path
@@ -48,11 +52,8 @@ func Recover(path, out string) (*Recovered, error) {
 		return nil, fmt.Errorf("record: %w", err)
 	}
 	magic := make([]byte, len(mcap.Magic))
-	if _, err := io.ReadFull(in, magic); err != nil || !bytes.Equal(magic, mcap.Magic) {
+	if _, err := in.ReadAt(magic, 0); err != nil || !bytes.Equal(magic, mcap.Magic) {
 		return nil, fmt.Errorf("record: recovering %s: %w: bad magic", path, ErrNotMCAP)
-	}
-	if _, err := in.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("record: %w", err)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".recover-*")
 	if err != nil {
@@ -91,16 +92,18 @@ func Recover(path, out string) (*Recovered, error) {
 		return w.WriteHeader(h)
 	}
 	var msg mcap.Message
-	res, err := scan(in, st.Size(), func(rec record) error {
-		switch rec.op {
-		case mcap.OpHeader:
-			h, err := safe("header", func() (*mcap.Header, error) { return mcap.ParseHeader(rec.data) })
+	// Records that do not parse are skipped (the writer could not have
+	// written them), so the scan stops only where the file does.
+	res, err := scan(in, st.Size(), func(tok mcap.TokenType, data []byte) error {
+		switch tok {
+		case mcap.TokenHeader:
+			h, err := safe("header", func() (*mcap.Header, error) { return mcap.ParseHeader(data) })
 			if err != nil {
 				return err
 			}
 			return ensureHeader(h)
-		case mcap.OpSchema:
-			sc, err := safe("schema", func() (*mcap.Schema, error) { return mcap.ParseSchema(rec.data) })
+		case mcap.TokenSchema:
+			sc, err := safe("schema", func() (*mcap.Schema, error) { return mcap.ParseSchema(data) })
 			if err != nil || sc.ID == 0 {
 				return nil // a schema the writer could not have written: skip it
 			}
@@ -108,8 +111,8 @@ func Recover(path, out string) (*Recovered, error) {
 				return err
 			}
 			return w.WriteSchema(sc)
-		case mcap.OpChannel:
-			ch, err := safe("channel", func() (*mcap.Channel, error) { return mcap.ParseChannel(rec.data) })
+		case mcap.TokenChannel:
+			ch, err := safe("channel", func() (*mcap.Channel, error) { return mcap.ParseChannel(data) })
 			if err != nil {
 				return nil
 			}
@@ -120,13 +123,13 @@ func Recover(path, out string) (*Recovered, error) {
 				return nil // its schema is missing: its messages go too
 			}
 			channels[ch.ID] = true
-		case mcap.OpMetadata:
-			md, err := safe("metadata", func() (*mcap.Metadata, error) { return mcap.ParseMetadata(rec.data) })
+		case mcap.TokenMetadata:
+			md, err := safe("metadata", func() (*mcap.Metadata, error) { return mcap.ParseMetadata(data) })
 			if err == nil {
 				metas = append(metas, md)
 			}
-		case mcap.OpMessage:
-			if _, err := safe("message", func() (struct{}, error) { return struct{}{}, msg.PopulateFrom(rec.data, false) }); err != nil {
+		case mcap.TokenMessage:
+			if _, err := safe("message", func() (struct{}, error) { return struct{}{}, msg.PopulateFrom(data, false) }); err != nil {
 				return nil
 			}
 			if !channels[msg.ChannelID] {
@@ -148,7 +151,7 @@ func Recover(path, out string) (*Recovered, error) {
 		rep.Output = path
 		return rep, nil
 	}
-	rep.Chunks = res.Chunks
+	rep.Chunks, rep.BadChunks = res.Chunks, res.BadChunks
 	rep.LostBytes = st.Size() - res.GoodEnd
 	if res.Stop != nil {
 		rep.Problem = res.Stop.Error()

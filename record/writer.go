@@ -24,8 +24,9 @@ const Library = "parallax record"
 const Profile = ""
 
 // MetadataName is the name of the MCAP metadata record each file of a
-// recording carries with Writer.Metadata (namespace, cameras, stereo pair).
-const MetadataName = "parallax"
+// recording carries with Writer.Metadata (namespace, cameras, stereo pair;
+// the keys are msgs.MetadataKey*).
+const MetadataName = msgs.MetadataName
 
 // Writer writes protobuf messages into MCAP files: chunked, zstd-compressed,
 // with chunk and data CRCs, each message type's schema embedded once per file

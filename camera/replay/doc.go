@@ -3,7 +3,8 @@
 // through the Stream interface, any random-access frame store
 // (camera/kitti's folders).
 //
-// Recording layout (Encode writes it, Recording reads it): camera c of
+// Recording layout (msgs.FrameMessages writes it, with the topic names and
+// metadata keys in msgs/recording.go; Recording reads it): camera c of
 // namespace ns is recorded on ns.c.raw.image as foxglove.RawImage rgb8 (the
 // decoded frames the node received, lossless: chunk-level zstd compresses
 // them, and a replay feeds the networks exactly the pixels they saw, which
@@ -15,10 +16,11 @@
 // JPEG previews (ns.c.image): they are replayed too, lossily. The recorder's
 // "parallax" metadata record names the namespace and the stereo pair.
 //
-// Recording gives random access through the MCAP index (the summary
-// section's chunk indexes and the message indexes after each chunk): a frame
-// read decompresses and CRC-checks its chunk, and the last chunk is cached.
-// A truncated recording has no index: Open says to run `parallax record
+// Recording gives random access through the MCAP index with record.File
+// (the summary section's chunk indexes and the message indexes after each
+// chunk): a frame read decompresses and CRC-checks its chunk, and the last
+// chunk is cached. A truncated recording has no index: Open fails with
+// ErrNoIndex (record.ErrNoIndex), which says to run `parallax record
 // recover`.
 //
 // Player is the camera.Source: pacing at a rate (1 real time, 0 as fast as
@@ -27,5 +29,6 @@
 // (learner.Drive). URLs: mcap://path?rate=1&loop=0&start=0s&end=0s&camera=
 // (kitti:// takes the same keys); ParseURL reads them.
 //
-// The package imports camera and msgs only.
+// The package imports camera, msgs and record only: MCAP is read by
+// package record alone.
 package replay

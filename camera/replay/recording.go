@@ -2,6 +2,7 @@ package replay
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"image"
 	"image/draw"
@@ -17,12 +18,14 @@ import (
 
 	"github.com/parallax-robotics/parallax/msgs"
 	"github.com/parallax-robotics/parallax/msgs/foxglove"
+	"github.com/parallax-robotics/parallax/record"
 )
 
 // Recording is an indexed MCAP recording opened for random access to its
 // cameras' frames. Safe for concurrent use.
 type Recording struct {
-	f           *file
+	f           *record.File
+	meta        map[string]string // the recorder's metadata record
 	ns          string
 	names       []string
 	cams        map[string]*Frames
@@ -35,29 +38,36 @@ type Recording struct {
 // previews <ns>.<camera>.image). A truncated recording has no index: Open
 // fails with ErrNoIndex, and `parallax record recover` fixes the file.
 func Open(path string) (*Recording, error) {
-	f, err := openFile(path)
+	f, err := record.OpenFile(path)
+	if errors.Is(err, record.ErrNotMCAP) {
+		// Not a recording at all: as unreadable as a corrupt one.
+		err = fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
 	if err != nil {
 		return nil, err
 	}
-	r := &Recording{f: f, cams: map[string]*Frames{}}
+	r := &Recording{f: f, meta: f.Metadata(msgs.MetadataName), cams: map[string]*Frames{}}
+	if r.meta == nil {
+		r.meta = map[string]string{}
+	}
 	if err := r.index(); err != nil {
-		f.close()
+		f.Close()
 		return nil, err
 	}
 	return r, nil
 }
 
 func (r *Recording) index() error {
-	ns := r.f.meta[KeyNamespace]
+	ns := r.meta[msgs.MetadataKeyNamespace]
 	raw := map[string]string{}     // camera -> topic
 	preview := map[string]string{} // camera -> topic
-	for topic := range r.f.topics {
-		if n, c, ok := splitTopic(topic, SuffixImage); ok && (ns == "" || n == ns) {
+	for _, topic := range r.f.Topics() {
+		if n, c, ok := msgs.SplitRecordingTopic(topic, msgs.SuffixRawImage); ok && (ns == "" || n == ns) {
 			raw[c] = topic
 			if ns == "" {
 				ns = n
 			}
-		} else if n, c, ok := splitTopic(topic, SuffixPreview); ok && !strings.HasSuffix(topic, "."+SuffixImage) && (ns == "" || n == ns) {
+		} else if n, c, ok := msgs.SplitRecordingTopic(topic, msgs.SuffixPreview); ok && !strings.HasSuffix(topic, "."+msgs.SuffixRawImage) && (ns == "" || n == ns) {
 			preview[c] = topic
 		}
 	}
@@ -65,27 +75,27 @@ func (r *Recording) index() error {
 		if _, ok := raw[c]; !ok {
 			raw[c] = t
 			if ns == "" {
-				ns, _, _ = splitTopic(t, SuffixPreview)
+				ns, _, _ = msgs.SplitRecordingTopic(t, msgs.SuffixPreview)
 			}
 		}
 	}
 	if len(raw) == 0 {
-		return fmt.Errorf("%w: %s has no <ns>.<camera>.%s (nor .%s) topic", ErrNoCamera, r.f.path, SuffixImage, SuffixPreview)
+		return fmt.Errorf("%w: %s has no <ns>.<camera>.%s (nor .%s) topic", ErrNoCamera, r.f.Path(), msgs.SuffixRawImage, msgs.SuffixPreview)
 	}
 	r.ns = ns
 	for c, topic := range raw {
-		fr := &Frames{rec: r, camera: c, images: r.f.entries(topic), preview: strings.HasSuffix(topic, "."+SuffixPreview) && !strings.HasSuffix(topic, "."+SuffixImage)}
-		fr.info = r.f.entries(Topic(ns, c, SuffixCameraInfo))
-		if fr.info == nil {
-			fr.info = r.f.entries(Topic(ns, c, SuffixDepthCameraInfo))
+		fr := &Frames{rec: r, camera: c, images: r.f.Topic(topic), preview: strings.HasSuffix(topic, "."+msgs.SuffixPreview) && !strings.HasSuffix(topic, "."+msgs.SuffixRawImage)}
+		fr.info = r.f.Topic(msgs.RecordingTopic(ns, c, msgs.SuffixRawCameraInfo))
+		if fr.info.Len() == 0 {
+			fr.info = r.f.Topic(msgs.RecordingTopic(ns, c, msgs.SuffixDepthCameraInfo))
 		}
-		fr.depth = r.f.entries(Topic(ns, c, SuffixTruthDepth))
-		fr.pose = r.f.entries(Topic(ns, c, SuffixTruthPose))
+		fr.depth = r.f.Topic(msgs.RecordingTopic(ns, c, msgs.SuffixTruthDepth))
+		fr.pose = r.f.Topic(msgs.RecordingTopic(ns, c, msgs.SuffixTruthPose))
 		r.cams[c] = fr
 		r.names = append(r.names, c)
 	}
 	sort.Strings(r.names)
-	r.left, r.right = r.f.meta[KeyLeft], r.f.meta[KeyRight]
+	r.left, r.right = r.meta[msgs.MetadataKeyLeft], r.meta[msgs.MetadataKeyRight]
 	if r.left == "" && r.right == "" && r.cams["left"] != nil && r.cams["right"] != nil {
 		r.left, r.right = "left", "right"
 	}
@@ -93,10 +103,10 @@ func (r *Recording) index() error {
 		r.left, r.right = "", ""
 		return nil
 	}
-	if b := r.f.meta[KeyBaseline]; b != "" {
+	if b := r.meta[msgs.MetadataKeyBaseline]; b != "" {
 		v, err := strconv.ParseFloat(b, 64)
 		if err != nil || !(v >= 0) || v > 1e3 {
-			return fmt.Errorf("%w: %s: metadata %s = %q is not a baseline in metres", ErrCorrupt, r.f.path, KeyBaseline, b)
+			return fmt.Errorf("%w: %s: metadata %s = %q is not a baseline in metres", ErrCorrupt, r.f.Path(), msgs.MetadataKeyBaseline, b)
 		}
 		r.baseline = v
 	} else if cal, err := r.cams[r.right].calibration(0); err == nil && cal != nil {
@@ -106,7 +116,7 @@ func (r *Recording) index() error {
 }
 
 // Path is the recording's file.
-func (r *Recording) Path() string { return r.f.path }
+func (r *Recording) Path() string { return r.f.Path() }
 
 // Namespace is the recorded namespace.
 func (r *Recording) Namespace() string { return r.ns }
@@ -126,7 +136,7 @@ func (r *Recording) Baseline() float64 { return r.baseline }
 // Metadata returns the recorder's metadata record (empty when absent).
 func (r *Recording) Metadata() map[string]string {
 	out := map[string]string{}
-	for k, v := range r.f.meta {
+	for k, v := range r.meta {
 		out[k] = v
 	}
 	return out
@@ -136,23 +146,23 @@ func (r *Recording) Metadata() map[string]string {
 func (r *Recording) Frames(camera string) (*Frames, error) {
 	fr := r.cams[camera]
 	if fr == nil {
-		return nil, fmt.Errorf("%w: %s has no camera %q (it has %s)", ErrNoCamera, r.f.path, camera, strings.Join(r.names, ", "))
+		return nil, fmt.Errorf("%w: %s has no camera %q (it has %s)", ErrNoCamera, r.f.Path(), camera, strings.Join(r.names, ", "))
 	}
 	return fr, nil
 }
 
 // Close releases the file.
-func (r *Recording) Close() error { return r.f.close() }
+func (r *Recording) Close() error { return r.f.Close() }
 
 // Frames is one recorded camera's frames in log-time order.
 type Frames struct {
 	rec     *Recording
 	camera  string
 	preview bool // JPEG previews, not raw frames
-	images  []entry
-	info    []entry // camera_info, by time
-	depth   []entry
-	pose    []entry
+	images  *record.Topic
+	info    *record.Topic // camera_info, by time; nil when not recorded
+	depth   *record.Topic
+	pose    *record.Topic
 
 	mu      sync.Mutex
 	calAt   int // index into info of cal, -1 none
@@ -167,23 +177,27 @@ type Frames struct {
 func (fr *Frames) Camera() string { return fr.camera }
 
 // Len is the number of frames.
-func (fr *Frames) Len() int { return len(fr.images) }
+func (fr *Frames) Len() int { return fr.images.Len() }
 
 // Stamp returns frame i's log time (its capture stamp).
-func (fr *Frames) Stamp(i int) time.Time { return fromNanos(fr.images[i].t) }
+func (fr *Frames) Stamp(i int) time.Time { return stamp(fr.images.LogTime(i)) }
+
+// stamp is a recorded log time as a frame stamp: in local time, like the
+// stamps of live frames (time.Now), which replays have always carried.
+func stamp(t time.Time) time.Time { return t.Local() }
 
 // Frame decodes frame i with its intrinsics (the latest camera_info at or
 // before it, scaled to the frame's size) and its ground truth when recorded.
 // Seq is i; Stamp the recorded capture stamp.
 func (fr *Frames) Frame(i int) (*msgs.Frame, error) {
-	if i < 0 || i >= len(fr.images) {
-		return nil, fmt.Errorf("%w: frame %d of %d (camera %s)", ErrRange, i, len(fr.images), fr.camera)
+	if i < 0 || i >= fr.Len() {
+		return nil, fmt.Errorf("%w: frame %d of %d (camera %s)", ErrRange, i, fr.Len(), fr.camera)
 	}
-	e := fr.images[i]
-	data, err := fr.rec.f.message(e)
+	m, err := fr.images.Message(i)
 	if err != nil {
 		return nil, err
 	}
+	data, t := m.Data, stamp(m.LogTime)
 	var f *msgs.Frame
 	if fr.preview {
 		f, err = decodePreview(data)
@@ -194,13 +208,13 @@ func (fr *Frames) Frame(i int) (*msgs.Frame, error) {
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: camera %s frame %d: %v", ErrCorrupt, fr.rec.f.path, fr.camera, i, err)
+		return nil, fmt.Errorf("%w: %s: camera %s frame %d: %v", ErrCorrupt, fr.rec.f.Path(), fr.camera, i, err)
 	}
-	f.Camera, f.Seq, f.Stamp = fr.camera, uint64(i), fromNanos(e.t)
-	if f.Intrinsics, err = fr.intrinsics(e.t, f.Width, f.Height); err != nil {
+	f.Camera, f.Seq, f.Stamp = fr.camera, uint64(i), t
+	if f.Intrinsics, err = fr.intrinsics(t, f.Width, f.Height); err != nil {
 		return nil, err
 	}
-	if f.Truth, err = fr.truth(e.t, f.Width, f.Height); err != nil {
+	if f.Truth, err = fr.truth(t, f.Width, f.Height); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -238,19 +252,19 @@ func (fr *Frames) calibration(k int) (*foxglove.CameraCalibration, error) {
 }
 
 func (fr *Frames) calibrationLocked(k int) (*foxglove.CameraCalibration, error) {
-	if k < 0 || k >= len(fr.info) {
+	if k < 0 || k >= fr.info.Len() {
 		return nil, nil
 	}
 	if fr.calAt == k && fr.cal != nil {
 		return fr.cal, nil
 	}
-	data, err := fr.rec.f.message(fr.info[k])
+	m, err := fr.info.Message(k)
 	if err != nil {
 		return nil, err
 	}
 	cal := &foxglove.CameraCalibration{}
-	if err := proto.Unmarshal(data, cal); err != nil {
-		return nil, fmt.Errorf("%w: %s: camera %s camera_info: %v", ErrCorrupt, fr.rec.f.path, fr.camera, err)
+	if err := proto.Unmarshal(m.Data, cal); err != nil {
+		return nil, fmt.Errorf("%w: %s: camera %s camera_info: %v", ErrCorrupt, fr.rec.f.Path(), fr.camera, err)
 	}
 	fr.calAt, fr.cal = k, cal
 	return cal, nil
@@ -258,11 +272,12 @@ func (fr *Frames) calibrationLocked(k int) (*foxglove.CameraCalibration, error) 
 
 // intrinsics returns the intrinsics at log time t for a w x h frame; nil
 // when the recording has no camera_info for the camera.
-func (fr *Frames) intrinsics(t uint64, w, h int) (*msgs.Intrinsics, error) {
-	if len(fr.info) == 0 {
+func (fr *Frames) intrinsics(t time.Time, w, h int) (*msgs.Intrinsics, error) {
+	n := fr.info.Len()
+	if n == 0 {
 		return nil, nil
 	}
-	k := sort.Search(len(fr.info), func(j int) bool { return fr.info[j].t > t }) - 1
+	k := sort.Search(n, func(j int) bool { return fr.info.LogTime(j).After(t) }) - 1
 	if k < 0 {
 		k = 0
 	}
@@ -278,7 +293,7 @@ func (fr *Frames) intrinsics(t uint64, w, h int) (*msgs.Intrinsics, error) {
 	}
 	in, err := msgs.IntrinsicsFromCalibration(cal)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: camera %s: %v", ErrCorrupt, fr.rec.f.path, fr.camera, err)
+		return nil, fmt.Errorf("%w: %s: camera %s: %v", ErrCorrupt, fr.rec.f.Path(), fr.camera, err)
 	}
 	if in.Width != w || in.Height != h {
 		in = in.Scaled(w, h)
@@ -288,58 +303,52 @@ func (fr *Frames) intrinsics(t uint64, w, h int) (*msgs.Intrinsics, error) {
 	return &k2, nil
 }
 
-// at returns the index of the entry of es logged at exactly t, or -1.
-func at(es []entry, t uint64) int {
-	k := sort.Search(len(es), func(j int) bool { return es[j].t >= t })
-	if k < len(es) && es[k].t == t {
+// at returns the index of tp's message logged at exactly t, or -1.
+func at(tp *record.Topic, t time.Time) int {
+	n := tp.Len()
+	k := sort.Search(n, func(j int) bool { return !tp.LogTime(j).Before(t) })
+	if k < n && tp.LogTime(k).Equal(t) {
 		return k
 	}
 	return -1
 }
 
 // truth returns the ground truth recorded at log time t, nil when none.
-func (fr *Frames) truth(t uint64, w, h int) (*msgs.GroundTruth, error) {
+func (fr *Frames) truth(t time.Time, w, h int) (*msgs.GroundTruth, error) {
 	d, p := at(fr.depth, t), at(fr.pose, t)
 	if d < 0 && p < 0 {
 		return nil, nil
 	}
 	gt := &msgs.GroundTruth{Pose: msgs.Identity()}
 	if d >= 0 {
-		data, err := fr.rec.f.message(fr.depth[d])
+		m, err := fr.depth.Message(d)
 		if err != nil {
 			return nil, err
 		}
 		img := &foxglove.RawImage{}
-		if err := proto.Unmarshal(data, img); err != nil {
-			return nil, fmt.Errorf("%w: %s: camera %s truth depth: %v", ErrCorrupt, fr.rec.f.path, fr.camera, err)
+		if err := proto.Unmarshal(m.Data, img); err != nil {
+			return nil, fmt.Errorf("%w: %s: camera %s truth depth: %v", ErrCorrupt, fr.rec.f.Path(), fr.camera, err)
 		}
 		dw, dh, depth, err := msgs.DepthFromImage(img)
 		if err != nil || dw != w || dh != h {
-			return nil, fmt.Errorf("%w: %s: camera %s truth depth %dx%d for a %dx%d frame: %v", ErrCorrupt, fr.rec.f.path, fr.camera, dw, dh, w, h, err)
+			return nil, fmt.Errorf("%w: %s: camera %s truth depth %dx%d for a %dx%d frame: %v", ErrCorrupt, fr.rec.f.Path(), fr.camera, dw, dh, w, h, err)
 		}
 		gt.Depth = depth
 	}
 	if p >= 0 {
-		data, err := fr.rec.f.message(fr.pose[p])
+		m, err := fr.pose.Message(p)
 		if err != nil {
 			return nil, err
 		}
 		pf := &foxglove.PoseInFrame{}
-		if err := proto.Unmarshal(data, pf); err != nil {
-			return nil, fmt.Errorf("%w: %s: camera %s truth pose: %v", ErrCorrupt, fr.rec.f.path, fr.camera, err)
+		if err := proto.Unmarshal(m.Data, pf); err != nil {
+			return nil, fmt.Errorf("%w: %s: camera %s truth pose: %v", ErrCorrupt, fr.rec.f.Path(), fr.camera, err)
 		}
 		if gt.Pose, err = msgs.PoseFromFoxglove(pf.GetPose()); err != nil {
-			return nil, fmt.Errorf("%w: %s: camera %s truth pose: %v", ErrCorrupt, fr.rec.f.path, fr.camera, err)
+			return nil, fmt.Errorf("%w: %s: camera %s truth pose: %v", ErrCorrupt, fr.rec.f.Path(), fr.camera, err)
 		}
 	}
 	return gt, nil
-}
-
-func fromNanos(t uint64) time.Time {
-	if t > 1<<63-1 {
-		t = 1<<63 - 1
-	}
-	return time.Unix(0, int64(t))
 }
 
 // Pick returns the frames a launch file camera (name, role "mono", "left" or
@@ -360,5 +369,5 @@ func (r *Recording) Pick(name, role string, o Options) (*Frames, error) {
 		return r.cams[r.names[0]], nil
 	}
 	return nil, fmt.Errorf("%w: %s: which recorded camera does %s (%s) replay? It has %s: add ?camera=NAME to the URL",
-		ErrNoCamera, r.f.path, name, role, strings.Join(r.names, ", "))
+		ErrNoCamera, r.f.Path(), name, role, strings.Join(r.names, ", "))
 }

@@ -26,10 +26,10 @@ func recordSynth(t testing.TB, path string, n int, cfg synth.Config) *synth.Worl
 	if err != nil {
 		t.Fatal(err)
 	}
-	meta := map[string]string{replay.KeyNamespace: "drive", replay.KeyCameras: "left,right"}
+	meta := map[string]string{msgs.MetadataKeyNamespace: "drive", msgs.MetadataKeyCameras: "left,right"}
 	if cfg.Stereo {
-		meta[replay.KeyLeft], meta[replay.KeyRight] = "left", "right"
-		meta[replay.KeyBaseline] = strconv.FormatFloat(w.Config().Baseline, 'g', -1, 64)
+		meta[msgs.MetadataKeyLeft], meta[msgs.MetadataKeyRight] = "left", "right"
+		meta[msgs.MetadataKeyBaseline] = strconv.FormatFloat(w.Config().Baseline, 'g', -1, 64)
 	}
 	rw := &record.Writer{Path: path, ChunkSize: 256 << 10, Metadata: meta}
 	if err := rw.Start(); err != nil {
@@ -48,7 +48,7 @@ func recordSynth(t testing.TB, path string, n int, cfg synth.Config) *synth.Worl
 			if j == 1 {
 				b = w.Config().Baseline
 			}
-			rec, err := replay.Encode("drive", f, b, true)
+			rec, err := msgs.FrameMessages("drive", f, b, true)
 			if err != nil {
 				t.Fatal(err)
 			}

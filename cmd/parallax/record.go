@@ -11,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/parallax-robotics/parallax/actors"
-	"github.com/parallax-robotics/parallax/camera/replay"
 	"github.com/parallax-robotics/parallax/launch"
 	"github.com/parallax-robotics/parallax/msgs"
 	"github.com/parallax-robotics/parallax/record"
@@ -53,7 +52,7 @@ func runRecord(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return recordLaunch(ctx, *file, &record.Recorder{Path: *out, SplitSize: split, SplitDuration: *splitDur, NoOutputs: *noOutputs}, stdout, stderr)
 	}
 	w := &record.Writer{Path: *out, SplitSize: split, SplitDuration: *splitDur,
-		Metadata: map[string]string{replay.KeyNamespace: *ns, "source": msgs.RedactURL(*natsURL)}}
+		Metadata: map[string]string{msgs.MetadataKeyNamespace: *ns, "source": msgs.RedactURL(*natsURL)}}
 	return recordNATS(ctx, *natsURL, *ns, w, stdout)
 }
 
