@@ -54,10 +54,12 @@ demo-checkpoint: deps ## Retrain assets/demo.ckpt, the demo's starting checkpoin
 bench: deps ## Run the benchmarks (BENCH regexp) with allocation counts.
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem $(TESTFLAGS) $(PKG)
 
-lint: deps ## gofmt must list nothing (outside third_party/), and go vet must pass.
+lint: deps ## gofmt must list nothing (outside third_party/), go.mod must be tidy, go vet and staticcheck must pass.
 	@unformatted="$$(find . \( -path ./third_party -o -path ./.git -o -path ./bin -o -path ./tmp \) -prune -o -name '*.go' -print | xargs -r gofmt -l)"; \
 	if [[ -n "$$unformatted" ]]; then echo "gofmt -l lists these files; run gofmt -w on them:"; echo "$$unformatted"; exit 1; fi
+	$(GO) mod tidy -diff
 	$(GO) vet $(PKG)
+	staticcheck $(PKG)
 
 fuzz: deps ## Run every Fuzz target for FUZZTIME each (found with go test -list).
 	@FUZZTIME='$(FUZZTIME)' GO='$(GO)' bash scripts/fuzz.sh $(PKG)

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"runtime"
 	"testing"
 	"time"
 
@@ -48,6 +49,8 @@ func BenchmarkEndToEndLatency(b *testing.B) {
 	}
 	s0 := n.Stats()
 	n.Latencies()
+	var m0 runtime.MemStats
+	runtime.ReadMemStats(&m0)
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	begin := time.Now()
@@ -70,7 +73,15 @@ func BenchmarkEndToEndLatency(b *testing.B) {
 	}
 	elapsed := time.Since(begin)
 	b.StopTimer()
+	var m1 runtime.MemStats
+	runtime.ReadMemStats(&m1)
 	s := n.Stats()
+	// Go allocations of the whole process (camera decode, sync, sinks,
+	// NATS, this subscriber) per frame set processed.
+	if done := s.FramesProcessed - s0.FramesProcessed; done > 0 {
+		b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/float64(done), "allocs/frame")
+		b.ReportMetric(float64(m1.TotalAlloc-m0.TotalAlloc)/float64(done), "B/frame")
+	}
 	pub := n.Latencies()
 	b.ReportMetric(float64(Percentile(pub, 50))/1e6, "pub-p50-ms")
 	b.ReportMetric(float64(Percentile(lat, 50))/1e6, "p50-ms")

@@ -30,10 +30,10 @@ import (
 
 // testCert is a certificate and its key, parsed and as PEM files.
 type testCert struct {
-	cert          *x509.Certificate
-	key           *ecdsa.PrivateKey
-	certPEM, keyF string
-	certF         string
+	cert  *x509.Certificate
+	key   *ecdsa.PrivateKey
+	keyF  string
+	certF string
 }
 
 // newCert issues a certificate signed by parent (self-signed when parent is

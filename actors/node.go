@@ -236,7 +236,7 @@ func (n *Node) openSinks(l *launch.Launch, baselines map[string]float64) error {
 		if err := s.Open(n.rig); err != nil {
 			return fmt.Errorf("actors: sink %s: %w", s.Name(), err)
 		}
-		n.sinks = append(n.sinks, &sinkLink{sink: s})
+		n.sinks = append(n.sinks, newSinkLink(s))
 	}
 	return nil
 }
@@ -393,9 +393,8 @@ func (n *Node) release() {
 		n.system.Shutdown()
 	}
 	for _, s := range n.sinks {
-		s.sink.Close()
+		s.sink.Close() // the links stay: SinkStats still answers after Stop
 	}
-	n.sinks = nil
 	if n.nc != nil {
 		// Deliver what is buffered, but never wait long for a broker
 		// that went away: Stop has a 2 s budget.

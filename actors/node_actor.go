@@ -29,15 +29,14 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 
 func (a *nodeActor) spawn(ctx actor.Context) {
 	l, n := a.l, a.n
-	out := &fanout{root: ctx.ActorSystem().Root}
+	out := &fanout{sinks: n.sinks}
 	diag := spawnNamed(ctx, actor.PropsFromProducer(func() actor.Actor {
 		return &diagnosticsActor{out: out}
 	}), "diagnostics")
-	// The sinks' PIDs are set before any actor that sends outputs exists.
 	for _, link := range n.sinks {
-		out.sinks = append(out.sinks, spawnNamed(ctx, actor.PropsFromProducer(func() actor.Actor {
+		spawnNamed(ctx, actor.PropsFromProducer(func() actor.Actor {
 			return &sinkActor{link: link, diag: diag}
-		}), "sink/"+link.sink.Name()))
+		}), "sink/"+link.sink.Name())
 	}
 	next := map[string]*actor.PID{} // camera -> where its frames go
 	paired := map[string]bool{}     // cameras whose frames go to sync

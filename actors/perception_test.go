@@ -1,12 +1,14 @@
 package actors
 
 import (
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/sugarme/gotch"
 
+	"github.com/parallax-robotics/parallax/actors/sinktest"
 	"github.com/parallax-robotics/parallax/camera/synth"
 	"github.com/parallax-robotics/parallax/msgs"
 	"github.com/parallax-robotics/parallax/perception"
@@ -75,22 +77,16 @@ func TestPerceptionLatestFrameWins(t *testing.T) {
 	frames := renderFrames(t, 16)
 	sys := actor.NewActorSystem(quietLogger())
 	defer sys.Shutdown()
-	results := make(chan *msgs.Result, 1000)
-	sink := sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+	diag := sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
 		if d, ok := ctx.Message().(*diagMsg); ok {
 			t.Logf("diagnostic: %v", d.status)
 		}
-		if e, ok := ctx.Message().(*envelope); ok && e.out.Result != nil {
-			select {
-			case results <- e.out.Result:
-			default:
-			}
-		}
 	}))
+	link := newSinkLink(&sinktest.Collector{Queue: 1000})
 	var c counters
 	pid := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &perceptionActor{name: "left", est: est, odom: true, out: &fanout{root: sys.Root, sinks: []*actor.PID{sink}},
-			diag: sink, result: noHook, c: &c}
+		return &perceptionActor{name: "left", est: est, odom: true, out: &fanout{sinks: []*sinkLink{link}},
+			diag: diag, result: noHook, c: &c}
 	}))
 
 	// Feed until 8 results (the shared cores make inference time vary
@@ -103,12 +99,10 @@ func TestPerceptionLatestFrameWins(t *testing.T) {
 		sys.Root.Send(pid, &FrameSet{Frames: []*msgs.Frame{&f}})
 		time.Sleep(feedEvery)
 	}
-	sys.Root.StopFuture(pid).Wait()    // waits for the inference in flight
-	sys.Root.PoisonFuture(sink).Wait() // delivers its last result
+	sys.Root.StopFuture(pid).Wait() // waits for the inference in flight
 	var lat []uint64
 	var inference time.Duration
-	for len(results) > 0 {
-		r := <-results
+	for _, r := range queuedResults(link) {
 		lat = append(lat, r.Ref().Seq)
 		inference += r.Inference
 	}
@@ -137,17 +131,22 @@ func TestPerceptionLatencyFlat(t *testing.T) {
 		lat time.Duration
 		inf time.Duration
 	}
-	results := make(chan arrival, 1000)
-	sink := sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
-		if e, ok := ctx.Message().(*envelope); ok && e.out.Result != nil {
-			r := e.out.Result
-			results <- arrival{time.Since(r.Ref().Stamp), r.Inference}
-		}
-	}))
+	// A sink that notes when each result arrives.
+	var mu sync.Mutex
+	var all []arrival
+	col := &sinktest.Collector{Queue: 1000, OnResult: func(r *msgs.Result) {
+		mu.Lock()
+		all = append(all, arrival{time.Since(r.Ref().Stamp), r.Inference})
+		mu.Unlock()
+	}}
+	link := newSinkLink(col)
+	col.Open(&msgs.Rig{})
+	diag := sys.Root.Spawn(actor.PropsFromFunc(func(actor.Context) {}))
+	sinkPID := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &sinkActor{link: link, diag: diag} }))
 	var c counters
 	pid := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &perceptionActor{name: "left", est: est, odom: true, out: &fanout{root: sys.Root, sinks: []*actor.PID{sink}},
-			diag: sink, result: noHook, c: &c}
+		return &perceptionActor{name: "left", est: est, odom: true, out: &fanout{sinks: []*sinkLink{link}},
+			diag: diag, result: noHook, c: &c}
 	}))
 	begin := time.Now()
 	for i := 0; c.processed.Load() < 12 && time.Since(begin) < 30*time.Second; i++ {
@@ -157,11 +156,9 @@ func TestPerceptionLatencyFlat(t *testing.T) {
 		time.Sleep(feedEvery)
 	}
 	sys.Root.StopFuture(pid).Wait()
-	sys.Root.PoisonFuture(sink).Wait()
-	var all []arrival
-	for len(results) > 0 {
-		all = append(all, <-results)
-	}
+	sys.Root.StopFuture(sinkPID).Wait() // writes what is queued
+	mu.Lock()
+	defer mu.Unlock()
 	if len(all) < 6 {
 		t.Fatalf("only %d results", len(all))
 	}
@@ -190,3 +187,17 @@ func TestPerceptionLatencyFlat(t *testing.T) {
 
 // noHook is a perception actor's node hook when there is no node.
 func noHook(*msgs.Result) func() { return nil }
+
+// queuedResults empties a sink's queue of its results.
+func queuedResults(l *sinkLink) []*msgs.Result {
+	var out []*msgs.Result
+	for {
+		e, ok := l.q.next()
+		if !ok {
+			return out
+		}
+		if e.out.Result != nil {
+			out = append(out, e.out.Result)
+		}
+	}
+}

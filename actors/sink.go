@@ -176,10 +176,12 @@ func outputKey(o msgs.Output) string {
 	return ""
 }
 
-// fanout hands outputs to every sink actor.
+// fanout hands outputs to every sink: straight into each sink's queue,
+// from whichever goroutine produced them (a camera actor, an inference
+// goroutine), so an output reaches a sink's writer with one wake-up and
+// no actor mailbox in between. put never blocks.
 type fanout struct {
-	root  *actor.RootContext
-	sinks []*actor.PID
+	sinks []*sinkLink
 }
 
 // send gives out to every sink; done, when set, runs once all have written
@@ -194,17 +196,32 @@ func (f *fanout) send(out msgs.Output, done func()) {
 			p.n.Store(int32(len(f.sinks)))
 		}
 	}
-	for _, pid := range f.sinks {
-		f.root.Send(pid, &envelope{out: out, done: p})
+	for _, l := range f.sinks {
+		for _, e := range l.q.put(envelope{out: out, done: p}) {
+			l.mu.Lock()
+			l.st.Dropped++
+			l.mu.Unlock()
+			e.done.release()
+		}
 	}
 }
 
 // sinkLink is what the node keeps of a sink across restarts of its actor:
-// the sink itself and its counters.
+// the sink itself, its queue and its counters.
 type sinkLink struct {
 	sink Sink
+	q    *sinkQueue
 	mu   sync.Mutex
 	st   SinkStats
+}
+
+// newSinkLink makes a sink's link and queue (a FIFO for a Queued sink).
+func newSinkLink(s Sink) *sinkLink {
+	fifo := 0
+	if qs, ok := s.(Queued); ok {
+		fifo = max(qs.QueueLen(), 0)
+	}
+	return &sinkLink{sink: s, q: newSinkQueue(fifo)}
 }
 
 func (l *sinkLink) stats() SinkStats {
@@ -217,20 +234,20 @@ func (l *sinkLink) stats() SinkStats {
 // is queued (a recorder's last frames) before it gives up.
 const sinkDrainTime = time.Second
 
-// sinkActor serves one sink: Receive queues each envelope, one goroutine
-// writes them. On stop it writes what is still queued (within
-// sinkDrainTime), so a recording keeps the last frames.
+// sinkActor serves one sink: its goroutine writes what the fanout queued
+// (the actor is its lifecycle and supervision). On stop it writes what is
+// still queued (within sinkDrainTime), so a recording keeps its last
+// frames.
 type sinkActor struct {
 	link *sinkLink
 	diag *actor.PID // where write failures are reported
 
-	q      *sinkQueue
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
 func (a *sinkActor) Receive(ctx actor.Context) {
-	switch m := ctx.Message().(type) {
+	switch ctx.Message().(type) {
 	case *actor.Started:
 		a.start(ctx)
 	case *actor.Stopping:
@@ -238,22 +255,10 @@ func (a *sinkActor) Receive(ctx actor.Context) {
 	case *actor.Stopped:
 	case *actor.Restarting:
 		a.stop()
-	case *envelope:
-		for _, e := range a.q.put(*m) {
-			a.link.mu.Lock()
-			a.link.st.Dropped++
-			a.link.mu.Unlock()
-			e.done.release()
-		}
 	}
 }
 
 func (a *sinkActor) start(ctx actor.Context) {
-	fifo := 0
-	if qs, ok := a.link.sink.(Queued); ok {
-		fifo = max(qs.QueueLen(), 1)
-	}
-	a.q = newSinkQueue(fifo)
 	rctx, cancel := context.WithCancel(context.Background())
 	a.cancel, a.done = cancel, make(chan struct{})
 	root, diag := ctx.ActorSystem().Root, a.diag
@@ -288,7 +293,7 @@ func (a *sinkActor) run(ctx context.Context, report func(*parallaxv1.DiagnosticS
 		}
 	}
 	for {
-		e, ok := a.q.take(ctx)
+		e, ok := a.link.q.take(ctx)
 		if !ok {
 			break
 		}
@@ -296,7 +301,7 @@ func (a *sinkActor) run(ctx context.Context, report func(*parallaxv1.DiagnosticS
 	}
 	deadline := time.Now().Add(sinkDrainTime)
 	for {
-		e, ok := a.q.next()
+		e, ok := a.link.q.next()
 		if !ok {
 			return
 		}

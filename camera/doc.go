@@ -1,5 +1,17 @@
 // Package camera holds the frame sources of Parallax: everything that
-// produces msgs.Frame values through the Source interface.
+// produces msgs.Frame values through the Source interface, and the
+// registry that opens them by URL.
+//
+// The registry (registry.go): a Driver serves one or more URL schemes; it
+// checks a URL, opens the node's camera from a launch-file Spec (a Feed:
+// a fresh Source per connection, the baseline it knows, whether it replays
+// in lockstep), and opens a recorded or synthetic drive for random access
+// (Drive, for training and evaluation). Drivers register themselves:
+// rtsp and rtsps here, synth:// in camera/synth, mcap:// in camera/replay,
+// kitti:// in camera/kitti; camera/drivers links them all. Open, Check and
+// OpenDrive find the driver by scheme, so the node, launch files, train
+// and eval share one list of schemes, and a new kind of source is one
+// package and one Register call.
 //
 // RTSP reads a live camera over RTSP (gortsplib): it plays the first H.264,
 // H.265 or MJPEG video track, decodes it to packed RGB with camera/codec

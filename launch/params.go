@@ -78,45 +78,10 @@ var (
 	learnModes  = []string{"auto", "mono", "stereo", "both"}
 )
 
-// The typed accessors. Each returns nil (an untyped nil any) when the
-// section holding the field is absent, so callers can test v == nil.
-func sp(f func(l *Launch, c *Camera) *string) func(*Launch, *Camera) any {
-	return func(l *Launch, c *Camera) any {
-		if p := f(l, c); p != nil {
-			return p
-		}
-		return nil
-	}
-}
-
-func ip(f func(l *Launch, c *Camera) *int) func(*Launch, *Camera) any {
-	return func(l *Launch, c *Camera) any {
-		if p := f(l, c); p != nil {
-			return p
-		}
-		return nil
-	}
-}
-
-func fp(f func(l *Launch, c *Camera) *float64) func(*Launch, *Camera) any {
-	return func(l *Launch, c *Camera) any {
-		if p := f(l, c); p != nil {
-			return p
-		}
-		return nil
-	}
-}
-
-func bp(f func(l *Launch, c *Camera) *bool) func(*Launch, *Camera) any {
-	return func(l *Launch, c *Camera) any {
-		if p := f(l, c); p != nil {
-			return p
-		}
-		return nil
-	}
-}
-
-func dp(f func(l *Launch, c *Camera) *time.Duration) func(*Launch, *Camera) any {
+// field makes a parameter's accessor from a typed one: it returns nil (an
+// untyped nil any) when the section holding the field is absent, so
+// callers can test v == nil.
+func field[T any](f func(l *Launch, c *Camera) *T) func(*Launch, *Camera) any {
 	return func(l *Launch, c *Camera) any {
 		if p := f(l, c); p != nil {
 			return p
@@ -131,7 +96,7 @@ var params = []*Param{
 	{Name: "namespace", Type: "string", Default: "parallax", kind: kindString, def: "parallax",
 		Range:       "tokens of [A-Za-z0-9_-] joined by dots, at most 128 bytes",
 		Description: "NATS subject namespace: every subject starts with it (`<ns>.<camera>.depth`).",
-		ptr:         sp(func(l *Launch, _ *Camera) *string { return &l.Namespace }),
+		ptr:         field(func(l *Launch, _ *Camera) *string { return &l.Namespace }),
 		check:       func(v any) error { return msgs.ValidateNamespace(*v.(*string)) }},
 
 	{Name: "cameras", Type: "list", Range: fmt.Sprintf("1 to %d cameras, unique names", MaxCameras), kind: kindList, required: true,
@@ -139,29 +104,29 @@ var params = []*Param{
 	{Name: "cameras[].name", Type: "string", camera: true, kind: kindString, required: true,
 		Range:       "one token of [A-Za-z0-9_-], unique",
 		Description: "Camera name: the `<camera>` of its subjects and the frame id of its messages.",
-		ptr:         sp(func(_ *Launch, c *Camera) *string { return &c.Name }),
+		ptr:         field(func(_ *Launch, c *Camera) *string { return &c.Name }),
 		check:       func(v any) error { return msgs.ValidateName(*v.(*string)) }},
 	{Name: "cameras[].url", Type: "url", camera: true, kind: kindString, required: true,
 		Range: "rtsp://, rtsps://, synth://, mcap://, kitti://",
 		Description: "Where the frames come from. rtsp(s)://[user:pass@]host[:port]/path is a live camera (the password is never printed); " +
 			"synth://?key=value... the built-in synthetic camera; mcap://path and kitti://path replay recordings (relative to the launch file).",
-		ptr:   sp(func(_ *Launch, c *Camera) *string { return &c.URL }),
+		ptr:   field(func(_ *Launch, c *Camera) *string { return &c.URL }),
 		check: func(v any) error { return checkCameraURL(*v.(*string)) }},
 	{Name: "cameras[].transport", Type: "string", Default: "tcp", camera: true, kind: kindString, enum: transports,
 		Range:       "tcp, udp",
 		Description: "RTSP transport (rtsp:// and rtsps:// only). TCP is the default because UDP loses packets at high bitrates.",
-		ptr:         sp(func(_ *Launch, c *Camera) *string { return &c.Transport })},
+		ptr:         field(func(_ *Launch, c *Camera) *string { return &c.Transport })},
 	{Name: "cameras[].role", Type: "string", Default: RoleMono, def: RoleMono, camera: true, kind: kindString, enum: roles,
 		Range:       "mono, left, right",
 		Description: "Role in the rig: at most one left and one right, and a left needs a right.",
-		ptr:         sp(func(_ *Launch, c *Camera) *string { return &c.Role })},
+		ptr:         field(func(_ *Launch, c *Camera) *string { return &c.Role })},
 	{Name: "cameras[].intrinsics", Type: "map", camera: true, kind: kindMap,
 		Description: "Pinhole intrinsics inline, as camera_info K (distortion-free, i.e. rectified images). Exclusive with `calibration`.",
 		open:        func(_ *Launch, c *Camera) { c.Intrinsics = &msgs.Intrinsics{} },
 		present:     func(_ *Launch, c *Camera) bool { return c.Intrinsics != nil }},
 	{Name: "cameras[].intrinsics.width", Type: "int", camera: true, kind: kindInt, required: true, lo: 1, hi: msgs.MaxImageSide,
 		Range: fmt.Sprintf("1 to %d", msgs.MaxImageSide), Description: "Image width in pixels the intrinsics are for.",
-		ptr: ip(func(_ *Launch, c *Camera) *int {
+		ptr: field(func(_ *Launch, c *Camera) *int {
 			if k := intr(c); k != nil {
 				return &k.Width
 			}
@@ -169,7 +134,7 @@ var params = []*Param{
 		})},
 	{Name: "cameras[].intrinsics.height", Type: "int", camera: true, kind: kindInt, required: true, lo: 1, hi: msgs.MaxImageSide,
 		Range: fmt.Sprintf("1 to %d", msgs.MaxImageSide), Description: "Image height in pixels.",
-		ptr: ip(func(_ *Launch, c *Camera) *int {
+		ptr: field(func(_ *Launch, c *Camera) *int {
 			if k := intr(c); k != nil {
 				return &k.Height
 			}
@@ -177,7 +142,7 @@ var params = []*Param{
 		})},
 	{Name: "cameras[].intrinsics.fx", Type: "float", camera: true, kind: kindFloat, required: true, check: positive,
 		Range: "> 0", Description: "Focal length along x in pixels.",
-		ptr: fp(func(_ *Launch, c *Camera) *float64 {
+		ptr: field(func(_ *Launch, c *Camera) *float64 {
 			if k := intr(c); k != nil {
 				return &k.Fx
 			}
@@ -185,7 +150,7 @@ var params = []*Param{
 		})},
 	{Name: "cameras[].intrinsics.fy", Type: "float", camera: true, kind: kindFloat, required: true, check: positive,
 		Range: "> 0", Description: "Focal length along y in pixels.",
-		ptr: fp(func(_ *Launch, c *Camera) *float64 {
+		ptr: field(func(_ *Launch, c *Camera) *float64 {
 			if k := intr(c); k != nil {
 				return &k.Fy
 			}
@@ -193,7 +158,7 @@ var params = []*Param{
 		})},
 	{Name: "cameras[].intrinsics.cx", Type: "float", camera: true, kind: kindFloat, required: true, offset: 0.5,
 		Range: "finite", Description: "Principal point x in pixels, ROS/OpenCV convention (centre of the top-left pixel at 0).",
-		ptr: fp(func(_ *Launch, c *Camera) *float64 {
+		ptr: field(func(_ *Launch, c *Camera) *float64 {
 			if k := intr(c); k != nil {
 				return &k.Cx
 			}
@@ -201,7 +166,7 @@ var params = []*Param{
 		})},
 	{Name: "cameras[].intrinsics.cy", Type: "float", camera: true, kind: kindFloat, required: true, offset: 0.5,
 		Range: "finite", Description: "Principal point y in pixels, ROS/OpenCV convention.",
-		ptr: fp(func(_ *Launch, c *Camera) *float64 {
+		ptr: field(func(_ *Launch, c *Camera) *float64 {
 			if k := intr(c); k != nil {
 				return &k.Cy
 			}
@@ -211,10 +176,10 @@ var params = []*Param{
 		Range: "an existing file (checked by CheckFiles)",
 		Description: "Calibration file (ROS camera_info YAML, OpenCV or KITTI), relative to the launch file. Exclusive with `intrinsics`; " +
 			"rtsp cameras need one of the two, synth:// cameras neither (they know their own).",
-		ptr: sp(func(_ *Launch, c *Camera) *string { return &c.Calibration })},
+		ptr: field(func(_ *Launch, c *Camera) *string { return &c.Calibration })},
 	{Name: "cameras[].fps", Type: "float", Default: "0", def: 0.0, camera: true, kind: kindFloat, lo: 0.1, hi: 1000, zeroOK: true,
 		Range: "0 (not checked) or 0.1 to 1000", Description: "Expected frame rate; diagnostics warn when the stream falls behind it.",
-		ptr: fp(func(_ *Launch, c *Camera) *float64 { return &c.FPS })},
+		ptr: field(func(_ *Launch, c *Camera) *float64 { return &c.FPS })},
 
 	{Name: "stereo", Type: "map", kind: kindMap,
 		Description: "The stereo pair. Optional: cameras with roles left and right pair by themselves with these defaults.",
@@ -223,7 +188,7 @@ var params = []*Param{
 	{Name: "stereo.left", Type: "string", kind: kindString,
 		Range: "a camera with role left", Default: "the left camera",
 		Description: "Left (reference) camera of the pair.",
-		ptr: sp(func(l *Launch, _ *Camera) *string {
+		ptr: field(func(l *Launch, _ *Camera) *string {
 			if l.Stereo != nil {
 				return &l.Stereo.Left
 			}
@@ -232,7 +197,7 @@ var params = []*Param{
 	{Name: "stereo.right", Type: "string", kind: kindString,
 		Range: "a camera with role right", Default: "the right camera",
 		Description: "Right camera of the pair.",
-		ptr: sp(func(l *Launch, _ *Camera) *string {
+		ptr: field(func(l *Launch, _ *Camera) *string {
 			if l.Stereo != nil {
 				return &l.Stereo.Right
 			}
@@ -241,7 +206,7 @@ var params = []*Param{
 	{Name: "stereo.baseline", Type: "float", Default: "0", kind: kindFloat, lo: 0.005, hi: 10, zeroOK: true,
 		Range:       "0 (from the right camera's calibration or synth:// URL) or 0.005 to 10",
 		Description: "Distance between the optical centres in metres; needed when the right camera's intrinsics are inline.",
-		ptr: fp(func(l *Launch, _ *Camera) *float64 {
+		ptr: field(func(l *Launch, _ *Camera) *float64 {
 			if l.Stereo != nil {
 				return &l.Stereo.Baseline
 			}
@@ -250,7 +215,7 @@ var params = []*Param{
 	{Name: "stereo.sync_tolerance", Type: "duration", Default: "10ms", kind: kindDuration, lo: 0, hi: float64(time.Second),
 		Range:       "0 to 1s",
 		Description: "Largest stamp difference of a left and a right frame that still pair.",
-		ptr: dp(func(l *Launch, _ *Camera) *time.Duration {
+		ptr: field(func(l *Launch, _ *Camera) *time.Duration {
 			if l.Stereo != nil {
 				return &l.Stereo.SyncTolerance
 			}
@@ -263,7 +228,7 @@ var params = []*Param{
 		present:     func(l *Launch, _ *Camera) bool { return l.Serve != nil }},
 	{Name: "serve.world", Type: "url", Default: "synth://?stereo=1", kind: kindString,
 		Range: "synth://", Description: "The synthetic world and rig; views are served on /left and /right (stereo) or /mono.",
-		ptr: sp(func(l *Launch, _ *Camera) *string {
+		ptr: field(func(l *Launch, _ *Camera) *string {
 			if l.Serve != nil {
 				return &l.Serve.World
 			}
@@ -272,7 +237,7 @@ var params = []*Param{
 		check: func(v any) error { return checkSynthURL(*v.(*string)) }},
 	{Name: "serve.listen", Type: "string", Default: "127.0.0.1:8554", kind: kindString,
 		Range: "host:port, port 0 to 65535 (0: any free port)", Description: "Address of the RTSP server.",
-		ptr: sp(func(l *Launch, _ *Camera) *string {
+		ptr: field(func(l *Launch, _ *Camera) *string {
 			if l.Serve != nil {
 				return &l.Serve.Listen
 			}
@@ -283,72 +248,72 @@ var params = []*Param{
 	{Name: "model", Type: "map", kind: kindMap, Description: "The depth network."},
 	{Name: "model.checkpoint", Type: "path", Default: `""`, def: "", kind: kindString,
 		Range: `"" or an existing file (checked by CheckFiles)`, Description: "Weights to start from, relative to the launch file; empty: random initialisation.",
-		ptr: sp(func(l *Launch, _ *Camera) *string { return &l.Model.Checkpoint })},
+		ptr: field(func(l *Launch, _ *Camera) *string { return &l.Model.Checkpoint })},
 	{Name: "model.width", Type: "int", Default: "320", def: 320, kind: kindInt, lo: 32, hi: 4096, multiple: 32,
 		Range: "32 to 4096, a multiple of 32", Description: "Network input width; frames are resized to it.",
-		ptr: ip(func(l *Launch, _ *Camera) *int { return &l.Model.Width })},
+		ptr: field(func(l *Launch, _ *Camera) *int { return &l.Model.Width })},
 	{Name: "model.height", Type: "int", Default: "96", def: 96, kind: kindInt, lo: 32, hi: 4096, multiple: 32,
 		Range: "32 to 4096, a multiple of 32", Description: "Network input height.",
-		ptr: ip(func(l *Launch, _ *Camera) *int { return &l.Model.Height })},
+		ptr: field(func(l *Launch, _ *Camera) *int { return &l.Model.Height })},
 	{Name: "model.min_depth", Type: "float", Default: "0.1", def: 0.1, kind: kindFloat, lo: 0.001, hi: 1000,
 		Range: "0.001 to 1000, below max_depth", Description: "Nearest depth the network predicts, metres.",
-		ptr: fp(func(l *Launch, _ *Camera) *float64 { return &l.Model.MinDepth })},
+		ptr: field(func(l *Launch, _ *Camera) *float64 { return &l.Model.MinDepth })},
 	{Name: "model.max_depth", Type: "float", Default: "100", def: 100.0, kind: kindFloat, lo: 0.01, hi: 10000,
 		Range: "0.01 to 10000, above min_depth", Description: "Farthest depth the network predicts, metres.",
-		ptr: fp(func(l *Launch, _ *Camera) *float64 { return &l.Model.MaxDepth })},
+		ptr: field(func(l *Launch, _ *Camera) *float64 { return &l.Model.MaxDepth })},
 	{Name: "model.size", Type: "string", Default: "small", def: "small", kind: kindString, enum: sizes,
 		Range: "small, default", Description: "Network size: small runs in real time on CPU; default is the full Monodepth2-like net.",
-		ptr: sp(func(l *Launch, _ *Camera) *string { return &l.Model.Size })},
+		ptr: field(func(l *Launch, _ *Camera) *string { return &l.Model.Size })},
 
 	{Name: "device", Type: "string", Default: "auto", def: "auto", kind: kindString,
 		Range: "auto, cpu, cuda, cuda:N", Description: "Where the networks run; auto picks the first CUDA device when there is one.",
-		ptr:   sp(func(l *Launch, _ *Camera) *string { return &l.Device }),
+		ptr:   field(func(l *Launch, _ *Camera) *string { return &l.Device }),
 		check: checkDevice},
 
 	{Name: "topics", Type: "map", kind: kindMap, Description: "What is published."},
 	{Name: "topics.depth", Type: "bool", Default: "true", def: true, kind: kindBool,
 		Range: "true, false", Description: "Publish `<ns>.<camera>.depth` (foxglove.RawImage 32FC1, metres).",
-		ptr: bp(func(l *Launch, _ *Camera) *bool { return &l.Topics.Depth })},
+		ptr: field(func(l *Launch, _ *Camera) *bool { return &l.Topics.Depth })},
 	{Name: "topics.image", Type: "bool", Default: "false", def: false, kind: kindBool,
 		Range: "true, false", Description: "Publish JPEG previews on `<ns>.<camera>.image` for viewers.",
-		ptr: bp(func(l *Launch, _ *Camera) *bool { return &l.Topics.Image })},
+		ptr: field(func(l *Launch, _ *Camera) *bool { return &l.Topics.Image })},
 	{Name: "topics.image_rate", Type: "float", Default: "2", def: 2.0, kind: kindFloat, lo: 0.01, hi: 60,
 		Range: "0.01 to 60", Description: "Previews a second and camera.",
-		ptr: fp(func(l *Launch, _ *Camera) *float64 { return &l.Topics.ImageRate })},
+		ptr: field(func(l *Launch, _ *Camera) *float64 { return &l.Topics.ImageRate })},
 	{Name: "topics.odom", Type: "bool", Default: "true", def: true, kind: kindBool,
 		Range: "true, false", Description: "Publish `<ns>.odom`, `<ns>.pose` and `<ns>.tf`.",
-		ptr: bp(func(l *Launch, _ *Camera) *bool { return &l.Topics.Odom })},
+		ptr: field(func(l *Launch, _ *Camera) *bool { return &l.Topics.Odom })},
 	{Name: "topics.scene_flow", Type: "bool", Default: "false", def: false, kind: kindBool,
 		Range: "true, false", Description: "Publish `<ns>.<camera>.scene_flow`.",
-		ptr: bp(func(l *Launch, _ *Camera) *bool { return &l.Topics.SceneFlow })},
+		ptr: field(func(l *Launch, _ *Camera) *bool { return &l.Topics.SceneFlow })},
 
 	{Name: "nats", Type: "map", kind: kindMap, Description: "The NATS connection."},
 	{Name: "nats.url", Type: "url", Default: `""`, def: "", kind: kindString,
 		Range:       `"" or nats://, tls://, ws://, wss:// URLs, comma-separated`,
 		Description: "External server(s), credentials allowed (nats://user:pass@host:4222; never printed); empty: run an embedded server.",
-		ptr:         sp(func(l *Launch, _ *Camera) *string { return &l.NATS.URL }),
+		ptr:         field(func(l *Launch, _ *Camera) *string { return &l.NATS.URL }),
 		check:       func(v any) error { return checkNATSURL(*v.(*string)) }},
 	{Name: "nats.embedded", Type: "map", kind: kindMap, Description: "The embedded server, used when `url` is empty.",
 		present: func(l *Launch, _ *Camera) bool { return l.NATS.URL == "" }},
 	{Name: "nats.embedded.listen", Type: "string", Default: "127.0.0.1:4222", def: "127.0.0.1:4222", kind: kindString,
 		Range: "host:port, port 0 to 65535 (0: any free port)", Description: "Address of the embedded server. It has no authentication: keep it on 127.0.0.1 unless the network is trusted.",
-		ptr:   sp(func(l *Launch, _ *Camera) *string { return &l.NATS.Embedded.Listen }),
+		ptr:   field(func(l *Launch, _ *Camera) *string { return &l.NATS.Embedded.Listen }),
 		check: func(v any) error { return checkListen(*v.(*string)) }},
 	{Name: "nats.credentials", Type: "path", Default: `""`, def: "", kind: kindString,
 		Range: "an existing file", Description: "NATS .creds file (user JWT and nkey seed). At most one of credentials, token, nkey_file and a password in url.",
-		ptr: sp(func(l *Launch, _ *Camera) *string { return &l.NATS.Credentials })},
+		ptr: field(func(l *Launch, _ *Camera) *string { return &l.NATS.Credentials })},
 	{Name: "nats.token", Type: "string", Default: `""`, def: "", kind: kindString, secret: true,
 		Range: "any", Description: "Authentication token (a secret: never printed).",
-		ptr: sp(func(l *Launch, _ *Camera) *string { return &l.NATS.Token })},
+		ptr: field(func(l *Launch, _ *Camera) *string { return &l.NATS.Token })},
 	{Name: "nats.nkey_file", Type: "path", Default: `""`, def: "", kind: kindString,
 		Range: "an existing file", Description: "File holding an nkey seed.",
-		ptr: sp(func(l *Launch, _ *Camera) *string { return &l.NATS.NkeyFile })},
+		ptr: field(func(l *Launch, _ *Camera) *string { return &l.NATS.NkeyFile })},
 	{Name: "nats.tls", Type: "map", kind: kindMap, Description: "TLS client files, for tls:// servers or servers that require TLS.",
 		open:    func(l *Launch, _ *Camera) { l.NATS.TLS = &TLS{} },
 		present: func(l *Launch, _ *Camera) bool { return l.NATS.TLS != nil }},
 	{Name: "nats.tls.cert", Type: "path", kind: kindString,
 		Range: "an existing PEM file; with key", Description: "Client certificate.",
-		ptr: sp(func(l *Launch, _ *Camera) *string {
+		ptr: field(func(l *Launch, _ *Camera) *string {
 			if l.NATS.TLS != nil {
 				return &l.NATS.TLS.Cert
 			}
@@ -356,7 +321,7 @@ var params = []*Param{
 		})},
 	{Name: "nats.tls.key", Type: "path", kind: kindString,
 		Range: "an existing PEM file; with cert", Description: "Client certificate's private key.",
-		ptr: sp(func(l *Launch, _ *Camera) *string {
+		ptr: field(func(l *Launch, _ *Camera) *string {
 			if l.NATS.TLS != nil {
 				return &l.NATS.TLS.Key
 			}
@@ -364,7 +329,7 @@ var params = []*Param{
 		})},
 	{Name: "nats.tls.ca", Type: "path", kind: kindString,
 		Range: "an existing PEM file", Description: "CA bundle for the server's certificate; empty: the system roots.",
-		ptr: sp(func(l *Launch, _ *Camera) *string {
+		ptr: field(func(l *Launch, _ *Camera) *string {
 			if l.NATS.TLS != nil {
 				return &l.NATS.TLS.CA
 			}
@@ -374,52 +339,52 @@ var params = []*Param{
 	{Name: "learner", Type: "map", kind: kindMap, Description: "Online adaptation (self-supervised training while serving)."},
 	{Name: "learner.adapt", Type: "bool", Default: "true", def: true, kind: kindBool,
 		Range: "true, false", Description: "Keep training the networks on the incoming video.",
-		ptr: bp(func(l *Launch, _ *Camera) *bool { return &l.Learner.Adapt })},
+		ptr: field(func(l *Launch, _ *Camera) *bool { return &l.Learner.Adapt })},
 	{Name: "learner.steps_per_s", Type: "float", Default: "1", def: 1.0, kind: kindFloat, lo: 0.01, hi: 1000,
 		Range: "0.01 to 1000", Description: "Most optimisation steps a second: the compute budget of adaptation.",
-		ptr: fp(func(l *Launch, _ *Camera) *float64 { return &l.Learner.StepsPerS })},
+		ptr: field(func(l *Launch, _ *Camera) *float64 { return &l.Learner.StepsPerS })},
 	{Name: "learner.compute_share", Type: "float", Default: "0.5", def: 0.5, kind: kindFloat, lo: 0.01, hi: 1,
 		Range: "0.01 to 1", Description: "Most share of wall time spent in optimisation steps (the learner rests step time x (1-share)/share after each); inference has its own thread and priority.",
-		ptr: fp(func(l *Launch, _ *Camera) *float64 { return &l.Learner.ComputeShare })},
+		ptr: field(func(l *Launch, _ *Camera) *float64 { return &l.Learner.ComputeShare })},
 	{Name: "learner.mode", Type: "string", Default: "auto", def: "auto", kind: kindString, enum: learnModes,
 		Range: "auto, mono, stereo, both", Description: "Training signal: stereo (the pair's known baseline, metric scale), mono (frame triplets), both; auto is stereo with a stereo pair, else mono.",
-		ptr: sp(func(l *Launch, _ *Camera) *string { return &l.Learner.Mode })},
+		ptr: field(func(l *Launch, _ *Camera) *string { return &l.Learner.Mode })},
 	{Name: "learner.lr", Type: "float", Default: "5e-05", def: 5e-5, kind: kindFloat, lo: 1e-7, hi: 0.1,
 		Range: "1e-7 to 0.1", Description: "Learning rate (Adam); the drift guard scales it down after a rollback.",
-		ptr: fp(func(l *Launch, _ *Camera) *float64 { return &l.Learner.LR })},
+		ptr: field(func(l *Launch, _ *Camera) *float64 { return &l.Learner.LR })},
 	{Name: "learner.buffer", Type: "int", Default: "32", def: 32, kind: kindInt, lo: 2, hi: 4096,
 		Range: "2 to 4096", Description: "Replay buffer capacity in training tuples: half the most recent, half a uniform sample of the whole drive (each tuple holds up to 4 frames).",
-		ptr: ip(func(l *Launch, _ *Camera) *int { return &l.Learner.Buffer })},
+		ptr: field(func(l *Launch, _ *Camera) *int { return &l.Learner.Buffer })},
 	{Name: "learner.replay", Type: "int", Default: "3", def: 3, kind: kindInt, lo: 0, hi: 63,
 		Range: "0 to 63, below buffer", Description: "Replayed tuples mixed with the fresh one in each step (CoMoDA); the batch is replay+1.",
-		ptr: ip(func(l *Launch, _ *Camera) *int { return &l.Learner.Replay })},
+		ptr: field(func(l *Launch, _ *Camera) *int { return &l.Learner.Replay })},
 	{Name: "learner.hand_over_every", Type: "int", Default: "8", def: 8, kind: kindInt, lo: 1, hi: 100000,
 		Range: "1 to 100000", Description: "Steps between weight hand-overs to perception (only weights that passed a drift check are handed over).",
-		ptr: ip(func(l *Launch, _ *Camera) *int { return &l.Learner.HandOverEvery })},
+		ptr: field(func(l *Launch, _ *Camera) *int { return &l.Learner.HandOverEvery })},
 	{Name: "learner.check_every", Type: "int", Default: "8", def: 8, kind: kindInt, lo: 1, hi: 100000,
 		Range: "1 to 100000", Description: "Steps between drift checks (held-out photometric error, current against last good weights).",
-		ptr: ip(func(l *Launch, _ *Camera) *int { return &l.Learner.CheckEvery })},
+		ptr: field(func(l *Launch, _ *Camera) *int { return &l.Learner.CheckEvery })},
 	{Name: "learner.min_translation", Type: "float", Default: "0.05", def: 0.05, kind: kindFloat, lo: 0, hi: 100,
 		Range: "0 to 100", Description: "Translation gate, metres: tuples whose previous and next frames are closer than this (by the pose network) are not trained on, so a parked robot leaves the weights untouched. Used in the modes that train the pose network (mono, both); 0 turns it off.",
-		ptr: fp(func(l *Launch, _ *Camera) *float64 { return &l.Learner.MinTranslation })},
+		ptr: field(func(l *Launch, _ *Camera) *float64 { return &l.Learner.MinTranslation })},
 	{Name: "learner.min_pixel_change", Type: "float", Default: "1.5", def: 1.5, kind: kindFloat, lo: 0.01, hi: 255,
 		Range: "0.01 to 255", Description: "Image gate, grey levels: tuples whose previous and next frames' 8x8 block means differ by less than this on average are not trained on (a frozen, black or parked camera; block means average sensor noise away).",
-		ptr: fp(func(l *Launch, _ *Camera) *float64 { return &l.Learner.MinPixelChange })},
+		ptr: field(func(l *Launch, _ *Camera) *float64 { return &l.Learner.MinPixelChange })},
 	{Name: "learner.drift_threshold", Type: "float", Default: "0.05", def: 0.05, kind: kindFloat, lo: 0.001, hi: 10,
 		Range: "0.001 to 10", Description: "Relative rise of the held-out photometric error (current against last good weights) that rolls back to the last good weights and halves the learning rate.",
-		ptr: fp(func(l *Launch, _ *Camera) *float64 { return &l.Learner.DriftThreshold })},
+		ptr: field(func(l *Launch, _ *Camera) *float64 { return &l.Learner.DriftThreshold })},
 	{Name: "learner.anomaly_threshold", Type: "float", Default: "1", def: 1.0, kind: kindFloat, lo: 0.01, hi: 100,
 		Range: "0.01 to 100", Description: "A fresh tuple whose photometric error exceeds its running mean by this share (1: twice the mean) is not trained on (noise, a covered lens), until 20 in a row make it the new normal.",
-		ptr: fp(func(l *Launch, _ *Camera) *float64 { return &l.Learner.AnomalyThreshold })},
+		ptr: field(func(l *Launch, _ *Camera) *float64 { return &l.Learner.AnomalyThreshold })},
 	{Name: "learner.partial", Type: "bool", Default: "false", def: false, kind: kindBool,
 		Range: "true, false", Description: "Train only the depth decoder and disparity heads (MAD-style partial adaptation); the encoder and pose network keep their weights.",
-		ptr: bp(func(l *Launch, _ *Camera) *bool { return &l.Learner.Partial })},
+		ptr: field(func(l *Launch, _ *Camera) *bool { return &l.Learner.Partial })},
 	{Name: "learner.checkpoint", Type: "path", Default: `""`, def: "", kind: kindString,
 		Range: `"" or a file path in an existing folder`, Description: "Where the learner saves weights and optimiser state (atomically), and what the node starts from when the file exists (before model.checkpoint); empty: nothing is saved.",
-		ptr: sp(func(l *Launch, _ *Camera) *string { return &l.Learner.Checkpoint })},
+		ptr: field(func(l *Launch, _ *Camera) *string { return &l.Learner.Checkpoint })},
 	{Name: "learner.checkpoint_every", Type: "duration", Default: "1m0s", def: time.Minute, kind: kindDuration, lo: float64(time.Second), hi: float64(24 * time.Hour),
 		Range: "1s to 24h", Description: "Time between periodic checkpoints; one is also written on shutdown.",
-		ptr: dp(func(l *Launch, _ *Camera) *time.Duration { return &l.Learner.CheckpointEvery })},
+		ptr: field(func(l *Launch, _ *Camera) *time.Duration { return &l.Learner.CheckpointEvery })},
 }
 
 // byName indexes params; children lists each section's params in order.

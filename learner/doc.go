@@ -1,6 +1,8 @@
 // Package learner trains and evaluates parallax's perception networks
-// without labels: Monodepth2's self-supervised losses, and the standard
-// depth (Eigen/Monodepth2) and pose (SfMLearner ATE) metrics.
+// without labels: training objectives (Monodepth2's self-supervised losses
+// today), the one Trainer and the loops that run it (Fit offline, the
+// Adapter online), and the standard depth (Eigen/Monodepth2) and pose
+// (SfMLearner ATE) metrics.
 //
 // # Evaluation (metrics.go, eval.go)
 //
@@ -55,12 +57,19 @@
 // SSIM, Photometric, MinReprojection with automask and Smoothness against
 // PyTorch.
 //
-// # Training (train.go, train_loss.go, adam.go, drive.go)
+// # Objectives and training (objective.go, monodepth2.go, train.go, adam.go, fit.go)
 //
-// A Trainer owns a perception.Model's optimisation. Step(batch) takes
-// Samples of full camera frames, centre-crops and resizes them to the model
-// input like the Estimator (intrinsics cropped and scaled alike), and
-// computes Monodepth2's loss:
+// An Objective is a training objective: the frames each sample Needs, the
+// sub-networks it Trains, and a Loss from a Batch (the samples as tensors)
+// to named terms. A Trainer owns a perception.Model's optimisation for one
+// objective: Step(batch) takes Samples of full camera frames,
+// centre-crops and resizes them to the model input like the Estimator
+// (intrinsics cropped and scaled alike), runs the objective's Loss, and
+// does the rest the same for every objective: backward pass, clipping,
+// Adam, the non-finite guard. A new objective is one new type.
+//
+// Monodepth2 (monodepth2.go) is the first objective; its Mode says what it
+// learns from (mono, stereo, both):
 //
 //   - depth: DepthNet on the target (and, in the stereo modes, on the right
 //     view in the same forward); each of the 4 disparity scales is upsampled
@@ -87,8 +96,9 @@
 // C++ optimiser hides its state) updates the variables in place. The
 // learning rate is LR (1e-4) with an optional warmup, step decay (LRDecay
 // every LRDecaySteps) and SetLRScale's factor (the adaptation drift guard).
-// Params restricts training to named variables (partial updates); in
-// ModeStereo the pose network gets no gradient and is not trained.
+// Params restricts training to named variables of the sub-networks the
+// objective trains (partial updates); Monodepth2 in ModeStereo does not
+// train the pose network.
 //
 // The guard: a loss that is NaN or ±Inf skips the backward pass; a
 // gradient whose norm is not finite skips the update. Either way the step is
@@ -102,15 +112,29 @@
 // (Steps: skipped steps excluded), the skipped count and the LR scale. Save
 // writes it as one atomic checkpoint: perception's sections "weights",
 // "optim" (binary moments by variable name) and "trainer" (JSON). Resume
-// loads all of it into a fresh Trainer of the same mode and model
+// loads all of it into a fresh Trainer of the same objective and model
 // architecture, after checking everything first; training then continues
 // bit-for-bit as if uninterrupted (TestTrainResumeExact: libtorch on CPU
 // with the same thread count is deterministic here). Snapshot and Restore
 // copy the same state in memory for rollback.
 //
-// Drive is random access to the frames of a drive (SynthDrive renders the
-// synthetic world on demand; CacheDrive keeps recently used frames), and
-// Samples/Batch build the Sample centred on a frame for a mode.
-// `parallax train` runs this loop with checkpoints, --resume and a learning
-// curve against a held-out world (--eval-every).
+// Fit is the offline loop: batches drawn from a camera.Drive (opened by
+// URL, camera.OpenDrive) by a seed and the step count, so a resumed run
+// draws what the uninterrupted one would have; NewSample builds the Sample
+// centred on a frame with what an objective Needs. `parallax train`,
+// `parallax demo --pretrain`, `parallax bench` and the learning tests run
+// it; train adds checkpoints, --resume and a learning curve against a
+// held-out world (--eval-every).
+//
+// # Online adaptation (adapt.go, replay.go)
+//
+// An Adapter trains a copy of the served model on tuples from the live
+// stream with its own Trainer, whatever the objective: it gates them (an
+// image-change gate; the pose network's translation when the objective
+// trains it; an anomaly check on the objective's guard term, Guarded),
+// keeps a replay buffer (half recent, half a reservoir) and a held-out
+// set, mixes replayed tuples into each step (CoMoDA), and a drift guard
+// compares the guard term of the current and last good weights on the
+// held-out tuples, rolling back and backing the learning rate off when they
+// got worse. Only checked weights are handed over or saved.
 package learner

@@ -1,6 +1,6 @@
-// Package perception holds Parallax's networks (depth, pose, scene flow),
-// geometry (back-project, project, warp) and inference on libtorch, through
-// the patched gotch in third_party/gotch (made by `make deps`).
+// Package perception holds Parallax's networks (depth and ego-motion
+// today), geometry (back-project, project, warp) and inference on libtorch,
+// through the patched gotch in third_party/gotch (made by `make deps`).
 //
 // torch_test.go proves the build (tensors, convolutions, autograd, thread
 // count, the stubbed wrappers), and TuneMalloc sets up glibc malloc for
@@ -52,19 +52,30 @@
 // initialises it to forward motion (plain mono training collapsed without).
 // PoseMatrix turns it into [B,4,4] (Rodrigues, differentiable).
 //
-// Model (model.go) holds both networks in one VarStore ("depth.*",
-// "pose.*"). Checkpoints (checkpoint.go) are one file: magic, format
-// version, then named sections each with a length and a CRC-32C: "header"
-// (JSON: architecture and metadata), "weights" (name, shape, float32
-// values), any extra sections (optimiser state), "end". Writes are atomic
-// (temp file, fsync, rename); loads refuse another architecture
-// (ErrArchMismatch naming the difference), another version, and any
-// truncated or damaged file, and leave the weights untouched on error.
+// A Model (model.go) is a set of named sub-networks in one VarStore:
+// network "depth"'s variables are named "depth.…". ModelConfig is the
+// input size and a NetConfig per name; a NetConfig is one kind of network
+// (DepthConfig, PoseConfig) that builds its Net, and RegisterNet makes a
+// kind known to checkpoints, so a new network is a new NetConfig and Net.
+// DepthPose is the standard model. Checkpoints (checkpoint.go) are one
+// file: magic, format version (2: the header lists the sub-networks with
+// their kinds; version 1's fixed depth and pose pair still reads), then
+// named sections each with a length and a CRC-32C: "header" (JSON:
+// architecture and metadata), "weights" (name, shape, float32 values), any
+// extra sections (optimiser state), "end". Writes are atomic (temp file,
+// fsync, rename); loads refuse another architecture (ErrArchMismatch
+// naming the difference), another version, and any truncated or damaged
+// file, and leave the weights untouched on error. ManualSeed makes the
+// initial weights repeatable.
 //
 // Estimator (infer.go) runs a Model on a Worker: Depth(frames...) returns
-// metric depth maps at the model input size (each frame centre-cropped to
-// the model's aspect ratio, then resized bilinearly, intrinsics adjusted),
-// Pose(a, b) the pose of camera b in camera a's frame.
+// metric depth maps (msgs.DepthMap) at the model input size (each frame
+// centre-cropped to the model's aspect ratio, then resized bilinearly,
+// intrinsics adjusted), Pose(a, b) the pose of camera b in camera a's
+// frame, and a Sequence runs both over consecutive frames of one camera,
+// turning each frame into a tensor once. Scope (scope.go) runs a chain of
+// tensor ops and frees its intermediates; tensors.go copies between Go and
+// tensors with one memcpy.
 //
 // gotch v0.7.0 traps this package works around: Must* functions call
 // log.Fatal (no recover), so only error-returning calls are used; in-place

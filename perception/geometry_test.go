@@ -227,11 +227,11 @@ func TestProjectKnownShift(t *testing.T) {
 	}{
 		{0, 0, -0.4, -0.75},
 		{3, 1, 0.2, -0.25},
-		{7, 3, 1.0, 0.75},   // x = 10: exactly the right edge of the image
-		{8, 2, 1.2, 0.25},   // x = 11: outside
-		{9, 3, 1.4, 0.75},   // outside
-		{5, 2, 0.6, 0.25},   // inside
-		{2, 0, -0.0, -0.75}, // centre line
+		{7, 3, 1.0, 0.75}, // x = 10: exactly the right edge of the image
+		{8, 2, 1.2, 0.25}, // x = 11: outside
+		{9, 3, 1.4, 0.75}, // outside
+		{5, 2, 0.6, 0.25}, // inside
+		{2, 0, 0, -0.75},  // centre line
 	} {
 		n := c.v*w + c.u
 		if math.Abs(gv[2*n]-c.gx) > 1e-5 || math.Abs(gv[2*n+1]-c.gy) > 1e-5 {

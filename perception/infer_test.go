@@ -304,3 +304,35 @@ func TestSequenceMemoryFlat(t *testing.T) {
 		t.Fatalf("RSS grew by %.1f MB over 200 frames", float64(after-before)/1e6)
 	}
 }
+
+// BenchmarkDepthAndMotion is the node's per-frame inference at 320x96 (the
+// demo's small model, 1 thread): depth of each frame and the motion since
+// the previous one, through a Sequence (each frame a tensor once).
+func BenchmarkDepthAndMotion(b *testing.B) {
+	w, err := NewWorker(1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	var m *Model
+	if err := w.Do(func() (err error) { m, err = NewModel(smallConfig320(), gotch.CPU); return err }); err != nil {
+		b.Fatal(err)
+	}
+	defer w.Do(func() error { m.Close(); return nil })
+	e := NewEstimator(m, w)
+	frames := synthFrames(b, 320, 96, 2)
+	seq := e.Sequence()
+	defer seq.Close()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := seq.Next(frames[i%2], true); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "frames/s")
+}
+
+func smallConfig320() ModelConfig {
+	return DepthPose(320, 96, DepthConfig{Size: SizeSmall}, PoseConfig{Size: SizeSmall})
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Parallax needs on Debian 12, given Go:
 #   - Debian packages (libtorch, libav*, protoc, ffmpeg, python3-torch, ...),
-#   - protoc-gen-go at the version the module pins,
+#   - protoc-gen-go at the version the module pins, and staticcheck (make lint),
 #   - the patched gotch in third_party/gotch (scripts/gotch.sh: its C++ is
 #     compiled there, 1.5-6 minutes on 2 cores), and its Go packages built
 #     once so the first `go test` does not look hung.
@@ -23,6 +23,8 @@ cd "$repo"
 apt_packages=(libtorch-dev g++ libavcodec-dev libavutil-dev libswscale-dev pkg-config
 	protobuf-compiler ffmpeg python3-torch python3-protobuf python3-zstandard)
 protoc_gen_go_version="v1.36.12"
+# staticcheck 2026.2.2: the first release that reads Go 1.26 code.
+staticcheck_version="v0.8.2"
 
 log() { echo "deps: $*"; }
 
@@ -47,19 +49,25 @@ if ((${#missing[@]} > 0)); then
 	apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
 fi
 
-# 2. protoc-gen-go, where `go install` puts it (the Makefile adds that
-# folder to PATH for protoc).
+# 2. Go tools, where `go install` puts them (the Makefile adds that folder
+# to PATH): protoc-gen-go for make proto, staticcheck for make lint.
 gobin="$(go env GOBIN)"
 if [[ -z "$gobin" ]]; then
 	gobin="$(go env GOPATH | cut -d: -f1)/bin"
 fi
-if ! go version -m "$gobin/protoc-gen-go" 2>/dev/null |
-	grep -Eq "^[[:space:]]+mod[[:space:]]+google.golang.org/protobuf[[:space:]]+$protoc_gen_go_version[[:space:]]"; then
-	log "installing protoc-gen-go $protoc_gen_go_version into $gobin"
-	# From outside the main module: `go install pkg@version` ignores it
-	# anyway, and this keeps a missing third_party/gotch from mattering.
-	(cd / && GOFLAGS= go install "google.golang.org/protobuf/cmd/protoc-gen-go@$protoc_gen_go_version")
-fi
+# go_tool BINARY PACKAGE MODULE VERSION installs PACKAGE@VERSION unless
+# BINARY there was built from MODULE at VERSION.
+go_tool() {
+	if ! go version -m "$gobin/$1" 2>/dev/null |
+		grep -Eq "^[[:space:]]+mod[[:space:]]+$3[[:space:]]+$4[[:space:]]"; then
+		log "installing $1 $4 into $gobin"
+		# From outside the main module: `go install pkg@version` ignores it
+		# anyway, and this keeps a missing third_party/gotch from mattering.
+		(cd / && GOFLAGS= go install "$2@$4")
+	fi
+}
+go_tool protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/protobuf "$protoc_gen_go_version"
+go_tool staticcheck honnef.co/go/tools/cmd/staticcheck honnef.co/go/tools "$staticcheck_version"
 
 # 3. The patched gotch, remade when missing or when its recipe changed.
 if ! "$repo/scripts/gotch.sh" --check; then

@@ -167,7 +167,6 @@ type Frames struct {
 	mu      sync.Mutex
 	calAt   int // index into info of cal, -1 none
 	cal     *foxglove.CameraCalibration
-	calErr  error
 	intrAt  [2]int // frame size intr was scaled to
 	intr    *msgs.Intrinsics
 	intrCal *foxglove.CameraCalibration

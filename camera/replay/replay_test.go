@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/parallax-robotics/parallax/camera"
@@ -214,35 +215,38 @@ func TestPlayer(t *testing.T) {
 			}
 		})
 	}
-	// Paced: no frame comes before it is due.
-	p := &replay.Player{Stream: fr, Rate: 4}
-	if err := p.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	for k := 0; k < 4; k++ {
-		f, err := p.Read(ctx)
-		if err != nil {
+	// Paced and held, on synctest's fake clock: each frame is released
+	// exactly when due (its stamp's offset divided by the rate), a held
+	// player blocks after its end until Close.
+	synctest.Test(t, func(t *testing.T) {
+		p := &replay.Player{Stream: fr, Rate: 4}
+		if err := p.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		due := p.Epoch.Add(f.Stamp.Sub(fr.Stamp(0)) / 4)
-		if now := time.Now(); now.Before(due) {
-			t.Fatalf("frame %d released %v early", k, due.Sub(now))
+		for k := 0; k < 4; k++ {
+			f, err := p.Read(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			due := p.Epoch.Add(f.Stamp.Sub(fr.Stamp(0)) / 4)
+			if now := time.Now(); !now.Equal(due) {
+				t.Fatalf("frame %d released %v off its time", k, now.Sub(due))
+			}
 		}
-	}
-	// Hold: blocks after the end until Close.
-	h := &replay.Player{Stream: fr, Hold: true, From: 750 * time.Millisecond}
-	if err := h.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		if _, err := h.Read(ctx); err != nil {
+		h := &replay.Player{Stream: fr, Hold: true, From: 750 * time.Millisecond}
+		if err := h.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-	}
-	go func() { time.Sleep(50 * time.Millisecond); h.Close() }()
-	if _, err := h.Read(ctx); !errors.Is(err, camera.ErrClosed) {
-		t.Fatalf("held read after Close: %v", err)
-	}
+		for range 2 {
+			if _, err := h.Read(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		go func() { time.Sleep(time.Hour); h.Close() }()
+		if _, err := h.Read(ctx); !errors.Is(err, camera.ErrClosed) {
+			t.Fatalf("held read after Close: %v", err)
+		}
+	})
 	bad := &replay.Player{Stream: fr, From: 2 * time.Second}
 	if err := bad.Start(context.Background()); !errors.Is(err, replay.ErrEmpty) {
 		t.Fatalf("window past the end: %v", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/parallax-robotics/parallax/camera"
@@ -80,37 +81,43 @@ func TestCameraViews(t *testing.T) {
 	}
 }
 
-// TestCameraRealtime checks that a paced camera waits for each frame's time,
-// and that a cancelled context and Close both end a waiting Read.
+// TestCameraRealtime checks that a paced camera releases each frame exactly
+// at its time, and that a cancelled context and Close both end a waiting
+// Read. It runs on synctest's fake clock: the check is exact and does not
+// depend on a quiet machine.
 func TestCameraRealtime(t *testing.T) {
 	w := mustWorld(t, Config{Width: 32, Height: 16, FPS: 10})
-	c := w.Camera(ViewMono, true)
-	if err := c.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	t0 := time.Now()
-	for k := 0; k < 3; k++ {
-		if _, err := c.Read(ctx); err != nil {
+	synctest.Test(t, func(t *testing.T) {
+		c := w.Camera(ViewMono, true)
+		if err := c.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if el := time.Since(t0); el < 190*time.Millisecond {
-		t.Errorf("3 paced frames at 10 fps took %v, want at least 200 ms", el)
-	}
-	cctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
-	defer cancel()
-	if _, err := c.Read(cctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Read with an expiring context: %v", err)
-	}
-	if f, err := c.Read(ctx); err != nil || f.Seq != 3 {
-		t.Errorf("Read after a cancelled one: %v, %v; want frame 3 (none dropped)", f, err)
-	}
-	go func() {
-		time.Sleep(20 * time.Millisecond)
-		c.Close()
-	}()
-	if _, err := c.Read(ctx); !errors.Is(err, camera.ErrClosed) {
-		t.Errorf("Read during Close: %v", err)
-	}
+		ctx := context.Background()
+		t0 := c.StartTime
+		for k := 0; k < 3; k++ {
+			f, err := c.Read(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			due := t0.Add(time.Duration(k) * 100 * time.Millisecond)
+			if !time.Now().Equal(due) || !f.Stamp.Equal(due) {
+				t.Fatalf("frame %d released at %v stamped %v, due %v", k, time.Since(t0), f.Stamp.Sub(t0), due.Sub(t0))
+			}
+		}
+		cctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		defer cancel()
+		if _, err := c.Read(cctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Read with an expiring context: %v", err)
+		}
+		if f, err := c.Read(ctx); err != nil || f.Seq != 3 || !time.Now().Equal(t0.Add(300*time.Millisecond)) {
+			t.Errorf("Read after a cancelled one: %v, %v at %v; want frame 3 (none dropped) at 300ms", f, err, time.Since(t0))
+		}
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			c.Close()
+		}()
+		if _, err := c.Read(ctx); !errors.Is(err, camera.ErrClosed) {
+			t.Errorf("Read during Close: %v", err)
+		}
+	})
 }

@@ -1,9 +1,23 @@
-// Command parallax is the Parallax perception node and its tools.
+// Command parallax is the Parallax perception node and its tools. Each
+// command parses its own flags and calls into a package; the work is done
+// there (actors, learner, record, internal/bench).
 //
-//	parallax demo                      the main job on an embedded default: synthetic stereo camera
-//	                                   served over real RTSP, embedded NATS, the camera pipeline
-//	parallax camera serve [--stereo]   serve the synthetic camera over RTSP (H.264)
-//	parallax camera probe URL          read a camera: codec, size, fps, decode time, --snapshot PNG
+//	parallax demo                 the main job on an embedded default: the synthetic stereo camera
+//	                              served over real RTSP, embedded NATS, the node adapting online
+//	                              from the built-in checkpoint; --pretrain remakes that checkpoint
+//	parallax run -f FILE          run the node of a launch file until interrupted
+//	parallax sub SUBJECT          subscribe to NATS subjects and print each message decoded
+//	parallax camera serve         serve the synthetic camera over RTSP (H.264)
+//	parallax camera probe URL     read a camera: codec, size, fps, decode time, --snapshot PNG
+//	parallax train                train depth and pose self-supervised on a drive (synth://, mcap://,
+//	                              kitti://), with checkpoints, --resume and a learning curve
+//	parallax eval                 score a checkpoint's depth and pose on a drive with ground truth
+//	parallax record               record a launch's cameras and outputs (-f) or a node's topics
+//	                              (--nats) into MCAP
+//	parallax record info FILE     describe a recording: channels, counts, duration, schemas
+//	parallax record recover FILE  rebuild the index of a recording cut short
+//	parallax replay SOURCE        run the node on a recorded drive (mcap://, kitti://)
+//	parallax bench                measure depth inference, adaptation, both at once and the node
 //
 // Run `parallax help COMMAND` for the flags of one command. Every command
 // exits non-zero with a message naming the problem when it cannot do its job.

@@ -110,7 +110,8 @@ func TestEvalErrors(t *testing.T) {
 		{"mismatched width", []string{"--checkpoint", ckpt, "--width", "320"}, false, "--width 320 but the checkpoint's is 128"},
 		{"mismatched size", []string{"--checkpoint", ckpt, "--size", "default"}, false, "--size default but the checkpoint's networks are depth small, pose small"},
 		{"bad source", []string{"--checkpoint", ckpt, "--source", "synth://?sed=7"}, false, `unknown key "sed"`},
-		{"not synth", []string{"--checkpoint", ckpt, "--source", "rtsp://cam/x"}, false, "scheme"},
+		{"live stream", []string{"--checkpoint", ckpt, "--source", "rtsp://cam/x"}, false, "live stream, not a drive"},
+		{"unknown scheme", []string{"--checkpoint", ckpt, "--source", "gopher://cam/x"}, false, "scheme"},
 		{"bad baseline size", []string{"--checkpoint", "", "--width", "100"}, false, "input 100x96"},
 		{"one frame", []string{"--checkpoint", ckpt, "--frames", "1", "--snippet", "1"}, false, "frames"},
 	}
