@@ -35,8 +35,8 @@ deps: ## Install Debian packages, protoc-gen-go and the patched gotch in third_p
 build: deps ## Compile every package, and bin/parallax when cmd/parallax exists.
 	$(GO) build $(PKG)
 	@if [[ -d cmd/parallax ]]; then \
-		echo "$(GO) build -o bin/parallax ./cmd/parallax"; \
-		$(GO) build -o bin/parallax ./cmd/parallax; \
+		echo "$(GO) build -buildvcs=auto -o bin/parallax ./cmd/parallax"; \
+		$(GO) build -buildvcs=auto -o bin/parallax ./cmd/parallax; \
 	else \
 		echo "build: no cmd/parallax yet, no bin/parallax"; \
 	fi
@@ -49,7 +49,7 @@ demo: deps ## Run the demo (DEMOFLAGS passed on; Ctrl-C stops it).
 	$(GO) run ./cmd/parallax demo $(DEMOFLAGS)
 
 demo-checkpoint: deps ## Retrain assets/demo.ckpt, the demo's starting checkpoint (about 30 min on 2 cores).
-	$(GO) run ./cmd/parallax demo --pretrain assets/demo.ckpt --pretrain-steps 1500
+	$(GO) run ./cmd/parallax demo --pretrain -o assets/demo.ckpt --pretrain-steps 1500
 
 bench: deps ## Run the benchmarks (BENCH regexp) with allocation counts.
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem $(TESTFLAGS) $(PKG)

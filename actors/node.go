@@ -71,6 +71,7 @@ type Node struct {
 	worker  *perception.Worker
 	model   *perception.Model
 	modelOf string
+	modelAt string // the checkpoint file loaded, "" for random init
 	ckpt    *perception.Checkpoint // the checkpoint the node started from
 	est     *perception.Estimator
 	learn   *learnerState
@@ -224,7 +225,7 @@ func (n *Node) openSinks(l *launch.Launch, baselines map[string]float64) error {
 	if err != nil {
 		return err
 	}
-	n.rig = &msgs.Rig{Namespace: ns, Baselines: baselines}
+	n.rig = &msgs.Rig{Namespace: ns, Baselines: baselines, Model: n.modelAt}
 	for _, c := range l.Cameras {
 		n.rig.Cameras = append(n.rig.Cameras, c.Name)
 	}
@@ -274,7 +275,7 @@ func (n *Node) loadModel(l *launch.Launch, d gotch.Device) error {
 		var err error
 		if path != "" {
 			n.model, n.ckpt, err = perception.LoadModel(path, d)
-			n.modelOf = "checkpoint " + path
+			n.modelOf, n.modelAt = "checkpoint "+path, path
 			if resumed && err == nil {
 				n.modelOf = fmt.Sprintf("learner checkpoint %s (step %d)", path, n.ckpt.Header.Meta.Steps)
 			}

@@ -54,6 +54,9 @@ type Rig struct {
 	Left, Right string
 	// Baselines holds, per right camera, the stereo baseline in metres.
 	Baselines map[string]float64
+	// Model is the checkpoint file the networks started from, "" for
+	// random initialisation (a recorder keeps it with the drive).
+	Model string
 }
 
 // Output is one thing the node hands its sinks. Exactly one field is set.

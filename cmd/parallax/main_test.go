@@ -106,7 +106,7 @@ func TestCameraProbe(t *testing.T) {
 	snap := filepath.Join(t.TempDir(), "snap.png")
 	var out, errb bytes.Buffer
 	err := dispatch(context.Background(), []string{"camera", "probe", "rtsp://" + addr + "/mono",
-		"--duration", "2s", "--snapshot", snap}, &out, &errb)
+		"--duration", "2s", "-o", snap}, &out, &errb)
 	if err != nil {
 		t.Fatalf("probe: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errb.String())
 	}
@@ -179,7 +179,7 @@ func TestDemoPublishes(t *testing.T) {
 	done := make(chan error, 1)
 	var errb bytes.Buffer
 	go func() {
-		done <- dispatch(ctx, []string{"demo", "--duration", "20s", "--nats-listen", "127.0.0.1:0",
+		done <- dispatch(ctx, []string{"demo", "--duration", "20s", "--listen", "127.0.0.1:0",
 			"--rtsp-listen", "127.0.0.1:0", "--image-rate", "5"}, pw, &errb)
 		pw.Close()
 	}()

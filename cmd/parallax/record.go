@@ -18,24 +18,30 @@ import (
 
 // runRecord records a live launch (-f) or a running node's topics (--nats).
 func runRecord(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("record", "(-f launch.yaml | --nats URL --ns NS) -o drive.mcap [flags]", stderr)
-	file := fs.String("f", "", "run the node of this launch file and record its cameras and outputs")
+	fs := newFlags("record", "(LAUNCH.yaml | --nats URL --ns NS) -o drive.mcap [flags]", stderr,
+		"parallax record robot.yaml -o drive.mcap --duration 5m",
+		"parallax record --nats nats://127.0.0.1:4222 --ns parallax -o topics.mcap",
+		"parallax record robot.yaml -o drive.mcap --split-duration 5m --no-outputs")
+	file := fs.String("f", "", "the launch file, instead of the argument: run its node and record its cameras and outputs")
 	natsURL := fs.String("nats", "", "instead, record every message under --ns from the NATS server at this URL")
 	ns := fs.String("ns", "parallax", "the namespace to record with --nats")
-	out := fs.String("o", "drive.mcap", "the recording (with a split: drive-0001.mcap, drive-0002.mcap, ...)")
+	out := fs.String("out", "drive.mcap", "the recording (with a split: drive-0001.mcap, drive-0002.mcap, ...)")
+	fs.short("o", "out")
 	splitMB := fs.Float64("split-size", 0, "start a new file after this many MB (0: no split)")
 	splitDur := fs.Duration("split-duration", 0, "start a new file after this much recorded time (0: no split)")
 	duration := fs.Duration("duration", 0, "stop after this long (0: until interrupted)")
-	noOutputs := fs.Bool("no-outputs", false, "with -f, record the camera inputs only")
+	noOutputs := fs.Bool("no-outputs", false, "with a launch file, record the camera inputs only")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "parallax record: unexpected argument %q (info and recover are subcommands: parallax record info FILE)\n", fs.Arg(0))
-		return errUsage
+	if *file == "" && fs.NArg() == 1 {
+		*file = fs.Arg(0)
+	} else if err := wantArgs(fs, 0, ""); err != nil {
+		fmt.Fprintln(stderr, "(info and recover are subcommands: parallax record info FILE)")
+		return err
 	}
 	if (*file == "") == (*natsURL == "") {
-		fmt.Fprintln(stderr, "parallax record: give exactly one of -f launch.yaml and --nats URL")
+		fmt.Fprintln(stderr, "parallax record: give exactly one of a launch file and --nats URL")
 		return errUsage
 	}
 	if *splitMB < 0 || *splitDur < 0 {
@@ -185,7 +191,9 @@ func recordNATS(ctx context.Context, url, ns string, w *record.Writer, stdout io
 
 // runRecordInfo describes recordings, like `mcap info`.
 func runRecordInfo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("record info", "FILE...", stderr)
+	fs := newFlags("record info", "FILE...", stderr,
+		"parallax record info drive.mcap",
+		"parallax record info drive-0001.mcap drive-0002.mcap")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -208,16 +216,15 @@ func runRecordInfo(ctx context.Context, args []string, stdout, stderr io.Writer)
 
 // runRecordRecover rebuilds the index of a truncated recording.
 func runRecordRecover(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("record recover", "FILE [-o OUT]", stderr)
-	out := fs.String("o", "", "write the recovered recording here (default: replace FILE, atomically)")
-	if err := parseFlags(fs, args); err != nil {
+	fs := newFlags("record recover", "FILE [-o OUT]", stderr,
+		"parallax record recover drive.mcap",
+		"parallax record recover cut.mcap -o fixed.mcap")
+	out := fs.String("out", "", "write the recovered recording here (default: replace FILE, atomically)")
+	fs.short("o", "out")
+	path, err := oneArg(fs, args, "the recording")
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "parallax record recover: name one recording")
-		return errUsage
-	}
-	path := fs.Arg(0)
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("record recover: %w", err)
 	}

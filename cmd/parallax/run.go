@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -14,33 +13,42 @@ import (
 
 // runRun runs the node of a launch file until interrupted.
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("run", "-f launch.yaml [flags]", stderr)
-	file := fs.String("f", "", "the launch file (YAML; launch/PARAMETERS.md lists every parameter)")
+	fs := newFlags("run", "LAUNCH.yaml [flags]", stderr,
+		"parallax run launch/robot.example.yaml",
+		"parallax run robot.yaml --adapt=false --duration 10m",
+		"parallax run robot.yaml --nats nats://10.0.0.2:4222 --ns robot7 --model adapted.ckpt")
+	file := fs.String("f", "", "the launch file, instead of the argument (YAML; launch/PARAMETERS.md lists every parameter)")
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until interrupted)")
 	adapt := fs.Bool("adapt", true, "adapt the networks online; --adapt=false serves a frozen model (default: the launch file's learner.adapt)")
+	nf := addNodeFlags(fs, "the launch file's")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "parallax run: unexpected argument %q\n", fs.Arg(0))
+	if *file != "" && fs.NArg() == 0 {
+		fs.positional = []string{*file}
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "parallax run: name the launch file: parallax run robot.yaml (launch/robot.example.yaml is a commented example)")
 		return errUsage
 	}
-	if *file == "" {
-		fmt.Fprintln(stderr, "parallax run: -f launch.yaml is required (launch/robot.example.yaml is a commented example)")
-		return errUsage
+	if err := wantArgs(fs, 1, "the launch file"); err != nil {
+		return err
 	}
+	*file = fs.Arg(0)
 	l, err := launch.Load(*file)
 	if err != nil {
+		return err
+	}
+	set := fs.set()
+	if set["adapt"] {
+		l.Learner.Adapt = *adapt
+	}
+	if err := nf.apply(l, set); err != nil {
 		return err
 	}
 	if err := l.CheckFiles(); err != nil {
 		return err
 	}
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "adapt" {
-			l.Learner.Adapt = *adapt
-		}
-	})
 	sc, err := serveLaunch(l, "", stderr)
 	if err != nil {
 		return err

@@ -74,7 +74,10 @@ func (sc *syntheticCamera) Close() {
 }
 
 func runCameraServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("camera serve", "[flags]", stderr)
+	fs := newFlags("camera serve", "[flags]", stderr,
+		"parallax camera serve --stereo",
+		"parallax camera serve --stereo --listen :8554 --world 'synth://?seed=7&width=640&height=192'",
+		"parallax camera serve --udp --listen 127.0.0.1:9554")
 	stereo := fs.Bool("stereo", false, "serve a stereo pair on /left and /right (else one view on /mono)")
 	listen := fs.String("listen", "127.0.0.1:8554", "address to listen on; \":8554\" serves every interface")
 	udp := fs.Bool("udp", false, "offer UDP transport besides TCP")
@@ -82,9 +85,8 @@ func runCameraServe(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "parallax camera serve: unexpected argument %q\n", fs.Arg(0))
-		return errUsage
+	if err := wantArgs(fs, 0, ""); err != nil {
+		return err
 	}
 	sc, err := startSyntheticCamera(*world, *stereo, *listen, *udp, func(f string, a ...any) {
 		fmt.Fprintf(stderr, f+"\n", a...)

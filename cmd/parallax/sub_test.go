@@ -127,7 +127,7 @@ func TestSubSummaries(t *testing.T) {
 		{"robot1.left.depth", []byte{0xff, 0xff}, "robot1.left.depth 2 bytes: cannot decode as foxglove.RawImage"},
 	}
 	url := natsServer(t, nil)
-	lines, done := startSub(t, "robot1.>", "--url", url, "--count", strconv.Itoa(len(tests)))
+	lines, done := startSub(t, "robot1.>", "--nats", url, "--count", strconv.Itoa(len(tests)))
 	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
@@ -193,10 +193,11 @@ func TestSubErrors(t *testing.T) {
 		want    error
 		wantMsg string
 	}{
-		{"unreachable", []string{"x.>", "--url", dead}, errSubConnect, "cannot reach the NATS server at " + dead},
-		{"password redacted", []string{"x.>", "--url", withPass}, errSubConnect, "nats://alice:xxxxx@"},
-		{"wrong password", []string{"x.>", "--url", strings.Replace(url, "nats://", "nats://alice:wrong@", 1)}, errSubConnect, "Authorization"},
-		{"no subject", []string{"--url", dead}, errUsage, ""},
+		{"unreachable", []string{"x.>", "--nats", dead}, errSubConnect, "cannot reach the NATS server at " + dead},
+		{"password redacted", []string{"x.>", "--nats", withPass}, errSubConnect, "nats://alice:xxxxx@"},
+		{"wrong password", []string{"x.>", "--nats", strings.Replace(url, "nats://", "nats://alice:wrong@", 1)}, errSubConnect, "Authorization"},
+		{"two subjects", []string{"a.>", "b.>", "--nats", dead}, errUsage, ""},
+		{"old spelling", []string{"x.>", "--url", dead}, errSubConnect, "cannot reach the NATS server at " + dead},
 		{"negative count", []string{"x.>", "--count", "-1"}, nil, "--count -1 is negative"},
 	}
 	for _, tc := range tests {
@@ -227,7 +228,7 @@ func startDemo(t *testing.T) string {
 	done := make(chan error, 1)
 	var errb bytes.Buffer
 	go func() {
-		done <- dispatch(ctx, []string{"demo", "--duration", "60s", "--nats-listen", "127.0.0.1:0",
+		done <- dispatch(ctx, []string{"demo", "--duration", "60s", "--listen", "127.0.0.1:0",
 			"--rtsp-listen", "127.0.0.1:0", "--image-rate", "5"}, pw, &errb)
 		pw.Close()
 	}()
@@ -345,7 +346,7 @@ func TestPythonSubscriber(t *testing.T) {
 
 func TestSubRaw(t *testing.T) {
 	url := natsServer(t, nil)
-	lines, done := startSub(t, "robot1.>", "--url", url, "--count", "1", "--raw")
+	lines, done := startSub(t, "robot1.>", "--nats", url, "--count", "1", "--raw")
 	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
