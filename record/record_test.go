@@ -316,3 +316,54 @@ func FuzzRead(f *testing.F) {
 		Recover(p, filepath.Join(filepath.Dir(p), "out.mcap"))
 	})
 }
+
+// TestAttachments: a Writer's attachments come back from File.Attachment
+// with their bytes; Recover of a cut file keeps them; a recording without
+// one says so.
+func TestAttachments(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.mcap")
+	model := bytes.Repeat([]byte("checkpoint bytes "), 1000)
+	w := &Writer{Path: path, ChunkSize: 40 << 10, Attachments: []Attachment{{Name: ModelAttachment, MediaType: ModelMediaType, Data: model}}}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	writeTest(t, w, 30, 64, 48)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	get := func(p string) ([]byte, bool) {
+		f, err := OpenFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		b, ok, err := f.Attachment(ModelAttachment)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b, ok
+	}
+	if b, ok := get(path); !ok || !bytes.Equal(b, model) {
+		t.Fatalf("attachment: %v, %d bytes", ok, len(b))
+	}
+	full, _ := os.ReadFile(path)
+	cut := filepath.Join(dir, "cut.mcap")
+	os.WriteFile(cut, full[:len(full)*2/3], 0o644)
+	if _, err := Recover(cut, ""); err != nil {
+		t.Fatal(err)
+	}
+	if b, ok := get(cut); !ok || !bytes.Equal(b, model) {
+		t.Fatalf("attachment after recover: %v, %d bytes", ok, len(b))
+	}
+	plain := filepath.Join(dir, "plain.mcap")
+	w = &Writer{Path: plain}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	writeTest(t, w, 2, 8, 8)
+	w.Close()
+	if _, ok := get(plain); ok {
+		t.Fatal("a recording without attachments has one")
+	}
+}
