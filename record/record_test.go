@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -12,7 +13,9 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/foxglove/mcap/go/mcap"
 	"github.com/parallax-robotics/parallax/msgs"
 	"github.com/parallax-robotics/parallax/msgs/foxglove"
 )
@@ -365,5 +368,65 @@ func TestAttachments(t *testing.T) {
 	w.Close()
 	if _, ok := get(plain); ok {
 		t.Fatal("a recording without attachments has one")
+	}
+}
+
+// TestFoxgloveReader: a recording opens in Foxglove's own MCAP reader
+// (github.com/foxglove/mcap/go/mcap: summary, indexed reading in log-time
+// order) and every message decodes with the schema the file embeds alone,
+// as Foxglove Studio does.
+func TestFoxgloveReader(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fox.mcap")
+	w := &Writer{Path: path, ChunkSize: 40 << 10, Metadata: map[string]string{"namespace": "ns"},
+		Attachments: []Attachment{{Name: ModelAttachment, MediaType: ModelMediaType, Data: []byte("x")}}}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	writeTest(t, w, 20, 64, 48)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	r, err := mcap.NewReader(fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := r.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := r.Messages(mcap.UsingIndex(true), mcap.InOrder(mcap.LogTimeOrder))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	var last uint64
+	for {
+		sc, ch, m, err := it.NextInto(nil)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.LogTime < last {
+			t.Fatalf("message %d out of log-time order", n)
+		}
+		last = m.LogTime
+		desc, err := DescriptorFromSchema(sc.Name, sc.Data)
+		if err != nil {
+			t.Fatalf("%s on %s: %v", sc.Name, ch.Topic, err)
+		}
+		if err := proto.Unmarshal(m.Data, dynamicpb.NewMessage(desc)); err != nil {
+			t.Fatalf("%s on %s: %v", sc.Name, ch.Topic, err)
+		}
+		n++
+	}
+	if n != 40 || info.Statistics.MessageCount != n || len(info.AttachmentIndexes) != 1 {
+		t.Fatalf("read %d messages, statistics %d, %d attachments", n, info.Statistics.MessageCount, len(info.AttachmentIndexes))
 	}
 }
