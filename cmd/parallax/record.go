@@ -31,6 +31,8 @@ func runRecord(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	splitDur := fs.Duration("split-duration", 0, "start a new file after this much recorded time (0: no split)")
 	duration := fs.Duration("duration", 0, "stop after this long (0: until interrupted)")
 	noOutputs := fs.Bool("no-outputs", false, "with a launch file, record the camera inputs only")
+	maxPending := fs.Float64("max-pending", 256, "with --nats, MB of messages that may wait for the disk; beyond it NATS drops them (counted)")
+	auth := addNATSAuth(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -59,7 +61,16 @@ func runRecord(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	w := &record.Writer{Path: *out, SplitSize: split, SplitDuration: *splitDur,
 		Metadata: map[string]string{msgs.MetadataKeyNamespace: *ns, "source": msgs.RedactURL(*natsURL)}}
-	return recordNATS(ctx, *natsURL, *ns, w, stdout)
+	if !(*maxPending >= 1) {
+		fmt.Fprintln(stderr, "parallax record: --max-pending must be at least 1 MB")
+		return errUsage
+	}
+	nc, err := auth.connect(*natsURL, "parallax record")
+	if err != nil {
+		return fmt.Errorf("record: connecting to %w", err)
+	}
+	defer nc.Close()
+	return recordNATS(ctx, nc, *ns, w, int(*maxPending*1e6), stdout)
 }
 
 // progress prints the recorder's progress line.
@@ -129,7 +140,12 @@ func recordLaunch(ctx context.Context, file string, rec *record.Recorder, stdout
 // recordNATS records every message under ns from a NATS server: topics are
 // the subjects, schemas from the topics table (msgs.ParseSubject), log times
 // the receive times. Subjects outside the table are skipped and counted.
-func recordNATS(ctx context.Context, url, ns string, w *record.Writer, stdout io.Writer) error {
+// recordNATS records every message under ns.> that nc receives. Messages
+// wait for the disk in the client's queue, bounded to maxPending bytes
+// (and 65536 messages): a disk slower than the node makes NATS drop the
+// newest beyond that, counted and shown, rather than memory growing until
+// the robot runs out.
+func recordNATS(ctx context.Context, nc *nats.Conn, ns string, w *record.Writer, maxPending int, stdout io.Writer) error {
 	if err := msgs.ValidateNamespace(ns); err != nil {
 		return err
 	}
@@ -137,11 +153,7 @@ func recordNATS(ctx context.Context, url, ns string, w *record.Writer, stdout io
 		return err
 	}
 	defer w.Close()
-	nc, err := nats.Connect(url, nats.Name("parallax record"))
-	if err != nil {
-		return fmt.Errorf("record: connecting to %s: %w", msgs.RedactURL(url), err)
-	}
-	defer nc.Close()
+	url := nc.ConnectedUrlRedacted()
 	var skipped, failed atomic.Uint64
 	var firstErr atomic.Value
 	sub, err := nc.Subscribe(ns+".>", func(m *nats.Msg) {
@@ -159,7 +171,16 @@ func recordNATS(ctx context.Context, url, ns string, w *record.Writer, stdout io
 	if err != nil {
 		return fmt.Errorf("record: subscribing to %s.>: %w", ns, err)
 	}
-	sub.SetPendingLimits(-1, -1)
+	if err := sub.SetPendingLimits(65536, maxPending); err != nil {
+		return err
+	}
+	lastDropped := 0
+	dropped := func() int {
+		if n, err := sub.Dropped(); err == nil { // an error once unsubscribed: keep the last count
+			lastDropped = n
+		}
+		return lastDropped
+	}
 	fmt.Fprintf(stdout, "parallax record: %s.> on %s into %s; Ctrl-C stops\n", ns, msgs.RedactURL(url), w.Path)
 	start := time.Now()
 	tick := time.NewTicker(time.Second)
@@ -168,7 +189,7 @@ func recordNATS(ctx context.Context, url, ns string, w *record.Writer, stdout io
 	last := start
 	line := func() {
 		st := w.Stats()
-		recordProgress(stdout, start, st, prev, time.Since(last), fmt.Sprintf("  skipped %d", skipped.Load()))
+		recordProgress(stdout, start, st, prev, time.Since(last), fmt.Sprintf("  skipped %d  dropped %d", skipped.Load(), dropped()))
 		prev, last = st.Bytes, time.Now()
 	}
 	for {

@@ -34,6 +34,7 @@ func runSub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	count := fs.Int("count", 0, "stop after this many messages (0: no limit)")
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until interrupted)")
 	raw := fs.Bool("raw", false, "print the payload's first bytes instead of decoding it")
+	auth := addNATSAuth(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -47,9 +48,9 @@ func runSub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *count < 0 {
 		return fmt.Errorf("sub: --count %d is negative", *count)
 	}
-	nc, err := nats.Connect(*url, nats.Name("parallax sub"), nats.Timeout(3*time.Second))
+	nc, err := auth.connect(*url, "parallax sub")
 	if err != nil {
-		return fmt.Errorf("%w at %s: %w", errSubConnect, msgs.RedactURL(*url), err)
+		return fmt.Errorf("%w at %w", errSubConnect, err)
 	}
 	defer nc.Close()
 	// The callback hands messages to this loop; the client's own queue in

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -481,5 +482,37 @@ func TestSubMemoryFlat(t *testing.T) {
 	}
 	if gr1 > gr0+2 {
 		t.Errorf("goroutines grew from %d to %d", gr0, gr1)
+	}
+}
+
+// TestSubToken: sub and record --nats authenticate the ways a launch file
+// can (here a token), and the token never appears in what they print.
+func TestSubToken(t *testing.T) {
+	const token = "t0ken-s3cret"
+	url := natsServer(t, &server.Options{Authorization: token})
+	var out, errb bytes.Buffer
+	err := dispatch(context.Background(), []string{"sub", "x.>", "--nats", url, "--duration", "300ms"}, &out, &errb)
+	if !errors.Is(err, errSubConnect) || !strings.Contains(err.Error(), "Authorization") {
+		t.Fatalf("without the token: %v", err)
+	}
+	out.Reset()
+	errb.Reset()
+	if err := dispatch(context.Background(), []string{"sub", "x.>", "--nats", url, "--token", token, "--duration", "300ms"}, &out, &errb); err != nil {
+		t.Fatalf("with --token: %v (%s)", err, errb.String())
+	}
+	path := filepath.Join(t.TempDir(), "t.mcap")
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	var rout, rerr bytes.Buffer
+	if err := dispatch(ctx, []string{"record", "--nats", url, "--token", token, "--ns", "x", "-o", path}, &rout, &rerr); err != nil {
+		t.Fatalf("record --nats --token: %v (%s)", err, rerr.String())
+	}
+	for _, s := range []string{out.String(), errb.String(), rout.String(), rerr.String()} {
+		if strings.Contains(s, token) {
+			t.Fatalf("the token was printed: %s", s)
+		}
+	}
+	if !strings.Contains(rout.String(), "dropped 0") {
+		t.Errorf("record --nats shows no drop count:\n%s", rout.String())
 	}
 }
