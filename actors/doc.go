@@ -22,7 +22,10 @@
 //     reporting each state change (connecting, streaming, failed: reason,
 //     backing off) with the URL's credentials redacted;
 //   - the sync actor pairs left and right frames whose stamps differ by at
-//     most stereo.sync_tolerance and drops (and counts) the unpaired;
+//     most stereo.sync_tolerance and drops (and counts) the unpaired; when
+//     the right camera has been silent for stereo.mono_after it passes the
+//     left frames on alone (monocular depth, a WARN on diagnostics, the
+//     stereo learner pausing) until a fresh right frame arrives;
 //   - a perception actor has a latest-frame-wins mailbox (latestBox): one
 //     inference goroutine takes the newest frame set, so a slow model drops
 //     stale frames (counted) and never queues them; the torch work runs on a

@@ -71,7 +71,7 @@ type Node struct {
 	worker  *perception.Worker
 	model   *perception.Model
 	modelOf string
-	modelAt string // the checkpoint file loaded, "" for random init
+	modelAt string                 // the checkpoint file loaded, "" for random init
 	ckpt    *perception.Checkpoint // the checkpoint the node started from
 	est     *perception.Estimator
 	learn   *learnerState

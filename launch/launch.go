@@ -101,6 +101,11 @@ type Stereo struct {
 	// It defaults to 0: taken from the right camera's calibration file or
 	// synth:// URL; a right camera with inline intrinsics needs it.
 	Baseline float64
+	// MonoAfter is how long the right camera may be silent while the left
+	// one streams before the node publishes the left camera's depth alone
+	// (monocular, from the left image) rather than nothing; pairing resumes
+	// when the right camera is back. It defaults to 1 s; 0 never degrades.
+	MonoAfter time.Duration
 	// SyncTolerance is the largest stamp difference of a left and a right
 	// frame that still pair. It defaults to 10 ms.
 	SyncTolerance time.Duration

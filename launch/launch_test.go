@@ -64,7 +64,7 @@ func TestDemoFile(t *testing.T) {
 			t.Errorf("cameras[%d].Intrinsics = %+v, want %+v", i, c.Intrinsics, want)
 		}
 	}
-	if l.Stereo == nil || *l.Stereo != (Stereo{Left: "left", Right: "right", Baseline: 0.54, SyncTolerance: 10 * time.Millisecond}) {
+	if l.Stereo == nil || *l.Stereo != (Stereo{Left: "left", Right: "right", Baseline: 0.54, SyncTolerance: 10 * time.Millisecond, MonoAfter: time.Second}) {
 		t.Errorf("Stereo = %+v", l.Stereo)
 	}
 	if l.Serve == nil || l.Serve.Listen != "127.0.0.1:8554" || !strings.HasPrefix(l.Serve.World, "synth://") {

@@ -183,8 +183,10 @@ var params = []*Param{
 
 	{Name: "stereo", Type: "map", kind: kindMap,
 		Description: "The stereo pair. Optional: cameras with roles left and right pair by themselves with these defaults.",
-		open:        func(l *Launch, _ *Camera) { l.Stereo = &Stereo{SyncTolerance: 10 * time.Millisecond} },
-		present:     func(l *Launch, _ *Camera) bool { return l.Stereo != nil }},
+		open: func(l *Launch, _ *Camera) {
+			l.Stereo = &Stereo{SyncTolerance: 10 * time.Millisecond, MonoAfter: time.Second}
+		},
+		present: func(l *Launch, _ *Camera) bool { return l.Stereo != nil }},
 	{Name: "stereo.left", Type: "string", kind: kindString,
 		Range: "a camera with role left", Default: "the left camera",
 		Description: "Left (reference) camera of the pair.",
@@ -218,6 +220,16 @@ var params = []*Param{
 		ptr: field(func(l *Launch, _ *Camera) *time.Duration {
 			if l.Stereo != nil {
 				return &l.Stereo.SyncTolerance
+			}
+			return nil
+		})},
+
+	{Name: "stereo.mono_after", Type: "duration", Default: "1s", kind: kindDuration, lo: 0, hi: float64(time.Hour),
+		Range:       "0 (never) to 1h",
+		Description: "How long the right camera may be silent while the left streams before the node publishes the left camera's depth alone (monocular) instead of nothing; pairing resumes when the right camera returns, and diagnostics say which.",
+		ptr: field(func(l *Launch, _ *Camera) *time.Duration {
+			if l.Stereo != nil {
+				return &l.Stereo.MonoAfter
 			}
 			return nil
 		})},
