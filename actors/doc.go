@@ -18,7 +18,7 @@
 //   - a camera actor opens its camera through the camera package's
 //     registry (camera.Open: the URL's scheme picks the driver), reads it on
 //     its own goroutine and reconnects it forever with exponential backoff
-//     (0.5 s doubling to 10 s, reset after 5 s of healthy streaming),
+//     (0.25 s doubling to 1 s, reset after 5 s of healthy streaming),
 //     reporting each state change (connecting, streaming, failed: reason,
 //     backing off) with the URL's credentials redacted;
 //   - the sync actor pairs left and right frames whose stamps differ by at

@@ -286,3 +286,23 @@ func TestDemoPublishes(t *testing.T) {
 		t.Errorf("the demo took %v to stop, want under 2 s", d)
 	}
 }
+
+// TestParseStart reads camera serve's --start in both spellings and names
+// the flag on bad input.
+func TestParseStart(t *testing.T) {
+	for in, want := range map[string]time.Time{
+		"":                     {},
+		"1767225600.5":         time.Unix(1767225600, 5e8),
+		"2026-12-03T12:00:00Z": time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC),
+	} {
+		got, err := parseStart(in)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("parseStart(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"yesterday", "-5", "1e300"} {
+		if _, err := parseStart(in); err == nil || !strings.Contains(err.Error(), "--start") {
+			t.Errorf("parseStart(%q) = %v, want an error naming --start", in, err)
+		}
+	}
+}

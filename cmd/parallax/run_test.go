@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/parallax-robotics/parallax/perception"
 	"io"
 	"os"
 	"os/exec"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/parallax-robotics/parallax/perception"
 )
 
 // TestRunBadLaunch checks that run reports every problem of a bad launch
