@@ -19,9 +19,10 @@ cd "$repo"
 # flags), protobuf-compiler (make proto), ffmpeg (a real RTSP publisher in
 # tests), python3-torch (the same libtorch from Python: reference numbers),
 # python3-protobuf (examples/python/subscriber.py, checked by a test),
-# python3-zstandard (scripts/mcap_check.py, the independent MCAP reader).
+# python3-zstandard (scripts/mcap_check.py, the independent MCAP reader),
+# nats-server (the external broker the fault suite restarts under a node).
 apt_packages=(libtorch-dev g++ libavcodec-dev libavutil-dev libswscale-dev pkg-config
-	protobuf-compiler ffmpeg python3-torch python3-protobuf python3-zstandard)
+	protobuf-compiler ffmpeg python3-torch python3-protobuf python3-zstandard nats-server)
 protoc_gen_go_version="v1.36.12"
 # staticcheck 2026.2.2: the first release that reads Go 1.26 code.
 staticcheck_version="v0.8.2"
@@ -47,6 +48,13 @@ if ((${#missing[@]} > 0)); then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -q
 	apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+	# Debian's nats-server package enables a system broker on :4222; the
+	# tests start their own, and a developer's machine should not gain a
+	# service it did not ask for.
+	if [[ " ${missing[*]} " == *" nats-server "* ]] && command -v systemctl >/dev/null && systemctl is-enabled -q nats-server 2>/dev/null; then
+		log "disabling the nats-server system service the package enabled (the tests run their own)"
+		systemctl disable --now nats-server || true
+	fi
 fi
 
 # 2. Go tools, where `go install` puts them (the Makefile adds that folder
