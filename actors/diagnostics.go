@@ -22,8 +22,8 @@ type diagnosticsActor struct {
 	out *fanout
 
 	started time.Time // for the process status's uptime
-	status map[string]*parallaxv1.DiagnosticStatus
-	timer  *time.Timer
+	status  map[string]*parallaxv1.DiagnosticStatus
+	timer   *time.Timer
 }
 
 func (a *diagnosticsActor) Receive(ctx actor.Context) {

@@ -109,9 +109,21 @@ func (s *natsSink) preview(f *msgs.Frame) error {
 	})
 }
 
-// publish sends m on subject, counting what NATS took and refused.
+// heldBackSize is the size from which a message is not published while
+// NATS is disconnected: depth maps, images and scene flow are stale by the
+// time the server returns, while odometry, camera_info, diagnostics and
+// learner stats (all well below it) wait in the reconnect buffer, which
+// then holds minutes of them instead of seconds of depth.
+const heldBackSize = 16 << 10
+
+// publish sends m on subject, counting what NATS took, refused and what
+// was held back during an outage.
 func (s *natsSink) publish(subject string, m proto.Message) error {
 	b, err := proto.Marshal(m)
+	if err == nil && len(b) >= heldBackSize && s.nc.Status() != nats.CONNECTED {
+		s.c.heldBack.Add(1)
+		return nil
+	}
 	if err == nil {
 		err = s.nc.Publish(subject, b)
 	}

@@ -428,7 +428,7 @@ func (n *Node) release() {
 func (n *Node) Stats() Stats {
 	s := Stats{
 		FramesIn: n.c.framesIn.Load(), FramesProcessed: n.c.processed.Load(),
-		Published: n.c.published.Load(), PublishErrors: n.c.publishErrors.Load(),
+		Published: n.c.published.Load(), PublishErrors: n.c.publishErrors.Load(), HeldBack: n.c.heldBack.Load(),
 		DroppedUnpaired: n.c.unpaired.Load(), DroppedStale: n.c.stale.Load(),
 		Reconnects: n.c.reconnects.Load(),
 	}

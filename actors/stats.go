@@ -17,6 +17,10 @@ type Stats struct {
 	Published uint64
 	// PublishErrors counts messages NATS refused.
 	PublishErrors uint64
+	// HeldBack counts the large messages (depth maps, images, scene flow)
+	// not published while NATS was disconnected: they would be stale when
+	// it returns, and buffering them would only grow the node's memory.
+	HeldBack uint64
 	// DroppedUnpaired counts stereo frames without a partner within the
 	// sync tolerance.
 	DroppedUnpaired uint64
@@ -35,8 +39,8 @@ func (s Stats) Dropped() uint64 { return s.DroppedUnpaired + s.DroppedStale + s.
 
 // counters are the shared, lock-free counters behind Stats.
 type counters struct {
-	framesIn, processed, published, publishErrors atomic.Uint64
-	unpaired, stale, reconnects                   atomic.Uint64
+	framesIn, processed, published, publishErrors, heldBack atomic.Uint64
+	unpaired, stale, reconnects                             atomic.Uint64
 
 	mu  sync.Mutex
 	lat []time.Duration // capture-to-depth-published latencies not yet taken

@@ -119,6 +119,10 @@ func statusLoop(ctx context.Context, n *actors.Node, duration time.Duration, std
 		if extra != nil {
 			e = "  " + extra()
 		}
+		if held := s.HeldBack - prev.HeldBack; held > 0 {
+			// NATS is (or was this second) down: say what waits and what not.
+			l = fmt.Sprintf("NATS down: %d large held back  %s", held, l)
+		}
 		fmt.Fprintf(stdout, "t=%5.1fs  frames in %3d  published %3d  dropped %d (total)  %s%s\n",
 			time.Since(start).Seconds(), s.FramesIn-prev.FramesIn, s.Published-prev.Published, s.Dropped(), l, e)
 		prev = s
