@@ -8,8 +8,15 @@ import (
 )
 
 // recoveryBound is how soon after a camera's return the node must publish
-// depth again.
-const recoveryBound = 2 * time.Second
+// depth again: 2 s in the suite proper (make faults, on a quiet machine);
+// the short form inside make test shares two cores with the other test
+// packages and only checks that recovery is prompt.
+func recoveryBound() time.Duration {
+	if *long {
+		return 2 * time.Second
+	}
+	return 5 * time.Second
+}
 
 // node runs `parallax run` on a launch file and waits until it serves.
 func node(t *testing.T, launch string, args ...string) *proc {
@@ -60,8 +67,8 @@ func TestCameraRestarts(t *testing.T) {
 		}
 		rec := at.Sub(back)
 		r.worst = max(r.worst, rec)
-		if rec > recoveryBound {
-			t.Errorf("attempt %d (down %v): depth again after %v, want within %v", i+1, down, rec, recoveryBound)
+		if rec > recoveryBound() {
+			t.Errorf("attempt %d (down %v): depth again after %v, want within %v", i+1, down, rec, recoveryBound())
 			continue
 		}
 		r.recovers++

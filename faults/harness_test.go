@@ -322,7 +322,8 @@ type watcher struct {
 	depth   map[string][]time.Time // camera -> arrivals
 	odom    map[uint64]bool        // odometry seqs received
 	diag    []string               // "name: message" of each change
-	process map[string]int64       // the latest process status
+	levels  []parallaxv1.DiagnosticStatus_Level
+	process map[string]int64 // the latest process status
 }
 
 // watch connects to url (retrying while the node starts) and subscribes.
@@ -376,6 +377,7 @@ func watch(t testing.TB, url, ns string) *watcher {
 			}
 			if len(d.Status) == 1 { // a change, not the periodic summary
 				w.diag = append(w.diag, d.Status[0].Name+": "+d.Status[0].Message)
+				w.levels = append(w.levels, d.Status[0].Level)
 			}
 		}
 	})
@@ -457,6 +459,13 @@ func (w *watcher) waitDiag(sub string, from int, timeout time.Duration) int {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// change returns the i-th diagnostics change and its level.
+func (w *watcher) change(i int) (string, parallaxv1.DiagnosticStatus_Level) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.diag[i], w.levels[i]
 }
 
 // changes is the number of diagnostics changes seen so far.
