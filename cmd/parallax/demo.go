@@ -34,7 +34,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		"parallax demo --listen 127.0.0.1:0 --rtsp-listen 127.0.0.1:0 --model stereo.ckpt",
 		"parallax demo --pretrain -o assets/demo.ckpt --pretrain-steps 1500")
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until interrupted)")
-	nf := addNodeFlags(fs, "launch/demo.yaml's; --model: the built-in assets/demo.ckpt")
+	nf := addNodeFlags(fs, "launch/demo.yaml's", "the built-in assets/demo.ckpt")
 	fs.deprecate("nats-listen", "listen")
 	fs.deprecate("checkpoint", "model")
 	rtspListen := fs.String("rtsp-listen", "", "address of the synthetic camera's RTSP server, port 0 for a free one (default from launch/demo.yaml: 127.0.0.1:8554)")

@@ -20,7 +20,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	file := fs.String("f", "", "the launch file, instead of the argument (YAML; launch/PARAMETERS.md lists every parameter)")
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until interrupted)")
 	adapt := fs.Bool("adapt", true, "adapt the networks online; --adapt=false serves a frozen model (default: the launch file's learner.adapt)")
-	nf := addNodeFlags(fs, "the launch file's")
+	nf := addNodeFlags(fs, "the launch file's", "the launch file's model.checkpoint")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

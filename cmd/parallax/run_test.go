@@ -55,7 +55,7 @@ func TestRunBadLaunch(t *testing.T) {
 		})
 	}
 	var errb bytes.Buffer
-	if err := dispatch(context.Background(), []string{"run"}, &bytes.Buffer{}, &errb); !errors.Is(err, errUsage) || !strings.Contains(errb.String(), "-f launch.yaml is required") {
+	if err := dispatch(context.Background(), []string{"run"}, &bytes.Buffer{}, &errb); !errors.Is(err, errUsage) || !strings.Contains(errb.String(), "name the launch file") {
 		t.Errorf("run without -f: %v, %q", err, errb.String())
 	}
 }
