@@ -124,6 +124,31 @@ type GroundTruth struct {
 	Pose Pose
 	// Motion is the per-pixel 3D motion of the scene point seen at each pixel
 	// between this frame and the next, in metres in the world frame, 3 values
-	// (x, y, z) a pixel; nil when the scene is static.
+	// (x, y, z) a pixel; nil when the source has no motion ground truth.
 	Motion []float32
+	// Flow is the optical flow to the same camera's next frame: 2 values
+	// (dx, dy) a pixel, in pixels, where the scene point seen at pixel
+	// centre (x+0.5, y+0.5) projects in the next frame minus that centre;
+	// nil without motion ground truth.
+	Flow []float32
+	// SceneFlow is the 3D motion of each pixel's scene point relative to
+	// the camera, 3 values a pixel in metres: its position in the next
+	// frame's camera coordinates minus its position in this frame's
+	// (Self-Mono-SF's and parallax.v1.SceneFlow's camera-relative flow, the
+	// camera's own motion included); nil without motion ground truth.
+	SceneFlow []float32
+	// Instance is the object seen at each pixel: 0 for the ground, walls
+	// and sky lid, otherwise a per-world object id, stable across frames.
+	Instance []int32
+	// Moving is 1 where the pixel sees an object that moves in the world,
+	// 0 elsewhere (static scenery, whatever the camera does).
+	Moving []uint8
+	// Occluded is 1 where the pixel's scene point is hidden (or outside
+	// the image) in the next frame, 0 where it is visible there.
+	Occluded []uint8
+	// Disparity is the stereo disparity fx*baseline/depth in pixels, for a
+	// stereo rig; NextDisparity is that of the same scene point at the next
+	// frame (KITTI scene flow's D2), both at this frame's pixels. nil for
+	// mono rigs or without motion ground truth.
+	Disparity, NextDisparity []float32
 }

@@ -101,6 +101,15 @@ type Config struct {
 	// Exposure is the amplitude of the slow brightness drift along the
 	// drive, 0 (none) to 0.5. It defaults to 0.12; a negative value means none.
 	Exposure float64
+	// Movers is the number of moving objects, 0 to MaxMovers: cars driving
+	// in both lanes and pedestrians crossing the road, on smooth paths drawn
+	// from the seed (see motion.go). It defaults to 0 (a static world).
+	Movers int
+	// MotionTruth fills the motion ground truth of every frame (optical and
+	// scene flow to the next frame, instances, moving and occlusion masks,
+	// disparity at this and the next frame); it costs about two extra ray
+	// casts a pixel. It defaults to false; Movers > 0 turns it on.
+	MotionTruth bool
 }
 
 // withDefaults returns the config with every zero field set to its default.
@@ -206,6 +215,9 @@ func (c Config) validate() error {
 	if c.Path != PathCar && c.Path != PathRobot {
 		return bad("Path", "is %q, want %q or %q", c.Path, PathCar, PathRobot)
 	}
+	if err := c.validateMotion(); err != nil {
+		return err
+	}
 	if _, ok := palettes[c.Style]; !ok {
 		return bad("Style", "is %q, want %q, %q or %q", c.Style, StyleUrban, StyleSuburb, StyleDesert)
 	}
@@ -243,6 +255,8 @@ var urlKeys = map[string]func(c *Config, v string) error{
 	"sun_azimuth":   floatKey(func(c *Config) *float64 { return &c.SunAzimuth }),
 	"ambient":       floatKey(func(c *Config) *float64 { return &c.Ambient }),
 	"exposure":      floatKey(func(c *Config) *float64 { return &c.Exposure }),
+	"movers":        func(c *Config, v string) (err error) { c.Movers, err = strconv.Atoi(v); return },
+	"motion_truth":  func(c *Config, v string) (err error) { c.MotionTruth, err = parseBool(v); return },
 	"path":          func(c *Config, v string) error { c.Path = v; return nil },
 	"style":         func(c *Config, v string) error { c.Style = v; return nil },
 }
@@ -358,6 +372,12 @@ func (c Config) URL() string {
 	}
 	if c.Samples != 0 {
 		q.Set("samples", strconv.Itoa(c.Samples))
+	}
+	if c.Movers != 0 {
+		q.Set("movers", strconv.Itoa(c.Movers))
+	}
+	if c.MotionTruth {
+		q.Set("motion_truth", "1")
 	}
 	for _, f := range []struct {
 		k string

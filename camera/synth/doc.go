@@ -28,7 +28,13 @@
 // Rendering casts one ray per pixel against analytic primitives (the ground
 // and lid planes, the ring walls, boxes and cylinders), culls objects per
 // 16x16 tile with the tile's frustum, and spreads tiles over GOMAXPROCS
-// goroutines. Objects are static today (GroundTruth.Motion is nil); each hit
-// records the index of its object, so moving objects would fill Motion from
-// their velocity.
+// goroutines.
+//
+// Config.Movers adds moving objects (motion.go): cars in both lanes and
+// pedestrians crossing, on smooth paths drawn from the seed that keep
+// company with the camera. With movers (or Config.MotionTruth) every frame
+// carries motion ground truth: optical flow and camera-relative 3D scene
+// flow to the next frame, world motion, instance ids, moving and occlusion
+// masks, and for stereo the disparity at this frame and of the same points
+// at the next (KITTI scene flow's D1 and D2).
 package synth

@@ -66,6 +66,7 @@ type frameSetup struct {
 	fpScale    float64    // pixel footprint per metre of range
 	gain       float64    // exposure
 	visible    []int32    // objects inside the view frustum
+	objs       []object   // the objects at this frame's time (movers moved)
 	tilesX     int
 	tilesY     int
 	pix        []byte
@@ -74,7 +75,7 @@ type frameSetup struct {
 
 func (w *World) renderView(name string, i int, t float64, pose msgs.Pose) *msgs.Frame {
 	W, H := w.cfg.Width, w.cfg.Height
-	f := &frameSetup{w: w, pix: make([]byte, W*H*3), depth: make([]float32, W*H)}
+	f := &frameSetup{w: w, pix: make([]byte, W*H*3), depth: make([]float32, W*H), objs: w.objectsAt(t)}
 	R := pose.R
 	f.ox, f.oy, f.oz = pose.T[0], pose.T[1], pose.T[2]
 	k := w.intr
@@ -94,8 +95,8 @@ func (w *World) renderView(name string, i int, t float64, pose msgs.Pose) *msgs.
 	// Frame-level culling against the whole image's frustum.
 	planes := f.frustum(0, 0, float64(W), float64(H))
 	f.visible = make([]int32, 0, 64)
-	for j := range w.objs {
-		if f.sphereIn(&planes, &w.objs[j]) {
+	for j := range f.objs {
+		if f.sphereIn(&planes, &f.objs[j]) {
 			f.visible = append(f.visible, int32(j))
 		}
 	}
@@ -125,7 +126,7 @@ func (w *World) renderView(name string, i int, t float64, pose msgs.Pose) *msgs.
 	wg.Wait()
 
 	intr := w.intr
-	return &msgs.Frame{
+	frame := &msgs.Frame{
 		Camera:     name,
 		Seq:        uint64(i),
 		Stamp:      time.Unix(0, 0).Add(time.Duration(t * float64(time.Second))),
@@ -135,6 +136,8 @@ func (w *World) renderView(name string, i int, t float64, pose msgs.Pose) *msgs.
 		Intrinsics: &intr,
 		Truth:      &msgs.GroundTruth{Depth: f.depth, Pose: pose},
 	}
+	w.motionTruth(f, name, t, frame.Truth)
+	return frame
 }
 
 // ray returns the world direction through the point (x, y) of the image.
@@ -196,7 +199,7 @@ func (f *frameSetup) renderTile(tx, ty int, cand []int32) []int32 {
 	x1, y1 := min(x0+tileSize, W), min(y0+tileSize, H)
 	planes := f.frustum(float64(x0), float64(y0), float64(x1), float64(y1))
 	for _, j := range f.visible {
-		if f.sphereIn(&planes, &w.objs[j]) {
+		if f.sphereIn(&planes, &f.objs[j]) {
 			cand = append(cand, j)
 		}
 	}
@@ -281,7 +284,7 @@ func (f *frameSetup) trace(d [3]float64, cand []int32, h *hit) {
 		}
 	}
 	for _, j := range cand {
-		o := &w.objs[j]
+		o := &f.objs[j]
 		rx, ry := ox-o.cx, oy-o.cy
 		if o.kind == kindCylinder {
 			if a < 1e-12 {

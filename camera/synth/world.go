@@ -93,8 +93,9 @@ type World struct {
 	// tenth of a millimetre.
 	rcTab []float64
 
-	s0    float64    // arc length at frame 0
-	phase [8]float64 // phases of the path and exposure oscillations
+	s0     float64    // arc length at frame 0
+	movers []mover    // moving objects (motion.go), after objs in object ids
+	phase  [8]float64 // phases of the path and exposure oscillations
 }
 
 // rc is the centreline radius at angle theta.
@@ -195,6 +196,7 @@ func NewWorld(cfg Config) (*World, error) {
 
 	w.tex = makeTextures(rngTex, w.pal)
 	w.layout(rngLay)
+	w.placeMovers(rand.New(rand.NewPCG(seed, 0x30fe)))
 	w.uOutPerRad = 48 * math.Max(1, math.Round(2*math.Pi*w.rOut/48)) / (2 * math.Pi)
 	w.uCorePerRad = 12 * math.Max(1, math.Round(2*math.Pi*w.rCore/12)) / (2 * math.Pi)
 	return w, nil
