@@ -1,0 +1,252 @@
+package perception
+
+import (
+	"fmt"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+)
+
+// NetFlow is the conventional name of the optical flow sub-network.
+const NetFlow = "flow"
+
+// flowWidths are the channel widths of the flow encoder's 4 levels
+// (strides 2, 4, 8, 16).
+var flowWidths = map[string][4]int64{
+	SizeSmall:   {12, 24, 32, 48},
+	SizeDefault: {16, 32, 64, 96},
+}
+
+// flowLevels is the number of pyramid levels of FlowNet.
+const flowLevels = 4
+
+// FlowConfig configures the optical flow network (kind "flow"). Its fields
+// are part of the architecture a checkpoint records.
+type FlowConfig struct {
+	// Size picks the channel widths: "small" (12 .. 48) or "default"
+	// (16 .. 96). It defaults to "default".
+	Size string
+}
+
+func (c *FlowConfig) fill() {
+	if c.Size == "" {
+		c.Size = SizeDefault
+	}
+}
+
+// Kind is "flow".
+func (FlowConfig) Kind() string { return NetFlow }
+
+// Filled returns c with defaults filled in.
+func (c FlowConfig) Filled() NetConfig { c.fill(); return c }
+
+// ArchDiff compares the widths.
+func (c FlowConfig) ArchDiff(other NetConfig) string {
+	o, ok := other.(FlowConfig)
+	switch {
+	case !ok:
+		return fmt.Sprintf("kind %s != %s", c.Kind(), other.Kind())
+	case c.Size != o.Size:
+		return fmt.Sprintf("size %s != %s", c.Size, o.Size)
+	}
+	return ""
+}
+
+// Validate checks a filled configuration.
+func (c FlowConfig) Validate() error {
+	if _, ok := flowWidths[c.Size]; !ok {
+		return fmt.Errorf("%w: flow size %q (want small or default)", ErrConfig, c.Size)
+	}
+	return nil
+}
+
+// Build makes a FlowNet.
+func (c FlowConfig) Build(p *nn.Path, width, height int) (Net, error) { return NewFlowNet(p, c) }
+
+func init() { RegisterNet(FlowConfig{}.Kind(), decodeAs[FlowConfig]) }
+
+// FlowNet is a light PWC-Net-style optical flow network (Sun et al. 2018,
+// as UnFlow's successors use it): a shared (siamese) 4-level feature
+// pyramid of both images; coarse to fine, each level warps the second
+// image's features by the upsampled flow of the level below, concatenates
+// them with the first image's features and that flow, and a small decoder
+// predicts the residual flow. It has no cost volume (a correlation layer
+// is left for a larger size), which keeps it a few hundred thousand
+// parameters and fast on a CPU.
+type FlowNet struct {
+	cfg FlowConfig
+	enc [flowLevels][2]*conv2d
+	dec [flowLevels][3]*conv2d
+}
+
+// NewFlowNet makes a flow network with its variables under p.
+func NewFlowNet(p *nn.Path, cfg FlowConfig) (*FlowNet, error) {
+	cfg.fill()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &FlowNet{cfg: cfg}
+	w := flowWidths[cfg.Size]
+	in := int64(3)
+	var err error
+	for l := 0; l < flowLevels; l++ {
+		if n.enc[l][0], err = newConv(p.Sub(fmt.Sprintf("enc%d", l)).Sub("conv0"), in, w[l], 3, 2, false); err != nil {
+			return nil, err
+		}
+		if n.enc[l][1], err = newConv(p.Sub(fmt.Sprintf("enc%d", l)).Sub("conv1"), w[l], w[l], 3, 1, false); err != nil {
+			return nil, err
+		}
+		in = w[l]
+		dp := p.Sub(fmt.Sprintf("dec%d", l))
+		dw := max(w[l], 24)
+		if n.dec[l][0], err = newConv(dp.Sub("conv0"), 2*w[l]+2, dw, 3, 1, false); err != nil {
+			return nil, err
+		}
+		if n.dec[l][1], err = newConv(dp.Sub("conv1"), dw, dw/2, 3, 1, false); err != nil {
+			return nil, err
+		}
+		if n.dec[l][2], err = newConv(dp.Sub("flow"), dw/2, 2, 3, 1, false); err != nil {
+			return nil, err
+		}
+		// An untrained network predicts (nearly) zero flow, the best guess
+		// without information, as the pose network starts near no motion.
+		if err := scaleInit(n.dec[l][2], 0.05, 0); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// Config returns the network's configuration with defaults filled in.
+func (n *FlowNet) Config() FlowConfig { return n.cfg }
+
+// NetConfig returns Config as a NetConfig.
+func (n *FlowNet) NetConfig() NetConfig { return n.cfg }
+
+// Forward takes two batches of frames a and b, each [B,3,H,W] float32 in
+// [0,1] (H, W multiples of 32, at least 64), and returns the optical flow
+// from a to b at flowLevels scales, finest first: [B,2,H/2,W/2] ..
+// [B,2,H/16,W/16], each in pixels of the full input resolution (channel 0
+// along x, 1 along y): pixel p of a shows what pixel p+flow of b shows.
+// FlowFull upsamples the finest to the input size. The caller drops them.
+func (n *FlowNet) Forward(a, b *ts.Tensor) (out []*ts.Tensor, err error) {
+	sa, err := checkInput(a, 3)
+	if err != nil {
+		return nil, err
+	}
+	sb, err := checkInput(b, 3)
+	if err != nil {
+		return nil, err
+	}
+	for i := range sa {
+		if sa[i] != sb[i] {
+			return nil, fmt.Errorf("%w: flow inputs differ: %v and %v", ErrInputShape, sa, sb)
+		}
+	}
+	defer Recover("perception", "flow forward", &err)
+	s := NewScope("perception: flow forward")
+	defer s.Free()
+	B := sa[0]
+	x := s.Do(func() (*ts.Tensor, error) { return ts.Cat([]ts.Tensor{*a, *b}, 0) })
+	h := s.Do(func() (*ts.Tensor, error) { return normalise(x) })
+	var feats [flowLevels]*ts.Tensor
+	for l := 0; l < flowLevels; l++ {
+		for _, c := range n.enc[l] {
+			y := s.Do(func() (*ts.Tensor, error) { return c.forward(h) })
+			h = s.Do(func() (*ts.Tensor, error) { return y.LeakyRelu(false) })
+		}
+		feats[l] = h
+	}
+	out = make([]*ts.Tensor, flowLevels)
+	var flow *ts.Tensor
+	for l := flowLevels - 1; l >= 0 && s.Err() == nil; l-- {
+		f := feats[l]
+		fa := s.Do(func() (*ts.Tensor, error) { return f.Narrow(0, 0, B, false) })
+		fb := s.Do(func() (*ts.Tensor, error) { return f.Narrow(0, B, B, false) })
+		sz, err := fa.Size()
+		if err != nil {
+			return nil, err
+		}
+		scale := float64(int64(1) << uint(l+1)) // full-resolution pixels per pixel of this level
+		if flow == nil {
+			flow = s.Do(func() (*ts.Tensor, error) { return ts.Zeros([]int64{B, 2, sz[2], sz[3]}, gotch.Float, a.MustDevice()) })
+		} else {
+			flow = s.Do(func() (*ts.Tensor, error) {
+				return flow.UpsampleBilinear2d([]int64{sz[2], sz[3]}, false, nil, nil, false)
+			})
+		}
+		lvl := s.Do(func() (*ts.Tensor, error) { return flow.MulScalar(s.Scalar(1/scale), false) })
+		wb := s.Do(func() (*ts.Tensor, error) { return WarpFlow(fb, lvl) })
+		// The flow enters the decoder in units of this level's pixels,
+		// scaled down so it stays O(1).
+		fin := s.Do(func() (*ts.Tensor, error) { return lvl.MulScalar(s.Scalar(0.25), false) })
+		h := s.Do(func() (*ts.Tensor, error) { return ts.Cat([]ts.Tensor{*fa, *wb, *fin}, 1) })
+		for i, c := range n.dec[l] {
+			y := s.Do(func() (*ts.Tensor, error) { return c.forward(h) })
+			if i < 2 {
+				h = s.Do(func() (*ts.Tensor, error) { return y.LeakyRelu(false) })
+			} else {
+				h = y
+			}
+		}
+		// The residual is predicted in this level's pixels.
+		res := s.Do(func() (*ts.Tensor, error) { return h.MulScalar(s.Scalar(scale), false) })
+		flow = s.Do(func() (*ts.Tensor, error) { return flow.Add(res, false) })
+		out[l] = flow
+	}
+	if s.Err() != nil {
+		return nil, s.Err()
+	}
+	for _, o := range out {
+		s.Keep(o)
+	}
+	return out, nil
+}
+
+// FlowFull upsamples a flow [B,2,h,w] (in input pixels) bilinearly to
+// [B,2,H,W]; the caller drops the result.
+func FlowFull(flow *ts.Tensor, H, W int) (*ts.Tensor, error) {
+	return flow.UpsampleBilinear2d([]int64{int64(H), int64(W)}, false, nil, nil, false)
+}
+
+// WarpFlow samples src [B,C,H,W] bilinearly at p + flow for every pixel p,
+// flow [B,2,H,W] in pixels of src (border padding): the backward warp of
+// optical flow, differentiable in src and flow. The caller drops the result.
+func WarpFlow(src, flow *ts.Tensor) (out *ts.Tensor, err error) {
+	const fn = "WarpFlow"
+	defer Recover("perception", fn, &err)
+	ss, err := geoShape(fn, "src", src)
+	if err != nil {
+		return nil, err
+	}
+	fs, err := geoShape(fn, "flow", flow)
+	if err != nil {
+		return nil, err
+	}
+	if len(ss) != 4 || len(fs) != 4 || fs[1] != 2 || fs[0] != ss[0] || fs[2] != ss[2] || fs[3] != ss[3] {
+		return nil, fmt.Errorf("%w: %s: src %v and flow %v (want [B,C,H,W] and [B,2,H,W])", ErrGeometryShape, fn, geoDims(ss), geoDims(fs))
+	}
+	s := NewScope("perception: " + fn)
+	defer s.Free()
+	H, W := ss[2], ss[3]
+	base := geoPixelCentres(s, H, W, src.MustDevice()) // [3,H*W]: x+0.5, y+0.5, 1
+	xy := s.Do(func() (*ts.Tensor, error) { return base.Narrow(0, 0, 2, false) })
+	xy = s.Do(func() (*ts.Tensor, error) { return xy.View([]int64{1, 2, H, W}, false) })
+	p := s.Do(func() (*ts.Tensor, error) { return flow.Add(xy, false) })
+	// Normalised coordinates for align_corners=false: 2*(u)/W - 1 with u
+	// measured from the image's left edge.
+	norm := make([]float32, 2)
+	norm[0], norm[1] = float32(2/float64(W)), float32(2/float64(H))
+	k := s.Do(func() (*ts.Tensor, error) { return FloatTensor(norm, []int64{1, 2, 1, 1}, src.MustDevice()) })
+	g := s.Do(func() (*ts.Tensor, error) { return p.Mul(k, false) })
+	g = s.Do(func() (*ts.Tensor, error) { return g.AddScalar(s.Scalar(-1), false) })
+	g = s.Do(func() (*ts.Tensor, error) { return g.Permute([]int64{0, 2, 3, 1}, false) })
+	out = s.Do(func() (*ts.Tensor, error) {
+		return ts.GridSampler(src, g, gridSamplerBilinear, int64(PaddingBorder), false)
+	})
+	if s.Err() != nil {
+		return nil, s.Err()
+	}
+	return s.Keep(out), nil
+}

@@ -1,0 +1,69 @@
+package perception
+
+import (
+	"testing"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/nn"
+
+	"github.com/parallax-robotics/parallax/internal/torchtest"
+)
+
+// The flow network gives flowLevels flows of the documented sizes, starts
+// near zero flow, and a model with it round-trips its configuration.
+func TestFlowNetShapes(t *testing.T) {
+	torchtest.LockThread(t)
+	vs := nn.NewVarStore(gotch.CPU)
+	n, err := NewFlowNet(vs.Root().Sub("flow"), FlowConfig{Size: SizeSmall})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := tensor(t, make([]float32, 2*3*64*128), 2, 3, 64, 128)
+	b := tensor(t, make([]float32, 2*3*64*128), 2, 3, 64, 128)
+	out, err := n.Forward(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for l, f := range out {
+		assertShape(t, "flow", f, 2, 2, int64(32>>l), int64(64>>l))
+		f.MustDrop()
+	}
+	if _, err := n.Forward(a, tensor(t, make([]float32, 3*64*128), 1, 3, 64, 128)); err == nil {
+		t.Fatal("mismatched inputs accepted")
+	}
+	if _, err := (FlowConfig{Size: "huge"}).Filled().(FlowConfig), (FlowConfig{Size: "huge"}).Validate(); err == nil {
+		t.Fatal("size huge accepted")
+	}
+	if d := ArchDiff(ModelConfig{Width: 128, Height: 64, Nets: map[string]NetConfig{NetFlow: FlowConfig{}}}.Fill(),
+		ModelConfig{Width: 128, Height: 64, Nets: map[string]NetConfig{NetFlow: FlowConfig{Size: SizeSmall}}}.Fill()); d == "" {
+		t.Fatal("flow sizes compare equal")
+	}
+}
+
+// WarpFlow with zero flow is the identity; with a whole-pixel shift it
+// moves the image.
+func TestWarpFlowShift(t *testing.T) {
+	torchtest.LockThread(t)
+	const w, h = 6, 4
+	img := make([]float32, h*w)
+	for i := range img {
+		img[i] = float32(i)
+	}
+	flow := make([]float32, 2*h*w)
+	for i := 0; i < h*w; i++ {
+		flow[i] = 1
+	}
+	out, err := WarpFlow(tensor(t, img, 1, 1, h, w), tensor(t, flow, 1, 2, h, w))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.MustDrop()
+	v := out.Float64Values()
+	for y := 0; y < h; y++ {
+		for x := 0; x < w-1; x++ {
+			if got, want := v[y*w+x], float64(img[y*w+x+1]); got < want-1e-4 || got > want+1e-4 {
+				t.Fatalf("(%d,%d) = %g, want %g", x, y, got, want)
+			}
+		}
+	}
+}
