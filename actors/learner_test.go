@@ -81,6 +81,9 @@ func TestNodeLearnerStatsPublished(t *testing.T) {
 	var losses, metrics bool
 	for _, s := range all {
 		losses = losses || len(s.Losses) > 0
+		if (len(s.Losses) > 0) != (s.StepSeconds > 0) {
+			t.Errorf("step_seconds %v with %d loss terms: a period with steps has both", s.StepSeconds, len(s.Losses))
+		}
 		if m := s.DepthMetrics; m != nil {
 			metrics = true
 			if !(m.AbsRel > 0) || math.IsNaN(m.AbsRel) || m.Pixels == 0 {
