@@ -343,23 +343,29 @@ func (c *client) readLoop() {
 			c.close(err)
 			return
 		}
-		if typ == websocket.MessageBinary {
-			c.sendJSON(statusMessage(levelError, "parallax viewer: client binary messages (clientPublish, services) are not supported", ""))
-			continue
-		}
-		var op clientOp
-		if err := json.Unmarshal(data, &op); err != nil {
-			c.sendJSON(statusMessage(levelError, fmt.Sprintf("parallax viewer: a message is not JSON: %v", err), ""))
-			continue
-		}
-		switch op.Op {
-		case "subscribe":
-			c.subscribe(op)
-		case "unsubscribe":
-			c.unsubscribe(op.SubscriptionIDs)
-		default:
-			c.sendJSON(statusMessage(levelError, fmt.Sprintf("parallax viewer: op %q is not supported (only subscribe and unsubscribe)", op.Op), ""))
-		}
+		c.handle(typ, data)
+	}
+}
+
+// handle answers one message of a Foxglove client: subscribe and
+// unsubscribe; anything else gets a status error.
+func (c *client) handle(typ websocket.MessageType, data []byte) {
+	if typ == websocket.MessageBinary {
+		c.sendJSON(statusMessage(levelError, "parallax viewer: client binary messages (clientPublish, services) are not supported", ""))
+		return
+	}
+	var op clientOp
+	if err := json.Unmarshal(data, &op); err != nil {
+		c.sendJSON(statusMessage(levelError, fmt.Sprintf("parallax viewer: a message is not JSON: %v", err), ""))
+		return
+	}
+	switch op.Op {
+	case "subscribe":
+		c.subscribe(op)
+	case "unsubscribe":
+		c.unsubscribe(op.SubscriptionIDs)
+	default:
+		c.sendJSON(statusMessage(levelError, fmt.Sprintf("parallax viewer: op %q is not supported (only subscribe and unsubscribe)", op.Op), ""))
 	}
 }
 

@@ -211,7 +211,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // dropsOf reads parallax_viewer_dropped_total from /metrics.
-func dropsOf(t *testing.T, v *viewer.Viewer) float64 {
+func dropsOf(t testing.TB, v *viewer.Viewer) float64 {
 	t.Helper()
 	fams := scrape(t, v.URL()+"metrics", "")
 	f := fams["parallax_viewer_dropped_total"]
