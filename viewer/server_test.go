@@ -368,53 +368,8 @@ func TestNodeClient(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkNodeResult(t, res, sp, "test", "left")
+			viewertest.CheckNodeResult(t, res, sp, "test", "left")
 		})
-	}
-}
-
-// checkNodeResult checks what the Node.js client decoded.
-func checkNodeResult(t *testing.T, res *viewertest.NodeResult, sp, ns, cam string) {
-	t.Helper()
-	if res.Subprotocol != sp || len(res.Errors) > 0 {
-		t.Errorf("subprotocol %q (offered %q), errors %v", res.Subprotocol, sp, res.Errors)
-	}
-	if res.ServerInfo["op"] != "serverInfo" || len(res.Advertised) < 10 {
-		t.Errorf("serverInfo %v, %d channels", res.ServerInfo, len(res.Advertised))
-	}
-	for _, a := range res.Advertised {
-		if a.Encoding != "protobuf" || a.SchemaEncoding != "protobuf" || !strings.Contains(a.SchemaName, ".") || a.SchemaBytes < 100 {
-			t.Errorf("advertised %+v", a)
-		}
-	}
-	d := res.Received[ns+"."+cam+".depth"]
-	if d.Count < 3 || d.SchemaName != "foxglove.RawImage" {
-		t.Fatalf("depth: %+v", d)
-	}
-	for _, s := range d.Samples {
-		w, _ := s["width"].(float64)
-		h, _ := s["height"].(float64)
-		lo, _ := s["min_m"].(float64)
-		hi, _ := s["max_m"].(float64)
-		if s["encoding"] != "32FC1" || s["frame_id"] != cam || s["bytes"] != w*h*4 || !(lo > 0 && hi > lo && hi <= 1000) {
-			t.Errorf("depth sample %v", s)
-		}
-	}
-	o := res.Received[ns+".odom"]
-	if o.Count < 3 || o.Samples[0]["frame_id"] != "odom" || o.Samples[0]["child_frame_id"] != cam {
-		t.Errorf("odom: %+v", o)
-	}
-	p := res.Received[ns+"."+cam+".points"]
-	if p.Count < 3 || p.SchemaName != "foxglove.PointCloud" {
-		t.Fatalf("points: %+v", p)
-	}
-	for _, s := range p.Samples {
-		n, _ := s["points"].(float64)
-		zmin, _ := s["z_min"].(float64)
-		fields, _ := s["fields"].([]any)
-		if s["frame_id"] != cam || s["point_stride"] != 16.0 || n < 100 || !(zmin > 0) || len(fields) != 7 {
-			t.Errorf("points sample %v", s)
-		}
 	}
 }
 

@@ -3,8 +3,6 @@ package viewer_test
 import (
 	"context"
 	"log/slog"
-	"net"
-	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -52,23 +50,6 @@ func pct(d []time.Duration, p float64) time.Duration {
 		return 0
 	}
 	return d[int(p/100*float64(len(d)-1))]
-}
-
-// smallWindow dials with a 256 KiB socket receive buffer, so that a client
-// that stops reading stalls the server's writes within a few messages
-// (loopback buffers otherwise grow to megabytes). Not smaller: below the
-// loopback MSS (64 KiB) Linux's receiver opens the window again only on
-// zero-window probes, and the client would crawl after its stall too.
-func smallWindow() *websocket.DialOptions {
-	d := &net.Dialer{Control: nil}
-	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := d.DialContext(ctx, network, addr)
-		if tc, ok := c.(*net.TCPConn); ok {
-			tc.SetReadBuffer(256 << 10)
-		}
-		return c, err
-	}}
-	return &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}}
 }
 
 // count reads c until ctx is done, counting MessageData per topic and
@@ -152,7 +133,7 @@ func TestSlowClient(t *testing.T) {
 	base := ts.take()
 	baseDepth := fastGot["test.left.depth"].Load()
 
-	slow := dial(smallWindow())
+	slow := dial(viewertest.SmallWindow())
 	const stall = 4 * time.Second
 	time.Sleep(stall) // slow reads nothing
 	during := ts.take()

@@ -18,6 +18,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	file := fs.String("f", "", "the launch file (YAML; launch/PARAMETERS.md lists every parameter)")
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until interrupted)")
 	adapt := fs.Bool("adapt", true, "adapt the networks online; --adapt=false serves a frozen model (default: the launch file's learner.adapt)")
+	viewerListen, logFormat := viewerFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -29,8 +30,16 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintln(stderr, "parallax run: -f launch.yaml is required (launch/robot.example.yaml is a commented example)")
 		return errUsage
 	}
+	log, err := newLogger(*logFormat, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "parallax run: %v\n", err)
+		return errUsage
+	}
 	l, err := launch.Load(*file)
 	if err != nil {
+		return err
+	}
+	if err := applyViewerListen(l, *viewerListen); err != nil {
 		return err
 	}
 	if err := l.CheckFiles(); err != nil {
@@ -47,11 +56,14 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer sc.Close()
 	n := &actors.Node{Launch: l}
+	v := addViewer(l, n, log)
 	if err := n.Start(); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "parallax run: %s: %d camera(s), NATS on %s, model %s\n",
 		*file, len(l.Cameras), msgs.RedactURL(n.NATSURL()), n.ModelInfo())
+	fmt.Fprint(stdout, v.line())
+	logStarted(log, "parallax run", l, n, v)
 	fmt.Fprintf(stdout, "subscribe to %s.> (e.g. nats sub '%s.>'); Ctrl-C stops\n", l.Namespace, l.Namespace)
 	return statusLoop(ctx, n, *duration, stdout, func() string { return adaptLine(n) }, "parallax run")
 }

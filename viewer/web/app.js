@@ -112,13 +112,18 @@
       x0 = Math.min(x0, x); x1 = Math.max(x1, x);
       z0 = Math.min(z0, z); z1 = Math.max(z1, z);
     }
-    const span = Math.max(x1 - x0, z1 - z0, 2);
+    // Fit the whole path, however short (a few centimetres of odometry
+    // still show as a line); the grid gives the scale.
+    const span = Math.max(x1 - x0, z1 - z0, 0.01);
     const s = Math.min((W - 2 * pad) / span, (H - 2 * pad) / span);
     const cx = (x0 + x1) / 2, cz = (z0 + z1) / 2;
     const X = (x) => W / 2 + (x - cx) * s, Y = (z) => H / 2 - (z - cz) * s;
-    // Grid every 1, 2, 5, 10 ... metres.
-    const steps = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];
-    const step = steps.find((m) => m * s >= 40) || 1000;
+    // Grid every 1, 2, 5 times a power of ten metres, at least 40 px apart.
+    let step = 1e-3;
+    for (const m of [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6]) {
+      step = m * 1e-3;
+      if (step * s >= 40) break;
+    }
     g.strokeStyle = "#222a33";
     g.lineWidth = 1;
     g.beginPath();
@@ -127,7 +132,7 @@
     g.stroke();
     g.fillStyle = "#8b949e";
     g.font = "11px system-ui";
-    g.fillText(step + " m grid", 6, H - 6);
+    g.fillText((step < 1 ? (step * 100).toPrecision(2) + " cm" : step.toPrecision(3) + " m") + " grid", 6, H - 6);
     g.strokeStyle = "#ffb000";
     g.lineWidth = 3;
     g.lineJoin = "round";
