@@ -237,17 +237,18 @@ func TestViewerDemo(t *testing.T) {
 		stop = drain()
 		rate2, lat2 := window(6 * time.Second)
 		stop()
-		baseRate, baseLat := (rate1+rate2)/2, (lat1+lat2)/2
 		t.Logf("results %.1f/s and %.1f/s, mean latency %.1f ms and %.1f ms, with a client reading before and after; %.1f/s, %.1f ms while it reads nothing for 10 s",
 			rate1, rate2, 1000*lat1, 1000*lat2, slowRate, 1000*slowLat)
-		// Loose bounds: the machine (2 cores, shared) moves both by tens
-		// of percent from one window to the next on its own; a node that
-		// waited for the client would stop publishing altogether.
-		if slowRate < 0.8*baseRate {
-			t.Errorf("publish rate %.1f/s with a stalled client, %.1f/s without", slowRate, baseRate)
+		// The stalled window must be no worse than the worse of the two
+		// around it, loosely: on this shared 2-core machine other
+		// processes move both by tens of percent from one window to the
+		// next (5 to 12 results a second under load); a node that waited
+		// for the client would stop publishing altogether.
+		if slowRate < 0.8*min(rate1, rate2) {
+			t.Errorf("publish rate %.1f/s with a stalled client, %.1f/s and %.1f/s around it", slowRate, rate1, rate2)
 		}
-		if slowLat > 1.5*baseLat+0.025 {
-			t.Errorf("mean latency %.1f ms with a stalled client, %.1f ms without", 1000*slowLat, 1000*baseLat)
+		if slowLat > 1.5*max(lat1, lat2)+0.025 {
+			t.Errorf("mean latency %.1f ms with a stalled client, %.1f ms and %.1f ms around it", 1000*slowLat, 1000*lat1, 1000*lat2)
 		}
 	})
 
