@@ -2,6 +2,7 @@ package perception
 
 import (
 	"testing"
+	"time"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/nn"
@@ -65,5 +66,36 @@ func TestWarpFlowShift(t *testing.T) {
 				t.Fatalf("(%d,%d) = %g, want %g", x, y, got, want)
 			}
 		}
+	}
+}
+
+// BenchmarkFlowForward: one forward of the flow network on a pair at
+// 320x96 (the demo's input size), no gradient.
+func BenchmarkFlowForward(b *testing.B) {
+	for _, size := range []string{SizeSmall, SizeDefault} {
+		b.Run(size, func(b *testing.B) {
+			torchtest.LockThread(b)
+			vs := nn.NewVarStore(gotch.CPU)
+			n, err := NewFlowNet(vs.Root().Sub("flow"), FlowConfig{Size: size})
+			if err != nil {
+				b.Fatal(err)
+			}
+			x := tensor(b, make([]float32, 3*96*320), 1, 3, 96, 320)
+			b.ResetTimer()
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				err := NoGrad(func() error {
+					out, err := n.Forward(x, x)
+					for _, o := range out {
+						o.MustDrop()
+					}
+					return err
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(time.Since(start).Milliseconds())/float64(b.N), "ms/pair")
+		})
 	}
 }

@@ -188,3 +188,15 @@ func TestMoversDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkMotionTruth: a 320x96 stereo frame pair with 8 movers, with the
+// motion truth (against BenchmarkRender's static frames).
+func BenchmarkMotionTruth(b *testing.B) {
+	w, err := NewWorld(Config{Seed: 1, Stereo: true, Movers: 8})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		w.Render(i)
+	}
+}
