@@ -15,6 +15,7 @@ require (
 	github.com/pierrec/lz4/v4 v4.1.21
 	github.com/pion/rtp v1.8.21
 	github.com/sugarme/gotch v0.7.0
+	gocv.io/x/gocv v0.31.0
 	google.golang.org/protobuf v1.36.12
 	gopkg.in/yaml.v3 v3.0.1
 )
