@@ -331,7 +331,7 @@ func TestParseErrors(t *testing.T) {
 		{"opencv intrinsics alone", "intrinsics.yml", mustRead(t, "testdata/opencv_intrinsics.yml"), ErrMissing, "intrinsics.yml: R: the file holds the cameras' intrinsics"},
 		{"opencv extrinsics alone", "extrinsics.yml", mustRead(t, "testdata/opencv_extrinsics.yml"), ErrMissing, "extrinsics.yml: M1: the file holds extrinsics"},
 		{"kitti bad number", "cam.txt", strings.Replace(string(kitti), "K_02: 9.597910e+02", "K_02: 9.59x", 1), ErrInvalid, `cam.txt:12: K_02: "9.59x" is not a finite number`},
-		{"kitti short P", "cam.txt", strings.Replace(string(kitti), "P_rect_03: 7.215377e+02 ", "P_rect_03: ", 1), ErrInvalid, "cam.txt:26: P_rect_03: 11 values, want 12"},
+		{"kitti short P", "cam.txt", strings.Replace(string(kitti), "P_rect_03: 7.215377e+02 ", "P_rect_03: ", 1), ErrInvalid, "cam.txt:26: P_rect_03: has 11 values, want 12"},
 		{"kitti not key value", "cam.txt", "calib_time: x\nP_rect_02 1 2 3\n", ErrSyntax, `cam.txt:2: "P_rect_02 1 2 3" is not "key: values"`},
 		{"kitti twice", "cam.txt", string(kitti) + "K_02: 1 0 0 0 1 0 0 0 1\n", ErrSyntax, "cam.txt:27: K_02: given twice (first at line 12)"},
 		{"kalibr omni", "chain.yaml", strings.Replace(string(kalibr), "camera_model: pinhole", "camera_model: omni", 1), ErrUnsupported, `chain.yaml:3: cam0.camera_model: "omni"`},

@@ -86,7 +86,7 @@ func (c *KITTIFile) Get(key string, n int) ([]float64, error) {
 		return nil, errAt(c.Name, 0, key, ErrMissing, "%s has no %s", c.Name, key)
 	}
 	if len(v) != n {
-		return nil, errAt(c.Name, c.Lines[key], key, ErrInvalid, "%d values, want %d", len(v), n)
+		return nil, errAt(c.Name, c.Lines[key], key, ErrInvalid, "has %d values, want %d", len(v), n)
 	}
 	return v, nil
 }
