@@ -90,7 +90,7 @@ func (w *World) Calibration() *calibration.Set {
 	left, right := cam, cam
 	left.Name, right.Name = ViewLeft, ViewRight
 	right.D = append([]float64(nil), cam.D...)
-	rel := w.right // right camera in the left frame: p_left = Rr p_right + t
+	rel := w.right  // right camera in the left frame: p_left = Rr p_right + t
 	right.R = rel.R // the right camera's frame into the rectified (left-aligned) one
 	right.P[3] = -right.P[0] * c.Baseline
 	inv := rel.Inverse() // p_right = Rr^T p_left - Rr^T t

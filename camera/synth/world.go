@@ -76,8 +76,8 @@ type World struct {
 	lens  *lens     // the lens distortion, nil for an ideal pinhole
 	right msgs.Pose // the right camera in the left camera's frame
 	camH  float64   // camera height above the ground
-	rOut  float64 // radius of the far ring wall
-	rCore float64 // radius of the central tower
+	rOut  float64   // radius of the far ring wall
+	rCore float64   // radius of the central tower
 
 	// the centreline: rc(theta) = ringRadius + a1 sin(3 theta + p1) + a2 sin(5 theta + p2)
 	a1, p1, a2, p2 float64
