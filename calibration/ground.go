@@ -130,8 +130,13 @@ func GroundScale(depth []float32, k msgs.Intrinsics, cfg GroundConfig) (Ground, 
 		g.Share = float64(len(pts)) / float64(valid)
 		return g, nil
 	}
+	// A point is on the plane within 4% of the height plus 1% of its depth
+	// (depth errors grow with depth); the refinement tightens that while
+	// the plane keeps most of its points, so low level surfaces far away
+	// (tops of walls and crates) stop pulling the fit.
+	tol := 1.0
 	inlier := func(n vec3, h float64, p vec3) bool {
-		return math.Abs(dot(n, p)+h) < 0.04*h+0.01*p[2]
+		return math.Abs(dot(n, p)+h) < tol*(0.04*h+0.01*p[2])
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	var bestN vec3
@@ -170,21 +175,24 @@ func GroundScale(depth []float32, k msgs.Intrinsics, cfg GroundConfig) (Ground, 
 	}
 	n, h := bestN, bestH
 	var in []vec3
-	for round := 0; round < 3; round++ {
-		in = in[:0]
+	for round := 0; round < 6; round++ {
+		var next []vec3
 		for _, p := range pts {
 			if inlier(n, h, p) {
-				in = append(in, p)
+				next = append(next, p)
 			}
 		}
-		if len(in) < 3 {
-			break
+		if len(next) < 3 || (in != nil && len(next) < len(in)*6/10) {
+			break // tighter than the depth's noise: keep the last plane
 		}
-		nn, hh, ok := fitPlane(in, up)
+		nn, hh, ok := fitPlane(next, up)
 		if !ok || dot(nn, up) < cosTilt || !(hh > 0) {
 			break
 		}
-		n, h = nn, hh
+		n, h, in = nn, hh, next
+		if round >= 1 {
+			tol /= 2
+		}
 	}
 	if len(in) < max(minPts, 10) {
 		g.Reason = fmt.Sprintf("the ground plane holds %.1f%% of the image, want %.1f%%", 100*float64(len(in))/float64(valid), 100*cfg.MinGround)

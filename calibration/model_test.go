@@ -240,3 +240,16 @@ func TestSymEigen(t *testing.T) {
 		}
 	}
 }
+
+func TestCameraInfo(t *testing.T) {
+	for _, c := range []Camera{testStereo().Right, testCamera(Equidistant)} {
+		m := CameraInfo(c, "cam")
+		back, err := FromCameraInfo(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameCamera(back, c) || m.GetDistortionModel() != string(c.Model) {
+			t.Errorf("round trip %+v, want %+v", back, c)
+		}
+	}
+}
