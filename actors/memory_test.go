@@ -25,11 +25,9 @@ func TestNodeMemoryFlat(t *testing.T) {
 	n := startNode(t, &Node{Launch: rtspLaunch(t, srv.Addr(), "topics: {image: true, image_rate: 5}\nlearner: {adapt: false}")})
 	c := subscribe(t, n)
 	time.Sleep(5 * time.Second)
-	runtime.GC()
-	rss0, gr0, depth0 := memtest.RSS(t), runtime.NumGoroutine(), c.count("test.left.depth")
+	rss0, gr0, depth0 := memtest.SettledRSS(t), runtime.NumGoroutine(), c.count("test.left.depth")
 	time.Sleep(20 * time.Second)
-	runtime.GC()
-	rss1, gr1, depth1 := memtest.RSS(t), runtime.NumGoroutine(), c.count("test.left.depth")
+	rss1, gr1, depth1 := memtest.SettledRSS(t), runtime.NumGoroutine(), c.count("test.left.depth")
 	s := n.Stats()
 	t.Logf("RSS %.1f -> %.1f MiB, goroutines %d -> %d, %d depth maps in 20 s, stats %+v",
 		float64(rss0)/(1<<20), float64(rss1)/(1<<20), gr0, gr1, depth1-depth0, s)

@@ -85,29 +85,37 @@ func (e *EmbeddedNATS) Close() {
 	}
 }
 
-// natsOptions maps the launch file's NATS section to nats.go options:
-// credentials, nkey seed file, token and TLS files. User and password go in
-// the URL itself (nats://user:pass@host), which nats.go reads.
+// natsOptions maps the launch file's NATS section to nats.go options.
 func natsOptions(l *launch.Launch, name string) []nats.Option {
-	n := l.NATS
+	return NATSOptions(l.NATS, l.Resolve, name)
+}
+
+// NATSOptions maps a NATS configuration to nats.go options: credentials,
+// nkey seed file, token and TLS files (paths through resolve), and the
+// reconnect policy of a robot (never give up). User and password go in the
+// URL itself (nats://user:pass@host), which nats.go reads. Every program
+// that connects (the node, sub, record --nats) uses it, so they accept the
+// same authentication.
+func NATSOptions(n launch.NATS, resolve func(string) string, name string) []nats.Option {
 	opts := []nats.Option{
 		nats.Name(name),
 		// A robot's broker restarts; never give up on it.
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(500 * time.Millisecond),
-		// Depth maps are large: a bigger reconnect buffer keeps a short
-		// outage from failing publishes at once.
-		nats.ReconnectBufSize(32 << 20),
+		// The reconnect buffer holds what is published during an outage.
+		// The node holds its large messages back then (heldBackSize), so
+		// nats.go's 8 MB holds minutes of odometry and diagnostics.
+		nats.ReconnectBufSize(8 << 20),
 	}
 	if n.Credentials != "" {
-		opts = append(opts, nats.UserCredentials(l.Resolve(n.Credentials)))
+		opts = append(opts, nats.UserCredentials(resolve(n.Credentials)))
 	}
 	if n.NkeyFile != "" {
-		if o, err := nats.NkeyOptionFromSeed(l.Resolve(n.NkeyFile)); err == nil {
+		if o, err := nats.NkeyOptionFromSeed(resolve(n.NkeyFile)); err == nil {
 			opts = append(opts, o)
 		} else {
 			opts = append(opts, func(*nats.Options) error {
-				return fmt.Errorf("nats.nkey_file %s: %w", l.Resolve(n.NkeyFile), err)
+				return fmt.Errorf("nats.nkey_file %s: %w", resolve(n.NkeyFile), err)
 			})
 		}
 	}
@@ -116,10 +124,10 @@ func natsOptions(l *launch.Launch, name string) []nats.Option {
 	}
 	if t := n.TLS; t != nil {
 		if t.Cert != "" {
-			opts = append(opts, nats.ClientCert(l.Resolve(t.Cert), l.Resolve(t.Key)))
+			opts = append(opts, nats.ClientCert(resolve(t.Cert), resolve(t.Key)))
 		}
 		if t.CA != "" {
-			opts = append(opts, nats.RootCAs(l.Resolve(t.CA)))
+			opts = append(opts, nats.RootCAs(resolve(t.CA)))
 		}
 	}
 	return opts

@@ -241,10 +241,16 @@ func TestRTSPCorruptStream(t *testing.T) {
 	badSlice := append([]byte{0x65}, bitsToBytes("1"+"0001000"+"0000000001111101001")...)
 	badSlice = append(badSlice, 0xde, 0xad, 0xbe, 0xef)
 
-	send := func(i int, au [][]byte, fuB bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	// send runs on the publishing goroutine: it reports a failure with
+	// t.Error (t.Fatal must not be called off the test's goroutine), and
+	// the test waits for that goroutine before it returns.
+	send := func(i int, au [][]byte, fuB bool) bool {
 		pkts, err := rtpEnc.Encode(au)
 		if err != nil {
-			t.Fatal(err)
+			t.Error(err)
+			return false
 		}
 		for j, p := range pkts {
 			p.Timestamp = uint32(i * 3000)
@@ -254,13 +260,18 @@ func TestRTSPCorruptStream(t *testing.T) {
 				p.Payload = append([]byte{(p.Payload[0] & 0xe0) | 29}, p.Payload[1:]...)
 			}
 			if err := pub.WritePacketRTP(desc.Medias[0], p); err != nil {
-				t.Fatal(err)
+				if ctx.Err() == nil {
+					t.Error(err)
+				}
+				return false
 			}
 		}
+		return true
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
+	published := make(chan struct{})
+	defer func() { cancel(); <-published }()
 	go func() {
+		defer close(published)
 		au := first
 		for i := 0; ctx.Err() == nil && i < 400; i++ {
 			if i > 0 {
@@ -269,10 +280,10 @@ func TestRTSPCorruptStream(t *testing.T) {
 					return
 				}
 			}
+			ok := true
 			switch i % 5 {
 			case 1:
-				send(i, [][]byte{badSlice}, false)
-				continue
+				ok = send(i, [][]byte{badSlice}, false)
 			case 2:
 				// Truncated NAL units: cut every slice to a third.
 				cut := make([][]byte, len(au))
@@ -282,14 +293,16 @@ func TestRTSPCorruptStream(t *testing.T) {
 					}
 					cut[k] = n
 				}
-				send(i, cut, false)
-				continue
+				ok = send(i, cut, false)
 			case 3:
-				send(i, au, true)
-				continue
+				ok = send(i, au, true)
+			default:
+				ok = send(i, au, false)
+				time.Sleep(10 * time.Millisecond)
 			}
-			send(i, au, false)
-			time.Sleep(10 * time.Millisecond)
+			if !ok {
+				return
+			}
 		}
 	}()
 

@@ -347,7 +347,7 @@ func (l *Launch) fill() {
 		}
 	}
 	if l.Stereo == nil && len(left) == 1 && len(right) == 1 {
-		l.Stereo = &Stereo{SyncTolerance: 10 * time.Millisecond}
+		l.Stereo = &Stereo{SyncTolerance: 10 * time.Millisecond, MonoAfter: time.Second}
 	}
 	if l.Stereo != nil {
 		if l.Stereo.Left == "" && len(left) == 1 {
@@ -381,16 +381,24 @@ func driverOf(u string) *camera.Driver {
 // suggest returns ` (did you mean "x"?)` for the closest candidate within
 // two edits, or "".
 func suggest(s string, candidates []string) string {
+	best := Nearest(s, candidates)
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// Nearest returns the candidate closest to s (at most two edits away, a
+// swapped pair of letters counting one), or "": what a typo most likely
+// meant. The launch loader and the command line's flags use it.
+func Nearest(s string, candidates []string) string {
 	best, bestD := "", 3
 	for _, c := range candidates {
 		if d := editDistance(strings.ToLower(s), c); d < bestD && d < len(c) {
 			best, bestD = c, d
 		}
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
+	return best
 }
 
 // editDistance is the Damerau-Levenshtein (optimal string alignment)

@@ -67,7 +67,7 @@ func TestDemoFile(t *testing.T) {
 			t.Errorf("cameras[%d].Intrinsics = %+v, want %+v", i, c.Intrinsics, want)
 		}
 	}
-	if l.Stereo == nil || *l.Stereo != (Stereo{Left: "left", Right: "right", Baseline: 0.54, SyncTolerance: 10 * time.Millisecond}) {
+	if l.Stereo == nil || *l.Stereo != (Stereo{Left: "left", Right: "right", Baseline: 0.54, SyncTolerance: 10 * time.Millisecond, MonoAfter: time.Second}) {
 		t.Errorf("Stereo = %+v", l.Stereo)
 	}
 	if l.Serve == nil || l.Serve.Listen != "127.0.0.1:8554" || !strings.HasPrefix(l.Serve.World, "synth://") {
@@ -95,7 +95,10 @@ func TestRobotExampleFile(t *testing.T) {
 	if l.NATS.TLS == nil || l.NATS.TLS.CA != "certs/fleet-ca.pem" || l.NATS.Credentials != "certs/robot7.creds" {
 		t.Errorf("NATS = %+v", l.NATS)
 	}
-	if s := l.String(); strings.Contains(s, "s3cret") || !strings.Contains(s, "parallax:xxxxx@192.168.1.64") {
+	if l.Viewer == nil || l.Viewer.Listen != "0.0.0.0:8765" || l.Viewer.TLS == nil || l.Viewer.Token == "" {
+		t.Errorf("viewer = %+v", l.Viewer)
+	}
+	if s := l.String(); strings.Contains(s, "s3cret") || strings.Contains(s, l.Viewer.Token) || !strings.Contains(s, "parallax:xxxxx@192.168.1.64") {
 		t.Errorf("String leaks or loses the URL:\n%s", s)
 	}
 	if s := l.Cameras[0].String(); s != "left (left) rtsp://parallax:xxxxx@192.168.1.64:554/Streaming/Channels/101" {
@@ -112,6 +115,7 @@ func TestRobotExampleFile(t *testing.T) {
 	}{
 		{46, "model.checkpoint"},
 		{66, "nats.credentials"}, {68, "nats.tls.cert"}, {69, "nats.tls.key"}, {70, "nats.tls.ca"},
+		{85, "viewer.tls.cert"}, {86, "viewer.tls.key"},
 	}
 	if len(ps) != len(want) {
 		t.Fatalf("CheckFiles: %d problems, want %d:\n%v", len(ps), len(want), err)
@@ -192,7 +196,7 @@ func TestCheckFilesPresent(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"calib/left.yaml", "calib/right.yaml", "models/depth_small.pt", "certs/robot7.creds",
-		"certs/robot7.crt", "certs/robot7.key", "certs/fleet-ca.pem"} {
+		"certs/robot7.crt", "certs/robot7.key", "certs/fleet-ca.pem", "certs/viewer.crt", "certs/viewer.key"} {
 		p := filepath.Join(dir, f)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)

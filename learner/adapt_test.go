@@ -2,13 +2,13 @@ package learner
 
 import (
 	"errors"
-	"github.com/parallax-robotics/parallax/camera"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
+
+	"github.com/parallax-robotics/parallax/camera"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -362,14 +362,11 @@ func TestAdapterMemoryFlat(t *testing.T) {
 	// size, then measure two equal windows: a leak grows both (glibc's
 	// arenas make single readings jump by up to ~16 MiB once).
 	offerAndStep(t, a, d, 1, 60)
-	runtime.GC()
-	rss0 := memtest.RSS(t)
+	rss0 := memtest.SettledRSS(t)
 	offerAndStep(t, a, d, 60, 120)
-	runtime.GC()
-	rss1 := memtest.RSS(t)
+	rss1 := memtest.SettledRSS(t)
 	offerAndStep(t, a, d, 120, 180)
-	runtime.GC()
-	rss2 := memtest.RSS(t)
+	rss2 := memtest.SettledRSS(t)
 	st := a.Stats()
 	mib := func(v int64) float64 { return float64(v) / (1 << 20) }
 	t.Logf("RSS %.1f -> %.1f -> %.1f MiB over %d steps, %d checks, %d rollbacks", mib(rss0), mib(rss1), mib(rss2), st.Steps, st.Checks, st.Rollbacks)

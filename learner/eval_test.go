@@ -186,11 +186,11 @@ func TestEvaluateMemoryFlat(t *testing.T) {
 	if _, err := Evaluate(context.Background(), est, src, EvalConfig{Frames: 10}); err != nil {
 		t.Fatal(err)
 	}
-	before := memtest.RSS(t)
+	before := memtest.SettledRSS(t)
 	if _, err := Evaluate(context.Background(), est, src, EvalConfig{Frames: 60}); err != nil {
 		t.Fatal(err)
 	}
-	after := memtest.RSS(t)
+	after := memtest.SettledRSS(t)
 	t.Logf("RSS %.1f MB -> %.1f MB over 60 evaluated frames", float64(before)/1e6, float64(after)/1e6)
 	if after-before > 20<<20 {
 		t.Fatalf("RSS grew by %.1f MB over 60 frames", float64(after-before)/1e6)

@@ -42,12 +42,12 @@ func TestTrainMemoryFlat(t *testing.T) {
 	for i := 0; i < 20; i++ { // warm up allocator caches
 		round(i)
 	}
-	before := memtest.RSS(t)
+	before := memtest.SettledRSS(t)
 	const n = 150
 	for i := 0; i < n; i++ {
 		round(i)
 	}
-	after := memtest.RSS(t)
+	after := memtest.SettledRSS(t)
 	growth := after - before
 	t.Logf("RSS %d MB -> %d MB over %d steps (%+d KB/step)", before>>20, after>>20, n, growth/1024/n)
 	// A leaked batch (4 images of 128x64) alone is ~0.4 MB a step (60 MB

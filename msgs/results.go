@@ -70,6 +70,9 @@ type Rig struct {
 	// <ns>.<camera>.calibration beside camera_info; its timestamp is
 	// replaced by each result's. Cameras that are not rectified have none.
 	Calibrations map[string]*foxglove.CameraCalibration
+	// Model is the checkpoint file the networks started from, "" for
+	// random initialisation (a recorder keeps it with the drive).
+	Model string
 }
 
 // Output is one thing the node hands its sinks. Exactly one field is set.

@@ -743,11 +743,11 @@ func TestReprojectMemoryFlat(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		step()
 	}
-	before := memtest.RSS(t)
+	before := memtest.SettledRSS(t)
 	for i := 0; i < 300; i++ {
 		step()
 	}
-	after := memtest.RSS(t)
+	after := memtest.SettledRSS(t)
 	growth := after - before
 	t.Logf("RSS %d KiB -> %d KiB after 300 Reproject forward+backward steps (%+d KiB)", before>>10, after>>10, growth>>10)
 	// A leaked valid mask (30 KiB) or any larger intermediate would add 9 MiB

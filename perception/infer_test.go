@@ -201,11 +201,11 @@ func TestEstimatorMemoryFlat(t *testing.T) {
 	for i := 0; i < 30; i++ {
 		step()
 	}
-	before := memtest.RSS(t)
+	before := memtest.SettledRSS(t)
 	for i := 0; i < 200; i++ {
 		step()
 	}
-	after := memtest.RSS(t)
+	after := memtest.SettledRSS(t)
 	t.Logf("RSS %.1f MB -> %.1f MB after 200 depth+pose inferences", float64(before)/1e6, float64(after)/1e6)
 	if after-before > 20<<20 {
 		t.Fatalf("RSS grew by %.1f MB over 200 inferences", float64(after-before)/1e6)

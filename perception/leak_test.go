@@ -29,9 +29,9 @@ func TestWrapperFreesOutputSlots(t *testing.T) {
 		}
 	}
 	step(50_000)
-	before := memtest.RSS(t)
+	before := memtest.SettledRSS(t)
 	step(500_000)
-	grown := memtest.RSS(t) - before
+	grown := memtest.SettledRSS(t) - before
 	t.Logf("RSS grew %d KiB over 500k ops", grown>>10)
 	if grown > 6<<20 {
 		t.Errorf("RSS grew %d KiB over 500k ops: the op wrappers leak (about 32 B an op)", grown>>10)
@@ -60,9 +60,9 @@ func TestInPlaceOpsFreeTheOldHandle(t *testing.T) {
 		}
 	}
 	step(20)
-	before := memtest.RSS(t)
+	before := memtest.SettledRSS(t)
 	step(100)
-	grown := memtest.RSS(t) - before
+	grown := memtest.SettledRSS(t) - before
 	t.Logf("RSS grew %d KiB over 100 in-place rounds on 4 MB tensors", grown>>10)
 	if grown > 40<<20 {
 		t.Errorf("RSS grew %d MiB over 100 rounds: in-place ops leak their tensor (4 MB a round)", grown>>20)

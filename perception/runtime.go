@@ -1,8 +1,32 @@
 package perception
 
 /*
+#define _GNU_SOURCE
+#include <link.h>
 #include <malloc.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+// px_find_library copies into out the path of the first loaded object whose
+// name contains want; it returns 1 when found.
+struct px_find { const char *want; char *out; int n; int found; };
+static int px_find_cb(struct dl_phdr_info *info, size_t size, void *data) {
+	struct px_find *f = data;
+	if (info->dlpi_name && strstr(info->dlpi_name, f->want)) {
+		strncpy(f->out, info->dlpi_name, f->n - 1);
+		f->out[f->n - 1] = 0;
+		f->found = 1;
+		return 1;
+	}
+	return 0;
+}
+static int px_find_library(char *want, char *out, int n) {
+	struct px_find f = {want, out, n, 0};
+	dl_iterate_phdr(px_find_cb, &f);
+	free(want);
+	return f.found;
+}
 
 // From gotch's libtch (compiled into its object): torch::manual_seed.
 // gotch v0.7.0 declares it but has no Go wrapper.
@@ -13,6 +37,9 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 )
 
 var (
@@ -52,4 +79,40 @@ func TuneMalloc() error {
 // model is made, on the Worker that makes it.
 func ManualSeed(seed int64) {
 	C.at_manual_seed(C.int64_t(seed))
+}
+
+// TorchVersion says which libtorch the process runs on: its version where
+// the library says it (Debian's libtorch_cpu.so.1.13 names it; a PyTorch
+// installation's torch/version.py beside its lib folder), and the
+// library's path, which is the one thing always known.
+func TorchVersion() string {
+	path := torchLibrary()
+	if path == "" {
+		return "(libtorch_cpu not loaded)"
+	}
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
+	base := filepath.Base(path)
+	if v, ok := strings.CutPrefix(base, "libtorch_cpu.so."); ok && v != "" {
+		return v + " (" + path + ")"
+	}
+	// torch/lib/libtorch_cpu.so: torch/version.py has __version__ = '2.11.0+cu130'.
+	if b, err := os.ReadFile(filepath.Join(filepath.Dir(filepath.Dir(path)), "version.py")); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "__version__ = "); ok {
+				return strings.Trim(v, "'\" ") + " (" + path + ")"
+			}
+		}
+	}
+	return "(version unknown) " + path
+}
+
+// torchLibrary returns the path of the loaded libtorch_cpu, "" when none.
+func torchLibrary() string {
+	var buf [4096]C.char
+	if C.px_find_library(C.CString("libtorch_cpu"), &buf[0], C.int(len(buf))) == 0 {
+		return ""
+	}
+	return C.GoString(&buf[0])
 }

@@ -30,6 +30,7 @@ type File struct {
 	topics   map[string]*Topic
 	names    []string
 	meta     map[string]map[string]string
+	attach   []*mcap.AttachmentIndex
 	maxRec   int // the largest record a chunk load may meet
 
 	mu      sync.Mutex
@@ -195,6 +196,7 @@ func (m *File) readSummary() error {
 		}
 		m.maxRec = max(m.maxRec, int(ci.ChunkLength-9), int(ci.UncompressedSize))
 	}
+	m.attach = info.AttachmentIndexes
 	for _, mi := range info.MetadataIndexes {
 		md, err := readMetadata(m.f, m.size, mi)
 		if err != nil {
@@ -278,6 +280,54 @@ func (m *File) Metadata(name string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// MaxAttachment bounds the size of an attachment Attachment reads.
+const MaxAttachment = 1 << 30
+
+// Attachment returns the content of the attachment named name, false when
+// the recording has none. Its CRC is checked.
+func (m *File) Attachment(name string) ([]byte, bool, error) {
+	for _, ai := range m.attach {
+		if ai.Name != name {
+			continue
+		}
+		if ai.Offset > uint64(m.size) || ai.Length > uint64(m.size)-ai.Offset || ai.DataSize > MaxAttachment || ai.DataSize > ai.Length {
+			return nil, false, fmt.Errorf("%w: %s: attachment %q claims bytes %d+%d (%d of data) of a %d-byte file", ErrCorrupt, m.path, name, ai.Offset, ai.Length, ai.DataSize, m.size)
+		}
+		data, err := safe("attachment "+name, func() ([]byte, error) {
+			r, err := mcap.NewReader(io.NewSectionReader(m.f, 0, m.size))
+			if err != nil {
+				return nil, err
+			}
+			defer r.Close()
+			ar, err := r.GetAttachmentReader(ai.Offset)
+			if err != nil {
+				return nil, err
+			}
+			b, err := io.ReadAll(io.LimitReader(ar.Data(), int64(ai.DataSize)))
+			if err != nil {
+				return nil, err
+			}
+			want, err := ar.ParsedCRC()
+			if err != nil {
+				return nil, err
+			}
+			got, err := ar.ComputedCRC()
+			if err != nil {
+				return nil, err
+			}
+			if want != 0 && want != got {
+				return nil, fmt.Errorf("CRC %08x, want %08x", got, want)
+			}
+			return b, nil
+		})
+		if err != nil {
+			return nil, false, fmt.Errorf("%s: %w", m.path, err)
+		}
+		return data, true, nil
+	}
+	return nil, false, nil
 }
 
 // Close releases the file. Reads after Close fail; a second Close does

@@ -45,11 +45,12 @@ func (e *stopError) Unwrap() error { return e.err }
 // before it emits the chunk's first record, so a truncated file yields
 // exactly its complete chunks, and a chunk whose CRC does not match (or
 // that does not decompress to its size) is skipped and listed in
-// BadChunks. fn's data is valid until it returns.
+// BadChunks. fn's data is valid until it returns. onAttachment, when set,
+// reads each attachment record (the lexer skips them otherwise).
 // scan returns a non-nil error only for a file that is not MCAP or an
 // error of fn that is not a *stopError; a truncated or corrupt tail, or a
 // *stopError of fn, is reported in scanResult.Stop.
-func scan(r io.ReaderAt, size int64, fn func(tok mcap.TokenType, data []byte) error, onChunk func(compression string, compressed, uncompressed uint64)) (res scanResult, err error) {
+func scan(r io.ReaderAt, size int64, fn func(tok mcap.TokenType, data []byte) error, onChunk func(compression string, compressed, uncompressed uint64), onAttachment func(*mcap.AttachmentReader) error) (res scanResult, err error) {
 	cr := &counter{r: bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 1<<16), size: size, check: -1}
 	// pending is the chunk the lexer loaded during the current Next call:
 	// it is complete once the lexer emits anything after loading it.
@@ -82,7 +83,8 @@ func scan(r io.ReaderAt, size int64, fn func(tok mcap.TokenType, data []byte) er
 	})
 	defer dec.close()
 	lex, err := mcap.NewLexer(cr, &mcap.LexerOptions{ValidateChunkCRCs: true, EmitInvalidChunks: true,
-		MaxRecordSize: MaxRecordSize, MaxDecompressedChunkSize: MaxChunkSize, Decompressors: dec.options()})
+		MaxRecordSize: MaxRecordSize, MaxDecompressedChunkSize: MaxChunkSize, Decompressors: dec.options(),
+		AttachmentCallback: onAttachment, ComputeAttachmentCRCs: onAttachment != nil})
 	if err != nil {
 		return res, fmt.Errorf("%w: bad magic", ErrNotMCAP)
 	}

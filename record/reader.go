@@ -281,7 +281,7 @@ func (s *Summary) scan(r io.ReaderAt, fn func(*mcap.Schema, *mcap.Channel, *mcap
 		comp[compression] = true
 		s.CompressedBytes += compressed
 		s.UncompressedBytes += uncompressed
-	})
+	}, nil)
 	if err != nil {
 		return fmt.Errorf("record: %s: %w", s.Path, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -12,7 +13,9 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/foxglove/mcap/go/mcap"
 	"github.com/parallax-robotics/parallax/msgs"
 	"github.com/parallax-robotics/parallax/msgs/foxglove"
 )
@@ -315,4 +318,115 @@ func FuzzRead(f *testing.F) {
 		Read(p, nil, func(m *Message) error { m.Decode(); return nil })
 		Recover(p, filepath.Join(filepath.Dir(p), "out.mcap"))
 	})
+}
+
+// TestAttachments: a Writer's attachments come back from File.Attachment
+// with their bytes; Recover of a cut file keeps them; a recording without
+// one says so.
+func TestAttachments(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.mcap")
+	model := bytes.Repeat([]byte("checkpoint bytes "), 1000)
+	w := &Writer{Path: path, ChunkSize: 40 << 10, Attachments: []Attachment{{Name: ModelAttachment, MediaType: ModelMediaType, Data: model}}}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	writeTest(t, w, 30, 64, 48)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	get := func(p string) ([]byte, bool) {
+		f, err := OpenFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		b, ok, err := f.Attachment(ModelAttachment)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b, ok
+	}
+	if b, ok := get(path); !ok || !bytes.Equal(b, model) {
+		t.Fatalf("attachment: %v, %d bytes", ok, len(b))
+	}
+	full, _ := os.ReadFile(path)
+	cut := filepath.Join(dir, "cut.mcap")
+	os.WriteFile(cut, full[:len(full)*2/3], 0o644)
+	if _, err := Recover(cut, ""); err != nil {
+		t.Fatal(err)
+	}
+	if b, ok := get(cut); !ok || !bytes.Equal(b, model) {
+		t.Fatalf("attachment after recover: %v, %d bytes", ok, len(b))
+	}
+	plain := filepath.Join(dir, "plain.mcap")
+	w = &Writer{Path: plain}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	writeTest(t, w, 2, 8, 8)
+	w.Close()
+	if _, ok := get(plain); ok {
+		t.Fatal("a recording without attachments has one")
+	}
+}
+
+// TestFoxgloveReader: a recording opens in Foxglove's own MCAP reader
+// (github.com/foxglove/mcap/go/mcap: summary, indexed reading in log-time
+// order) and every message decodes with the schema the file embeds alone,
+// as Foxglove Studio does.
+func TestFoxgloveReader(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fox.mcap")
+	w := &Writer{Path: path, ChunkSize: 40 << 10, Metadata: map[string]string{"namespace": "ns"},
+		Attachments: []Attachment{{Name: ModelAttachment, MediaType: ModelMediaType, Data: []byte("x")}}}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	writeTest(t, w, 20, 64, 48)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	r, err := mcap.NewReader(fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := r.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := r.Messages(mcap.UsingIndex(true), mcap.InOrder(mcap.LogTimeOrder))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	var last uint64
+	for {
+		sc, ch, m, err := it.NextInto(nil)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.LogTime < last {
+			t.Fatalf("message %d out of log-time order", n)
+		}
+		last = m.LogTime
+		desc, err := DescriptorFromSchema(sc.Name, sc.Data)
+		if err != nil {
+			t.Fatalf("%s on %s: %v", sc.Name, ch.Topic, err)
+		}
+		if err := proto.Unmarshal(m.Data, dynamicpb.NewMessage(desc)); err != nil {
+			t.Fatalf("%s on %s: %v", sc.Name, ch.Topic, err)
+		}
+		n++
+	}
+	if n != 40 || info.Statistics.MessageCount != n || len(info.AttachmentIndexes) != 1 {
+		t.Fatalf("read %d messages, statistics %d, %d attachments", n, info.Statistics.MessageCount, len(info.AttachmentIndexes))
+	}
 }

@@ -2,6 +2,7 @@ package record
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +36,10 @@ type Recorder struct {
 	// NoTruth leaves out the ground truth of synthetic cameras. It defaults
 	// to false: recorded when the frames carry it.
 	NoTruth bool
+	// NoModel leaves out the checkpoint the node started from. It defaults
+	// to false: it is attached to every file (ModelAttachment), so a
+	// replay serves the weights the drive was recorded with.
+	NoModel bool
 	// Queue is how many frames and results may wait for the disk. It
 	// defaults to 64 (about 60 MB of 640x480 frames).
 	Queue int
@@ -46,6 +51,12 @@ type Recorder struct {
 	errs     uint64
 	firstErr error
 }
+
+// The attachment holding the node's starting checkpoint.
+const (
+	ModelAttachment = "model.ckpt"
+	ModelMediaType  = "application/x-parallax-checkpoint"
+)
 
 // RecorderStats counts what a Recorder did.
 type RecorderStats struct {
@@ -89,6 +100,13 @@ func (r *Recorder) Open(rig *msgs.Rig) error {
 		meta[msgs.MetadataKeyRectified] = strings.Join(rectified, ",")
 	}
 	r.w = &Writer{Path: r.Path, SplitSize: r.SplitSize, SplitDuration: r.SplitDuration, Metadata: meta}
+	if rig.Model != "" && !r.NoModel {
+		data, err := os.ReadFile(rig.Model)
+		if err != nil {
+			return fmt.Errorf("record: recorder: the node's model: %w", err)
+		}
+		r.w.Attachments = []Attachment{{Name: ModelAttachment, MediaType: ModelMediaType, Data: data}}
+	}
 	if err := r.w.Start(); err != nil {
 		return fmt.Errorf("record: recorder: %w", err)
 	}

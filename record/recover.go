@@ -3,6 +3,7 @@ package record
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -79,6 +80,7 @@ func Recover(path, out string) (*Recovered, error) {
 	}()
 	header := false
 	var metas []*mcap.Metadata
+	var attachments []*mcap.Attachment
 	rep := &Recovered{Output: out}
 	channels := map[uint16]bool{}
 	ensureHeader := func(h *mcap.Header) error {
@@ -142,7 +144,25 @@ func Recover(path, out string) (*Recovered, error) {
 			return w.WriteMessage(&msg)
 		}
 		return nil
-	}, nil)
+	}, nil, func(a *mcap.AttachmentReader) error {
+		// Attachments (the node's starting checkpoint) are kept: whole
+		// ones with a valid CRC, within MaxAttachment.
+		if a.DataSize > MaxAttachment {
+			return nil
+		}
+		data, err := io.ReadAll(io.LimitReader(a.Data(), int64(a.DataSize)))
+		if err != nil || uint64(len(data)) != a.DataSize {
+			return nil
+		}
+		got, err1 := a.ComputedCRC()
+		want, err2 := a.ParsedCRC()
+		if err1 != nil || err2 != nil || (want != 0 && got != want) {
+			return nil
+		}
+		attachments = append(attachments, &mcap.Attachment{Name: a.Name, MediaType: a.MediaType,
+			LogTime: a.LogTime, CreateTime: a.CreateTime, DataSize: a.DataSize, Data: bytes.NewReader(data)})
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("record: recovering %s: %w", path, err)
 	}
@@ -161,6 +181,11 @@ func Recover(path, out string) (*Recovered, error) {
 	}
 	for _, md := range metas {
 		if err := w.WriteMetadata(md); err != nil {
+			return nil, fmt.Errorf("record: %w", err)
+		}
+	}
+	for _, a := range attachments {
+		if err := w.WriteAttachment(a); err != nil {
 			return nil, fmt.Errorf("record: %w", err)
 		}
 	}

@@ -1,6 +1,7 @@
 package record
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -57,6 +58,10 @@ type Writer struct {
 	// Metadata is written into each file as the MCAP metadata record
 	// "parallax" (MetadataName). It defaults to nil: no metadata record.
 	Metadata map[string]string
+	// Attachments are written into each file (the node's starting
+	// checkpoint, so a replay can serve the weights the drive was recorded
+	// with). They default to none.
+	Attachments []Attachment
 	// Compression is "zstd", "lz4" or "none". It defaults to "zstd" at its
 	// fastest level: camera frames are large and the recorder runs beside
 	// the networks on the same cores.
@@ -76,6 +81,16 @@ type Writer struct {
 	channels map[string]uint16
 	stats    WriterStats
 	prevSize int64 // bytes of the files already closed
+}
+
+// Attachment is a file carried inside a recording.
+type Attachment struct {
+	// Name names it in the recording ("model.ckpt").
+	Name string
+	// MediaType says what it is ("application/x-parallax-checkpoint").
+	MediaType string
+	// Data is its content.
+	Data []byte
 }
 
 // WriterStats counts what a Writer wrote.
@@ -170,6 +185,14 @@ func (w *Writer) open() error {
 	}
 	if err == nil && len(w.Metadata) > 0 {
 		err = mw.WriteMetadata(&mcap.Metadata{Name: MetadataName, Metadata: w.Metadata})
+	}
+	for _, a := range w.Attachments {
+		if err != nil {
+			break
+		}
+		err = mw.WriteAttachment(&mcap.Attachment{Name: a.Name, MediaType: a.MediaType,
+			LogTime: uint64(time.Now().UnixNano()), CreateTime: uint64(time.Now().UnixNano()),
+			DataSize: uint64(len(a.Data)), Data: bytes.NewReader(a.Data)})
 	}
 	if err != nil {
 		f.Close()

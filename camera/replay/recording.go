@@ -377,3 +377,10 @@ func (r *Recording) Pick(name, role string, o Options) (*Frames, error) {
 	return nil, fmt.Errorf("%w: %s: which recorded camera does %s (%s) replay? It has %s: add ?camera=NAME to the URL",
 		ErrNoCamera, r.f.Path(), name, role, strings.Join(r.names, ", "))
 }
+
+// Model returns the checkpoint the recording node started from (the
+// recorder attaches it, record.ModelAttachment), false when the recording
+// has none (made over NATS, or with the recorder's NoModel).
+func (r *Recording) Model() ([]byte, bool, error) {
+	return r.f.Attachment(record.ModelAttachment)
+}

@@ -14,7 +14,10 @@ import (
 // runBench measures depth inference, adaptation steps, both at once, and
 // the whole node on a synthetic camera, on the device the node would use.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench", "[--device auto|cpu|cuda[:N]] [--json] [flags]", stderr)
+	fs := newFlags("bench", "[--device auto|cpu|cuda[:N]] [--json] [flags]", stderr,
+		"parallax bench --phases depth --duration 3s",
+		"parallax bench --device cuda --sizes 640x192,1024x320 --json > bench.json",
+		"parallax bench --device cpu --model-size small --sizes 320x96 --e2e 0")
 	device := fs.String("device", "auto", "torch device: auto (CUDA when libtorch sees a GPU), cpu, cuda or cuda:N")
 	sizes := fs.String("sizes", "640x192,1024x320", "depth inference sizes WxH, comma separated (multiples of 32); adaptation and the node run use the first")
 	modelSize := fs.String("model-size", perception.SizeDefault, "network widths: default (32-64-128-256-256) or small (16-32-64-96-128)")
@@ -32,10 +35,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "bench: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return errUsage
+	if err := wantArgs(fs, 0, ""); err != nil {
+		return err
 	}
 	cfg, err := bench.Flags{Device: *device, Sizes: *sizes, ModelSize: *modelSize, Batches: *batches, Mode: *mode,
 		Phases: *phases, Duration: *duration, Warmup: *warmup, E2E: *e2e, E2EFPS: *e2eFPS, E2ESteps: *e2eSteps,

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"image"
 	"image/png"
@@ -20,12 +19,17 @@ import (
 // runCameraProbe reads a camera for a while and prints what it is and how
 // fast it decodes: the first thing an engineer does with a new camera.
 func runCameraProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("camera probe", "URL [flags]", stderr)
+	fs := newFlags("camera probe", "URL [flags]", stderr,
+		"parallax camera probe rtsp://user:pass@192.0.2.10:554/stream1",
+		"parallax camera probe rtsp://127.0.0.1:8554/left --duration 10s -o first.png",
+		"parallax camera probe rtsp://cam.local/h264 --transport udp")
 	transport := fs.String("transport", "tcp", "RTP transport: tcp or udp")
 	duration := fs.Duration("duration", 5*time.Second, "how long to measure after the first frame")
 	timeout := fs.Duration("timeout", 10*time.Second, "give up when no frame arrives within this time")
-	snapshot := fs.String("snapshot", "", "save the first decoded frame as a PNG file")
-	url, err := parseWithArg(fs, args, "URL")
+	snapshot := fs.String("out", "", "save the first decoded frame as a PNG file")
+	fs.short("o", "out")
+	fs.deprecate("snapshot", "out")
+	url, err := oneArg(fs, args, "URL")
 	if err != nil {
 		return err
 	}
@@ -121,24 +125,34 @@ func writePNG(path string, f *msgs.Frame) error {
 	return nil
 }
 
-// parseWithArg parses flags that may stand before or after one required
-// positional argument, as in `probe URL --snapshot x.png`.
-func parseWithArg(fs *flag.FlagSet, args []string, name string) (string, error) {
+// oneArg parses args and returns the one positional argument, what, that
+// the command needs: a usage error names it when it is missing or followed
+// by others.
+func oneArg(fs *cmdFlags, args []string, what string) (string, error) {
 	if err := parseFlags(fs, args); err != nil {
 		return "", err
 	}
-	if fs.NArg() == 0 {
-		fmt.Fprintf(fs.Output(), "parallax %s: missing %s\n", fs.Name(), name)
-		fs.Usage()
-		return "", errUsage
-	}
-	arg := fs.Arg(0)
-	if err := parseFlags(fs, fs.Args()[1:]); err != nil {
+	if err := wantArgs(fs, 1, what); err != nil {
 		return "", err
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "parallax %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		return "", errUsage
+	return fs.Arg(0), nil
+}
+
+// wantArgs checks the command got n positional arguments (what names them
+// in the error).
+func wantArgs(fs *cmdFlags, n int, what string) error {
+	switch {
+	case fs.NArg() < n:
+		fmt.Fprintf(fs.stderr, "parallax %s: missing %s\n", fs.name, what)
+	case fs.NArg() > n:
+		if n == 0 {
+			fmt.Fprintf(fs.stderr, "parallax %s: unexpected argument %q (this command takes only flags)\n", fs.name, fs.Arg(0))
+		} else {
+			fmt.Fprintf(fs.stderr, "parallax %s: unexpected argument %q after %s\n", fs.name, fs.Arg(n), what)
+		}
+	default:
+		return nil
 	}
-	return arg, nil
+	fmt.Fprintf(fs.stderr, "Run 'parallax %s --help' for its flags and examples.\n", fs.name)
+	return errUsage
 }

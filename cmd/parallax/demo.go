@@ -28,24 +28,49 @@ import (
 // learner's steps and the depth error against the synthetic world's ground
 // truth, which falls as the networks adapt.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("demo", "[flags]", stderr)
+	fs := newFlags("demo", "[flags]", stderr,
+		"parallax demo",
+		"parallax demo --duration 30s --adapt=false",
+		"parallax demo --listen 127.0.0.1:0 --rtsp-listen 127.0.0.1:0 --model stereo.ckpt",
+		"parallax demo --pretrain -o assets/demo.ckpt --pretrain-steps 1500")
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until interrupted)")
-	natsListen := fs.String("nats-listen", "", "address of the embedded NATS server, port 0 for a free one (default from launch/demo.yaml: 127.0.0.1:4222)")
+	nf := addNodeFlags(fs, "launch/demo.yaml's", "the built-in assets/demo.ckpt")
+	fs.deprecate("nats-listen", "listen")
+	fs.deprecate("checkpoint", "model")
 	rtspListen := fs.String("rtsp-listen", "", "address of the synthetic camera's RTSP server, port 0 for a free one (default from launch/demo.yaml: 127.0.0.1:8554)")
 	imageRate := fs.Float64("image-rate", -1, "JPEG previews per second and camera on <ns>.<camera>.image, 0 for none (default from launch/demo.yaml)")
 	adapt := fs.Bool("adapt", true, "adapt the networks online to the demo's world (false: serve the starting checkpoint frozen)")
-	checkpoint := fs.String("checkpoint", "", "start from this checkpoint instead of the built-in assets/demo.ckpt")
-	pretrain := fs.String("pretrain", "", "instead of running the demo, train its starting checkpoint from scratch on "+pretrainWorld+" and write it to this file (make demo-checkpoint)")
+	var pretrain pretrainFlag
+	fs.Var(&pretrain, "pretrain", "instead of running the demo, train its starting checkpoint from scratch on "+pretrainWorld+" and write it to --out (make demo-checkpoint)")
+	out := fs.String("out", "", "the checkpoint --pretrain writes")
+	fs.short("o", "out")
 	pretrainSteps := fs.Int("pretrain-steps", 1500, "optimisation steps of --pretrain")
+	viewerListen, logFormat := viewerFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "parallax demo: unexpected argument %q\n", fs.Arg(0))
+	if pretrain.path != "" && *out == "" {
+		fmt.Fprintln(stderr, "parallax demo: --pretrain FILE is deprecated and will go: use --pretrain -o FILE")
+		*out = pretrain.path
+	}
+	if pretrain.on && *out == "" && fs.NArg() == 1 {
+		fmt.Fprintln(stderr, "parallax demo: --pretrain FILE is deprecated and will go: use --pretrain -o FILE")
+		*out, fs.positional = fs.Arg(0), nil
+	}
+	if err := wantArgs(fs, 0, ""); err != nil {
+		return err
+	}
+	log, err := newLogger(*logFormat, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "parallax demo: %v\n", err)
 		return errUsage
 	}
-	if *pretrain != "" {
-		return pretrainDemo(ctx, *pretrain, pretrainConfig{Steps: *pretrainSteps}, func(line string) {
+	if pretrain.on {
+		if *out == "" {
+			fmt.Fprintln(stderr, "parallax demo: --pretrain needs -o FILE, the checkpoint to write")
+			return errUsage
+		}
+		return pretrainDemo(ctx, *out, pretrainConfig{Steps: *pretrainSteps}, func(line string) {
 			fmt.Fprintf(stdout, "parallax demo --pretrain: %s\n", line)
 		})
 	}
@@ -54,21 +79,19 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	l.Learner.Adapt = *adapt
-	if *checkpoint != "" {
-		l.Model.Checkpoint = *checkpoint
-	} else if l.Model.Checkpoint == "" {
+	set := fs.set()
+	if err := nf.apply(l, set); err != nil {
+		return err
+	}
+	if l.Model.Checkpoint == "" {
 		// The built-in starting checkpoint, cached as a file (the node loads
 		// files) in the user's cache folder, else the temp folder.
-		dir, err := os.UserCacheDir()
-		if err != nil {
-			dir = os.TempDir()
-		}
-		if l.Model.Checkpoint, err = assets.DemoCheckpointFile(filepath.Join(dir, "parallax")); err != nil {
+		if l.Model.Checkpoint, err = demoCheckpoint(); err != nil {
 			return err
 		}
 	}
-	if *natsListen != "" {
-		l.NATS.Embedded.Listen = *natsListen
+	if err := applyViewerListen(l, *viewerListen); err != nil {
+		return err
 	}
 	if *imageRate >= 0 {
 		l.Topics.Image = *imageRate > 0
@@ -84,6 +107,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer sc.Close()
 	ev := &depthEval{world: sc.World, start: sc.Start, minDepth: l.Model.MinDepth, maxDepth: l.Model.MaxDepth}
 	n := &actors.Node{Launch: l, Name: "parallax demo", Sinks: []actors.Sink{ev}, GroundTruth: ev.truth}
+	v := addViewer(l, n, log)
 	// Set before Start: the publisher and the learner call it from their
 	// goroutines as soon as the node runs.
 	ev.clock = func(camera string) bool {
@@ -95,6 +119,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "parallax demo: NATS on %s, synthetic camera on rtsp://%s/{%s}, model %s\n",
 		n.NATSURL(), sc.Server.Addr(), strings.Join(sc.Paths, ","), n.ModelInfo())
+	fmt.Fprint(stdout, v.line())
+	logStarted(log, "parallax demo", l, n, v)
 	fmt.Fprintf(stdout, "subscribe to %s.> (e.g. nats sub '%s.>'); Ctrl-C stops\n", l.Namespace, l.Namespace)
 	return statusLoop(ctx, n, *duration, stdout, func() string { return ev.line() + "  " + adaptLine(n) }, "parallax demo")
 }
@@ -188,3 +214,45 @@ func (e *depthEval) absRel(r *msgs.Result) (float64, bool) {
 	}
 	return m.AbsRel, true
 }
+
+// demoCheckpoint is the built-in assets/demo.ckpt as a file (the node loads
+// files), in cacheDir.
+func demoCheckpoint() (string, error) { return assets.DemoCheckpointFile(cacheDir()) }
+
+// cacheDir is where files the binary carries are written for the node to
+// load: the user's cache folder, else the temp folder.
+func cacheDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "parallax")
+}
+
+// pretrainFlag is --pretrain: a switch, which also takes a file for the
+// old spelling --pretrain=FILE.
+type pretrainFlag struct {
+	on   bool
+	path string
+}
+
+func (p *pretrainFlag) String() string {
+	if p == nil || !p.on {
+		return "false"
+	}
+	return "true"
+}
+
+func (p *pretrainFlag) Set(s string) error {
+	switch s {
+	case "true", "1":
+		p.on = true
+	case "false", "0":
+		p.on = false
+	default:
+		p.on, p.path = true, s
+	}
+	return nil
+}
+
+func (p *pretrainFlag) IsBoolFlag() bool { return true }

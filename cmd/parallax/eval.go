@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"runtime"
@@ -17,9 +16,13 @@ import (
 // runEval scores a checkpoint (or an untrained baseline) on a synthetic
 // world with ground truth: Monodepth2's depth metrics and SfMLearner's ATE.
 func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("eval", "--checkpoint CKPT [--source URL] [--frames N] [--json]", stderr)
-	ckpt := fs.String("checkpoint", "", "model checkpoint to evaluate; '' (given explicitly) evaluates an untrained model of --size/--width/--height as a baseline")
-	source := fs.String("source", "synth://?seed=7&stereo=1", "source with ground truth: a synth:// URL (the left view of a stereo rig)")
+	fs := newFlags("eval", "--model CKPT [--source URL] [flags]", stderr,
+		"parallax eval --model stereo.ckpt --source 'synth://?seed=11&style=suburb&stereo=1'",
+		"parallax eval --model stereo.ckpt --source mcap://drive.mcap --frames 100 --json",
+		"parallax eval --model random --size small --width 320 --height 96")
+	ckpt := fs.String("model", "", "checkpoint to evaluate; 'random' evaluates an untrained model of --size/--width/--height as a baseline")
+	fs.deprecate("checkpoint", "model")
+	source := fs.String("source", "synth://?seed=7&stereo=1", "drive with ground truth: synth://, mcap:// or kitti:// (the left view of a stereo rig)")
 	frames := fs.Int("frames", 30, "number of consecutive frames to evaluate (from frame 0)")
 	snippet := fs.Int("snippet", 5, "ATE snippet length in frames")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of the table")
@@ -32,17 +35,16 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "eval: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
+	if err := wantArgs(fs, 0, ""); err != nil {
+		return err
+	}
+	set := fs.set()
+	if !set["model"] {
+		fmt.Fprintln(stderr, "eval: --model CKPT is required (--model random evaluates an untrained baseline)")
 		return errUsage
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if !set["checkpoint"] {
-		fmt.Fprintln(stderr, "eval: --checkpoint is required (--checkpoint '' evaluates an untrained baseline)")
-		fs.Usage()
-		return errUsage
+	if *ckpt == "random" {
+		*ckpt = "" // an untrained model, asked for by name ('' is the old spelling)
 	}
 	dev, err := perception.ParseDevice(*device)
 	if err != nil {

@@ -53,12 +53,15 @@ func TestEvalTableAndJSON(t *testing.T) {
 			t.Errorf("table lacks %q", want)
 		}
 	}
+	if !strings.Contains(errb.String(), "--checkpoint is deprecated and will go: use --model") {
+		t.Errorf("the old spelling --checkpoint gave no note: %s", errb.String())
+	}
 	if !strings.Contains(errb.String(), "eval: frame 6/6\n") {
 		t.Errorf("no progress on stderr: %q", errb.String())
 	}
 
 	out.Reset()
-	if err := dispatch(context.Background(), []string{"eval", "--checkpoint", ckpt, "--source", evalSource, "--frames", "6", "--json"}, &out, &errb); err != nil {
+	if err := dispatch(context.Background(), []string{"eval", "--model", ckpt, "--source", evalSource, "--frames", "6", "--json"}, &out, &errb); err != nil {
 		t.Fatal(err)
 	}
 	var rep learner.Report
@@ -78,7 +81,7 @@ func TestEvalTableAndJSON(t *testing.T) {
 
 func TestEvalUntrainedBaseline(t *testing.T) {
 	var out, errb bytes.Buffer
-	err := dispatch(context.Background(), []string{"eval", "--checkpoint", "", "--width", "64", "--height", "64", "--source", "synth://?seed=8&width=64&height=64", "--frames", "5", "--json"}, &out, &errb)
+	err := dispatch(context.Background(), []string{"eval", "--model", "random", "--width", "64", "--height", "64", "--source", "synth://?seed=8&width=64&height=64", "--frames", "5", "--json"}, &out, &errb)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errb.String())
 	}
@@ -104,16 +107,16 @@ func TestEvalErrors(t *testing.T) {
 		want  string // in the error
 	}{
 		{"no checkpoint flag", []string{}, true, ""},
-		{"extra argument", []string{"--checkpoint", ckpt, "x"}, true, ""},
-		{"missing checkpoint", []string{"--checkpoint", "/nonexistent/x.ckpt"}, false, "/nonexistent/x.ckpt"},
-		{"garbage checkpoint", []string{"--checkpoint", garbage}, false, "garbage.ckpt"},
-		{"mismatched width", []string{"--checkpoint", ckpt, "--width", "320"}, false, "--width 320 but the checkpoint's is 128"},
-		{"mismatched size", []string{"--checkpoint", ckpt, "--size", "default"}, false, "--size default but the checkpoint's networks are depth small, pose small"},
-		{"bad source", []string{"--checkpoint", ckpt, "--source", "synth://?sed=7"}, false, `unknown key "sed"`},
-		{"live stream", []string{"--checkpoint", ckpt, "--source", "rtsp://cam/x"}, false, "live stream, not a drive"},
-		{"unknown scheme", []string{"--checkpoint", ckpt, "--source", "gopher://cam/x"}, false, "scheme"},
-		{"bad baseline size", []string{"--checkpoint", "", "--width", "100"}, false, "input 100x96"},
-		{"one frame", []string{"--checkpoint", ckpt, "--frames", "1", "--snippet", "1"}, false, "frames"},
+		{"extra argument", []string{"--model", ckpt, "x"}, true, ""},
+		{"missing checkpoint", []string{"--model", "/nonexistent/x.ckpt"}, false, "/nonexistent/x.ckpt"},
+		{"garbage checkpoint", []string{"--model", garbage}, false, "garbage.ckpt"},
+		{"mismatched width", []string{"--model", ckpt, "--width", "320"}, false, "--width 320 but the checkpoint's is 128"},
+		{"mismatched size", []string{"--model", ckpt, "--size", "default"}, false, "--size default but the checkpoint's networks are depth small, pose small"},
+		{"bad source", []string{"--model", ckpt, "--source", "synth://?sed=7"}, false, `unknown key "sed"`},
+		{"live stream", []string{"--model", ckpt, "--source", "rtsp://cam/x"}, false, "live stream, not a drive"},
+		{"unknown scheme", []string{"--model", ckpt, "--source", "gopher://cam/x"}, false, "scheme"},
+		{"bad baseline size", []string{"--model", "random", "--width", "100"}, false, "input 100x96"},
+		{"one frame", []string{"--model", ckpt, "--frames", "1", "--snippet", "1"}, false, "frames"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -35,6 +35,8 @@ func commands() []command {
 		{"replay", "run the node on a recorded drive: parallax replay mcap://drive.mcap | kitti://FOLDER --rate 1", runReplay},
 		{"train", "train depth and pose self-supervised: parallax train --source synth://?stereo=1 --mode stereo --out CKPT", runTrain},
 		{"bench", "measure depth inference, adaptation steps, both at once and the node on this computer's CPU or GPU", runBench},
+		{"version", "print the version, commit, libtorch and device of this binary", runVersion},
+		{"completion", "print a shell completion script: parallax completion bash|zsh", runCompletion},
 	}
 }
 
@@ -90,26 +92,5 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "Run 'parallax help COMMAND' for a command's flags.")
 }
 
-// newFlags returns a flag set that reports errors instead of exiting, with a
-// usage line naming the command.
-func newFlags(name, args string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: parallax %s %s\n\nFlags:\n", name, args)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parseFlags parses args, turning a flag error into errUsage (the flag package
-// has already printed the problem and the usage).
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
-	}
-	return nil
-}
+// parseFlags parses args with fs (flags anywhere; see cmdFlags.parse).
+func parseFlags(fs *cmdFlags, args []string) error { return fs.parse(args) }

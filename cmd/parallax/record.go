@@ -18,24 +18,32 @@ import (
 
 // runRecord records a live launch (-f) or a running node's topics (--nats).
 func runRecord(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("record", "(-f launch.yaml | --nats URL --ns NS) -o drive.mcap [flags]", stderr)
-	file := fs.String("f", "", "run the node of this launch file and record its cameras and outputs")
+	fs := newFlags("record", "(LAUNCH.yaml | --nats URL --ns NS) -o drive.mcap [flags]", stderr,
+		"parallax record robot.yaml -o drive.mcap --duration 5m",
+		"parallax record --nats nats://127.0.0.1:4222 --ns parallax -o topics.mcap",
+		"parallax record robot.yaml -o drive.mcap --split-duration 5m --no-outputs")
+	file := fs.String("f", "", "the launch file, instead of the argument: run its node and record its cameras and outputs")
 	natsURL := fs.String("nats", "", "instead, record every message under --ns from the NATS server at this URL")
 	ns := fs.String("ns", "parallax", "the namespace to record with --nats")
-	out := fs.String("o", "drive.mcap", "the recording (with a split: drive-0001.mcap, drive-0002.mcap, ...)")
+	out := fs.String("out", "drive.mcap", "the recording (with a split: drive-0001.mcap, drive-0002.mcap, ...)")
+	fs.short("o", "out")
 	splitMB := fs.Float64("split-size", 0, "start a new file after this many MB (0: no split)")
 	splitDur := fs.Duration("split-duration", 0, "start a new file after this much recorded time (0: no split)")
 	duration := fs.Duration("duration", 0, "stop after this long (0: until interrupted)")
-	noOutputs := fs.Bool("no-outputs", false, "with -f, record the camera inputs only")
+	noOutputs := fs.Bool("no-outputs", false, "with a launch file, record the camera inputs only")
+	maxPending := fs.Float64("max-pending", 256, "with --nats, MB of messages that may wait for the disk; beyond it NATS drops them (counted)")
+	auth := addNATSAuth(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "parallax record: unexpected argument %q (info and recover are subcommands: parallax record info FILE)\n", fs.Arg(0))
-		return errUsage
+	if *file == "" && fs.NArg() == 1 {
+		*file = fs.Arg(0)
+	} else if err := wantArgs(fs, 0, ""); err != nil {
+		fmt.Fprintln(stderr, "(info and recover are subcommands: parallax record info FILE)")
+		return err
 	}
 	if (*file == "") == (*natsURL == "") {
-		fmt.Fprintln(stderr, "parallax record: give exactly one of -f launch.yaml and --nats URL")
+		fmt.Fprintln(stderr, "parallax record: give exactly one of a launch file and --nats URL")
 		return errUsage
 	}
 	if *splitMB < 0 || *splitDur < 0 {
@@ -53,7 +61,16 @@ func runRecord(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	w := &record.Writer{Path: *out, SplitSize: split, SplitDuration: *splitDur,
 		Metadata: map[string]string{msgs.MetadataKeyNamespace: *ns, "source": msgs.RedactURL(*natsURL)}}
-	return recordNATS(ctx, *natsURL, *ns, w, stdout)
+	if !(*maxPending >= 1) {
+		fmt.Fprintln(stderr, "parallax record: --max-pending must be at least 1 MB")
+		return errUsage
+	}
+	nc, err := auth.connect(*natsURL, "parallax record")
+	if err != nil {
+		return fmt.Errorf("record: connecting to %w", err)
+	}
+	defer nc.Close()
+	return recordNATS(ctx, nc, *ns, w, int(*maxPending*1e6), stdout)
 }
 
 // progress prints the recorder's progress line.
@@ -123,7 +140,12 @@ func recordLaunch(ctx context.Context, file string, rec *record.Recorder, stdout
 // recordNATS records every message under ns from a NATS server: topics are
 // the subjects, schemas from the topics table (msgs.ParseSubject), log times
 // the receive times. Subjects outside the table are skipped and counted.
-func recordNATS(ctx context.Context, url, ns string, w *record.Writer, stdout io.Writer) error {
+// recordNATS records every message under ns.> that nc receives. Messages
+// wait for the disk in the client's queue, bounded to maxPending bytes
+// (and 65536 messages): a disk slower than the node makes NATS drop the
+// newest beyond that, counted and shown, rather than memory growing until
+// the robot runs out.
+func recordNATS(ctx context.Context, nc *nats.Conn, ns string, w *record.Writer, maxPending int, stdout io.Writer) error {
 	if err := msgs.ValidateNamespace(ns); err != nil {
 		return err
 	}
@@ -131,11 +153,7 @@ func recordNATS(ctx context.Context, url, ns string, w *record.Writer, stdout io
 		return err
 	}
 	defer w.Close()
-	nc, err := nats.Connect(url, nats.Name("parallax record"))
-	if err != nil {
-		return fmt.Errorf("record: connecting to %s: %w", msgs.RedactURL(url), err)
-	}
-	defer nc.Close()
+	url := nc.ConnectedUrlRedacted()
 	var skipped, failed atomic.Uint64
 	var firstErr atomic.Value
 	sub, err := nc.Subscribe(ns+".>", func(m *nats.Msg) {
@@ -153,7 +171,16 @@ func recordNATS(ctx context.Context, url, ns string, w *record.Writer, stdout io
 	if err != nil {
 		return fmt.Errorf("record: subscribing to %s.>: %w", ns, err)
 	}
-	sub.SetPendingLimits(-1, -1)
+	if err := sub.SetPendingLimits(65536, maxPending); err != nil {
+		return err
+	}
+	lastDropped := 0
+	dropped := func() int {
+		if n, err := sub.Dropped(); err == nil { // an error once unsubscribed: keep the last count
+			lastDropped = n
+		}
+		return lastDropped
+	}
 	fmt.Fprintf(stdout, "parallax record: %s.> on %s into %s; Ctrl-C stops\n", ns, msgs.RedactURL(url), w.Path)
 	start := time.Now()
 	tick := time.NewTicker(time.Second)
@@ -162,7 +189,7 @@ func recordNATS(ctx context.Context, url, ns string, w *record.Writer, stdout io
 	last := start
 	line := func() {
 		st := w.Stats()
-		recordProgress(stdout, start, st, prev, time.Since(last), fmt.Sprintf("  skipped %d", skipped.Load()))
+		recordProgress(stdout, start, st, prev, time.Since(last), fmt.Sprintf("  skipped %d  dropped %d", skipped.Load(), dropped()))
 		prev, last = st.Bytes, time.Now()
 	}
 	for {
@@ -185,7 +212,9 @@ func recordNATS(ctx context.Context, url, ns string, w *record.Writer, stdout io
 
 // runRecordInfo describes recordings, like `mcap info`.
 func runRecordInfo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("record info", "FILE...", stderr)
+	fs := newFlags("record info", "FILE...", stderr,
+		"parallax record info drive.mcap",
+		"parallax record info drive-0001.mcap drive-0002.mcap")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -208,16 +237,15 @@ func runRecordInfo(ctx context.Context, args []string, stdout, stderr io.Writer)
 
 // runRecordRecover rebuilds the index of a truncated recording.
 func runRecordRecover(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("record recover", "FILE [-o OUT]", stderr)
-	out := fs.String("o", "", "write the recovered recording here (default: replace FILE, atomically)")
-	if err := parseFlags(fs, args); err != nil {
+	fs := newFlags("record recover", "FILE [-o OUT]", stderr,
+		"parallax record recover drive.mcap",
+		"parallax record recover cut.mcap -o fixed.mcap")
+	out := fs.String("out", "", "write the recovered recording here (default: replace FILE, atomically)")
+	fs.short("o", "out")
+	path, err := oneArg(fs, args, "the recording")
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "parallax record recover: name one recording")
-		return errUsage
-	}
-	path := fs.Arg(0)
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("record recover: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/parallax-robotics/parallax/actors"
+	"github.com/parallax-robotics/parallax/assets"
 	"github.com/parallax-robotics/parallax/launch"
 	"github.com/parallax-robotics/parallax/record"
 )
@@ -19,7 +20,7 @@ const recordLaunchYAML = `namespace: live
 cameras:
   - {name: left, url: "synth://?stereo=1&width=320&height=96&fps=15", role: left}
   - {name: right, url: "synth://?stereo=1&width=320&height=96&fps=15", role: right}
-model: {width: 320, height: 96, size: small}
+model: {width: 320, height: 96, size: small, checkpoint: demo.ckpt}
 learner: {adapt: false}
 device: cpu
 nats: {embedded: {listen: "127.0.0.1:0"}}
@@ -34,6 +35,9 @@ func TestRecordCommands(t *testing.T) {
 	if err := os.WriteFile(lf, []byte(recordLaunchYAML), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "demo.ckpt"), assets.DemoCheckpoint(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	out := filepath.Join(dir, "drive.mcap")
 	run := func(args ...string) string {
 		t.Helper()
@@ -43,7 +47,7 @@ func TestRecordCommands(t *testing.T) {
 		}
 		return stdout.String()
 	}
-	o := run("record", "-f", lf, "-o", out, "--duration", "3s")
+	o := run("record", lf, "-o", out, "--duration", "3s")
 	if !strings.Contains(o, "MB/s") || !strings.Contains(o, "wrote ["+out+"]") {
 		t.Fatalf("record output:\n%s", o)
 	}
@@ -74,9 +78,14 @@ func TestRecordCommands(t *testing.T) {
 	if err != nil || !s.Complete {
 		t.Fatalf("recovered: %v %+v", err, s)
 	}
-	o = run("replay", "--rate", "0", "--listen", "127.0.0.1:0", cut)
+	// Flags after the drive, as users type them; the recording carries
+	// the model the node started from, and the replay serves it.
+	o = run("replay", cut, "--rate", "0", "--listen", "127.0.0.1:0")
 	if !strings.Contains(o, "parallax replay: done") || strings.Contains(o, " 0 processed") {
 		t.Errorf("replay output:\n%s", o)
+	}
+	if !strings.Contains(o, "model: the one the recording was made with") {
+		t.Errorf("the replay did not serve the recorded model:\n%s", o)
 	}
 	d, err := openDrive("mcap://" + cut)
 	if err != nil {
@@ -103,6 +112,7 @@ func TestRecordNATS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	l.Model.Checkpoint = "" // random weights: this test records topics only
 	n := &actors.Node{Launch: l}
 	if err := n.Start(); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parallax-robotics/parallax/actors"
+	"github.com/parallax-robotics/parallax/assets"
 	"github.com/parallax-robotics/parallax/camera/kitti"
 	"github.com/parallax-robotics/parallax/camera/replay"
 	"github.com/parallax-robotics/parallax/launch"
@@ -18,28 +19,43 @@ import (
 
 // runReplay runs the node on a recorded drive.
 func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("replay", "[flags] mcap://FILE | kitti://FOLDER | FILE.mcap", stderr)
+	fs := newFlags("replay", "SOURCE [flags]   (SOURCE: mcap://FILE, kitti://FOLDER or FILE.mcap)", stderr,
+		"parallax replay drive.mcap --rate 0",
+		"parallax replay mcap://drive.mcap --rate 1 --loop --start 10s --end 1m",
+		"parallax replay kitti:///data/2011_09_26/2011_09_26_drive_0001_sync --model stereo.ckpt -o replayed.mcap")
+	source := fs.String("source", "", "the drive, instead of the argument")
 	rate := fs.Float64("rate", 1, "speed: 1 real time, 2 twice as fast, 0 as fast as the node processes frames (every frame, in lockstep)")
 	loop := fs.Bool("loop", false, "replay forever")
 	start := fs.Duration("start", 0, "start this far into the drive")
 	end := fs.Duration("end", 0, "stop this far into the drive (0: at its end)")
-	model := fs.String("model", "", "model checkpoint (default: random initialisation)")
-	width := fs.Int("width", 320, "model input width (without --model)")
-	height := fs.Int("height", 96, "model input height (without --model)")
+	model := fs.String("model", "", "checkpoint to serve; 'random' for an untrained model of --width x --height (default: the model the recording was made with, else the built-in demo checkpoint)")
+	width := fs.Int("width", 320, "model input width with --model random")
+	height := fs.Int("height", 96, "model input height with --model random")
 	adapt := fs.Bool("adapt", false, "adapt the networks online while replaying (off: replays are deterministic)")
 	ns := fs.String("ns", "replay", "NATS namespace of the outputs")
 	natsURL := fs.String("nats", "", "publish to this NATS server (default: an embedded one on --listen)")
 	listen := fs.String("listen", "127.0.0.1:4222", "the embedded NATS server's address")
-	recordTo := fs.String("record", "", "also record the replay's inputs and outputs into this MCAP file")
+	recordTo := fs.String("out", "", "also record the replay's inputs and outputs into this MCAP file")
+	fs.short("o", "out")
+	fs.deprecate("record", "out")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "parallax replay: name one source: mcap://FILE, kitti://FOLDER or FILE.mcap")
-		return errUsage
+	if *source != "" && fs.NArg() == 0 {
+		fs.positional = []string{*source}
 	}
-	l, frames, err := replayLaunch(fs.Arg(0), replayOptions{rate: *rate, loop: *loop, start: *start, end: *end,
-		model: *model, width: *width, height: *height, adapt: *adapt, ns: *ns, nats: *natsURL, listen: *listen})
+	if err := wantArgs(fs, 1, "the drive: mcap://FILE, kitti://FOLDER or FILE.mcap"); err != nil {
+		return err
+	}
+	drive := fs.Arg(0)
+	o := replayOptions{rate: *rate, loop: *loop, start: *start, end: *end,
+		width: *width, height: *height, adapt: *adapt, ns: *ns, nats: *natsURL, listen: *listen}
+	var why string
+	var err error
+	if o.model, why, err = replayModel(drive, *model); err != nil {
+		return err
+	}
+	l, frames, err := replayLaunch(drive, o)
 	if err != nil {
 		return err
 	}
@@ -50,9 +66,59 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := n.Start(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "parallax replay: %s: %d camera(s), %d frames, rate %g, NATS on %s (subscribe to %s.>); Ctrl-C stops\n",
-		fs.Arg(0), len(l.Cameras), frames, *rate, n.NATSURL(), *ns)
+	fmt.Fprintf(stdout, "parallax replay: %s: %d camera(s), %d frames, rate %g, NATS on %s (subscribe to %s.>), model: %s; Ctrl-C stops\n",
+		drive, len(l.Cameras), frames, *rate, n.NATSURL(), *ns, why)
 	return replayLoop(ctx, n, frames, !*loop, stdout)
+}
+
+// replayModel picks the weights a replay serves: the one asked for, else
+// the checkpoint the recording carries (the recording node's starting
+// model), else the built-in demo checkpoint; an untrained network only on
+// request (--model random), since noise from random weights looks like a
+// broken replay. It returns the file ("" for random) and what it is.
+func replayModel(drive, asked string) (path, why string, err error) {
+	switch asked {
+	case "random":
+		return "", "random initialisation (--model random)", nil
+	case "":
+	default:
+		return asked, asked, nil
+	}
+	if !strings.Contains(drive, "://") || strings.HasPrefix(drive, "mcap://") {
+		p, _, err := replay.ParseURL(mcapURL(drive))
+		if err != nil {
+			return "", "", err
+		}
+		rec, err := replay.Open(p)
+		if err != nil {
+			return "", "", err
+		}
+		data, ok, err := rec.Model()
+		rec.Close()
+		if err != nil {
+			return "", "", err
+		}
+		if ok {
+			path, err := assets.CachedFile(cacheDir(), "recorded", ".ckpt", data)
+			if err != nil {
+				return "", "", err
+			}
+			return path, "the one the recording was made with (" + path + ")", nil
+		}
+	}
+	path, err = demoCheckpoint()
+	if err != nil {
+		return "", "", err
+	}
+	return path, "the built-in demo checkpoint (the recording carries none; --model CKPT picks another)", nil
+}
+
+// mcapURL makes a bare file name an mcap:// URL.
+func mcapURL(source string) string {
+	if !strings.Contains(source, "://") {
+		return "mcap://" + source
+	}
+	return source
 }
 
 type replayOptions struct {
@@ -73,9 +139,7 @@ type replayOptions struct {
 // mid-chunk and recovered), and a finite replay is done when all of them
 // were read.
 func replayLaunch(source string, o replayOptions) (*launch.Launch, int, error) {
-	if !strings.Contains(source, "://") {
-		source = "mcap://" + source
-	}
+	source = mcapURL(source)
 	path, uo, err := replay.ParseURL(source)
 	if err != nil {
 		return nil, 0, err

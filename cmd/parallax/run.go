@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -14,44 +13,65 @@ import (
 
 // runRun runs the node of a launch file until interrupted.
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("run", "-f launch.yaml [flags]", stderr)
-	file := fs.String("f", "", "the launch file (YAML; launch/PARAMETERS.md lists every parameter)")
+	fs := newFlags("run", "LAUNCH.yaml [flags]", stderr,
+		"parallax run launch/robot.example.yaml",
+		"parallax run robot.yaml --adapt=false --duration 10m",
+		"parallax run robot.yaml --nats nats://10.0.0.2:4222 --ns robot7 --model adapted.ckpt")
+	file := fs.String("f", "", "the launch file, instead of the argument (YAML; launch/PARAMETERS.md lists every parameter)")
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until interrupted)")
 	adapt := fs.Bool("adapt", true, "adapt the networks online; --adapt=false serves a frozen model (default: the launch file's learner.adapt)")
+	nf := addNodeFlags(fs, "the launch file's", "the launch file's model.checkpoint")
+	viewerListen, logFormat := viewerFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "parallax run: unexpected argument %q\n", fs.Arg(0))
+	if *file != "" && fs.NArg() == 0 {
+		fs.positional = []string{*file}
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "parallax run: name the launch file: parallax run robot.yaml (launch/robot.example.yaml is a commented example)")
 		return errUsage
 	}
-	if *file == "" {
-		fmt.Fprintln(stderr, "parallax run: -f launch.yaml is required (launch/robot.example.yaml is a commented example)")
+	if err := wantArgs(fs, 1, "the launch file"); err != nil {
+		return err
+	}
+	*file = fs.Arg(0)
+	log, err := newLogger(*logFormat, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "parallax run: %v\n", err)
 		return errUsage
 	}
 	l, err := launch.Load(*file)
 	if err != nil {
 		return err
 	}
+	set := fs.set()
+	if set["adapt"] {
+		l.Learner.Adapt = *adapt
+	}
+	if err := nf.apply(l, set); err != nil {
+		return err
+	}
+	if err := applyViewerListen(l, *viewerListen); err != nil {
+		return err
+	}
 	if err := l.CheckFiles(); err != nil {
 		return err
 	}
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "adapt" {
-			l.Learner.Adapt = *adapt
-		}
-	})
 	sc, err := serveLaunch(l, "", stderr)
 	if err != nil {
 		return err
 	}
 	defer sc.Close()
 	n := &actors.Node{Launch: l}
+	v := addViewer(l, n, log)
 	if err := n.Start(); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "parallax run: %s: %d camera(s), NATS on %s, model %s\n",
 		*file, len(l.Cameras), msgs.RedactURL(n.NATSURL()), n.ModelInfo())
+	fmt.Fprint(stdout, v.line())
+	logStarted(log, "parallax run", l, n, v)
 	fmt.Fprintf(stdout, "subscribe to %s.> (e.g. nats sub '%s.>'); Ctrl-C stops\n", l.Namespace, l.Namespace)
 	return statusLoop(ctx, n, *duration, stdout, func() string { return adaptLine(n) }, "parallax run")
 }
@@ -110,6 +130,10 @@ func statusLoop(ctx context.Context, n *actors.Node, duration time.Duration, std
 		e := ""
 		if extra != nil {
 			e = "  " + extra()
+		}
+		if held := s.HeldBack - prev.HeldBack; held > 0 {
+			// NATS is (or was this second) down: say what waits and what not.
+			l = fmt.Sprintf("NATS down: %d large held back  %s", held, l)
 		}
 		fmt.Fprintf(stdout, "t=%5.1fs  frames in %3d  published %3d  dropped %d (total)  %s%s\n",
 			time.Since(start).Seconds(), s.FramesIn-prev.FramesIn, s.Published-prev.Published, s.Dropped(), l, e)

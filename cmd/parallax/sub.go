@@ -24,35 +24,33 @@ var errSubConnect = errors.New("sub: cannot reach the NATS server")
 // runSub subscribes to a subject (wildcards allowed) and prints one summary
 // line per message and, every second, one rate line per subject.
 func runSub(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("sub", "SUBJECT [flags]", stderr)
-	url := fs.String("url", nats.DefaultURL, "NATS server URL; user:pass@ or token@ in it are used and redacted in output")
+	fs := newFlags("sub", "[SUBJECT] [flags]", stderr,
+		"parallax sub 'parallax.>'",
+		"parallax sub parallax.left.depth --nats nats://127.0.0.1:4222 --count 10",
+		"parallax sub --ns robot7 --duration 5s --raw")
+	url := fs.String("nats", nats.DefaultURL, "NATS server URL; user:pass@ or token@ in it are used and redacted in output")
+	fs.deprecate("url", "nats")
+	ns := fs.String("ns", "parallax", "without a SUBJECT, subscribe to every subject of this namespace (NS.>)")
 	count := fs.Int("count", 0, "stop after this many messages (0: no limit)")
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until interrupted)")
 	raw := fs.Bool("raw", false, "print the payload's first bytes instead of decoding it")
-	// Flags may come after the subject: move the positional one out first.
-	var subject string
-	var rest []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if subject == "" && !strings.HasPrefix(a, "-") && (i == 0 || !takesValue(args[i-1])) {
-			subject = a
-			continue
-		}
-		rest = append(rest, a)
-	}
-	if err := parseFlags(fs, rest); err != nil {
+	auth := addNATSAuth(fs)
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if subject == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return errUsage
+	if fs.NArg() == 0 {
+		fs.positional = []string{*ns + ".>"}
 	}
+	if err := wantArgs(fs, 1, "the subject"); err != nil {
+		return err
+	}
+	subject := fs.Arg(0)
 	if *count < 0 {
 		return fmt.Errorf("sub: --count %d is negative", *count)
 	}
-	nc, err := nats.Connect(*url, nats.Name("parallax sub"), nats.Timeout(3*time.Second))
+	nc, err := auth.connect(*url, "parallax sub")
 	if err != nil {
-		return fmt.Errorf("%w at %s: %w", errSubConnect, msgs.RedactURL(*url), err)
+		return fmt.Errorf("%w at %w", errSubConnect, err)
 	}
 	defer nc.Close()
 	// The callback hands messages to this loop; the client's own queue in
@@ -134,12 +132,6 @@ func runSub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			}
 		}
 	}
-}
-
-// takesValue says whether flag a consumes the next argument.
-func takesValue(a string) bool {
-	a = strings.TrimLeft(a, "-")
-	return !strings.Contains(a, "=") && (a == "url" || a == "count" || a == "duration")
 }
 
 // summarize decodes data by its subject's kind and returns a one-line

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -127,7 +128,7 @@ func TestSubSummaries(t *testing.T) {
 		{"robot1.left.depth", []byte{0xff, 0xff}, "robot1.left.depth 2 bytes: cannot decode as foxglove.RawImage"},
 	}
 	url := natsServer(t, nil)
-	lines, done := startSub(t, "robot1.>", "--url", url, "--count", strconv.Itoa(len(tests)))
+	lines, done := startSub(t, "robot1.>", "--nats", url, "--count", strconv.Itoa(len(tests)))
 	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
@@ -193,10 +194,11 @@ func TestSubErrors(t *testing.T) {
 		want    error
 		wantMsg string
 	}{
-		{"unreachable", []string{"x.>", "--url", dead}, errSubConnect, "cannot reach the NATS server at " + dead},
-		{"password redacted", []string{"x.>", "--url", withPass}, errSubConnect, "nats://alice:xxxxx@"},
-		{"wrong password", []string{"x.>", "--url", strings.Replace(url, "nats://", "nats://alice:wrong@", 1)}, errSubConnect, "Authorization"},
-		{"no subject", []string{"--url", dead}, errUsage, ""},
+		{"unreachable", []string{"x.>", "--nats", dead}, errSubConnect, "cannot reach the NATS server at " + dead},
+		{"password redacted", []string{"x.>", "--nats", withPass}, errSubConnect, "nats://alice:xxxxx@"},
+		{"wrong password", []string{"x.>", "--nats", strings.Replace(url, "nats://", "nats://alice:wrong@", 1)}, errSubConnect, "Authorization"},
+		{"two subjects", []string{"a.>", "b.>", "--nats", dead}, errUsage, ""},
+		{"old spelling", []string{"x.>", "--url", dead}, errSubConnect, "cannot reach the NATS server at " + dead},
 		{"negative count", []string{"x.>", "--count", "-1"}, nil, "--count -1 is negative"},
 	}
 	for _, tc := range tests {
@@ -227,7 +229,7 @@ func startDemo(t *testing.T) string {
 	done := make(chan error, 1)
 	var errb bytes.Buffer
 	go func() {
-		done <- dispatch(ctx, []string{"demo", "--duration", "60s", "--nats-listen", "127.0.0.1:0",
+		done <- dispatch(ctx, []string{"demo", "--viewer-listen", "off", "--duration", "60s", "--listen", "127.0.0.1:0",
 			"--rtsp-listen", "127.0.0.1:0", "--image-rate", "5"}, pw, &errb)
 		pw.Close()
 	}()
@@ -345,7 +347,7 @@ func TestPythonSubscriber(t *testing.T) {
 
 func TestSubRaw(t *testing.T) {
 	url := natsServer(t, nil)
-	lines, done := startSub(t, "robot1.>", "--url", url, "--count", "1", "--raw")
+	lines, done := startSub(t, "robot1.>", "--nats", url, "--count", "1", "--raw")
 	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
@@ -480,5 +482,37 @@ func TestSubMemoryFlat(t *testing.T) {
 	}
 	if gr1 > gr0+2 {
 		t.Errorf("goroutines grew from %d to %d", gr0, gr1)
+	}
+}
+
+// TestSubToken: sub and record --nats authenticate the ways a launch file
+// can (here a token), and the token never appears in what they print.
+func TestSubToken(t *testing.T) {
+	const token = "t0ken-s3cret"
+	url := natsServer(t, &server.Options{Authorization: token})
+	var out, errb bytes.Buffer
+	err := dispatch(context.Background(), []string{"sub", "x.>", "--nats", url, "--duration", "300ms"}, &out, &errb)
+	if !errors.Is(err, errSubConnect) || !strings.Contains(err.Error(), "Authorization") {
+		t.Fatalf("without the token: %v", err)
+	}
+	out.Reset()
+	errb.Reset()
+	if err := dispatch(context.Background(), []string{"sub", "x.>", "--nats", url, "--token", token, "--duration", "300ms"}, &out, &errb); err != nil {
+		t.Fatalf("with --token: %v (%s)", err, errb.String())
+	}
+	path := filepath.Join(t.TempDir(), "t.mcap")
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	var rout, rerr bytes.Buffer
+	if err := dispatch(ctx, []string{"record", "--nats", url, "--token", token, "--ns", "x", "-o", path}, &rout, &rerr); err != nil {
+		t.Fatalf("record --nats --token: %v (%s)", err, rerr.String())
+	}
+	for _, s := range []string{out.String(), errb.String(), rout.String(), rerr.String()} {
+		if strings.Contains(s, token) {
+			t.Fatalf("the token was printed: %s", s)
+		}
+	}
+	if !strings.Contains(rout.String(), "dropped 0") {
+		t.Errorf("record --nats shows no drop count:\n%s", rout.String())
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -35,11 +34,15 @@ type trainOptions struct {
 // runTrain trains a model self-supervised on a drive (the synthetic world
 // today) and writes checkpoints with the optimizer state, resumable.
 func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("train", "--source SOURCE --mode mono|stereo|both --steps N --out CKPT [--resume] [flags]", stderr)
-	source := fs.String("source", "synth://?seed=7&stereo=1", "training drive: synth:// URL (keys: seed, stereo, width, height, style, path, ...)")
+	fs := newFlags("train", "--source SOURCE --mode mono|stereo|both --steps N -o CKPT [--resume] [flags]", stderr,
+		"parallax train --source 'synth://?seed=3&stereo=1&width=320&height=96' --mode stereo --steps 2000 -o stereo.ckpt --eval-every 200",
+		"parallax train --source mcap://drive.mcap --mode both --steps 5000 -o drive.ckpt --resume",
+		"parallax train --steps 0 -o baseline.ckpt")
+	source := fs.String("source", "synth://?seed=7&stereo=1", "training drive: synth://, mcap:// or kitti:// (synth keys: seed, stereo, width, height, style, path, ...)")
 	mode := fs.String("mode", "stereo", "what to learn from: mono (previous/next frames), stereo (right view, metric), both")
-	steps := fs.Int64("steps", 1000, "train until this many optimizer steps in total (a resumed run continues up to it)")
+	steps := fs.Int64("steps", 1000, "train until this many optimizer steps in total (a resumed run continues up to it; 0 writes the initial weights, a baseline)")
 	out := fs.String("out", "", "checkpoint to write (model, optimizer state, step); required")
+	fs.short("o", "out")
 	resume := fs.Bool("resume", false, "continue from --out: weights, Adam state and step count")
 	force := fs.Bool("force", false, "overwrite an existing --out instead of refusing")
 	batch := fs.Int("batch", 4, "samples per step")
@@ -63,14 +66,12 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "train: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return errUsage
+	if err := wantArgs(fs, 0, ""); err != nil {
+		return err
 	}
 	bad := func(format string, a ...any) error {
 		fmt.Fprintf(stderr, "train: "+format+"\n", a...)
-		fs.Usage()
+		fmt.Fprintln(stderr, "Run 'parallax train --help' for its flags and examples.")
 		return errUsage
 	}
 	o := trainOptions{source: *source, out: *out, evalSource: *evalSource, net: *net, device: *device,
@@ -83,8 +84,8 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if o.out == "" {
 		return bad("--out is required")
 	}
-	if o.steps < 1 {
-		return bad("--steps %d: want at least 1", o.steps)
+	if o.steps < 0 {
+		return bad("--steps %d: want 0 (write the initial weights) or more", o.steps)
 	}
 	if o.batch < 1 || o.batch > 256 {
 		return bad("--batch %d: want 1..256", o.batch)
@@ -119,8 +120,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	o.cfg.Objective = obj
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	set := fs.set()
 	if o.resume && (set["size"] || set["net"]) {
 		return bad("--size and --net come from the checkpoint when resuming")
 	}
@@ -283,7 +283,13 @@ func trainLoop(ctx context.Context, o trainOptions, stdout, stderr io.Writer) er
 			}
 			return nil
 		}}
-	if err := fit.Run(ctx); err != nil {
+	// Fit's Steps 0 means no limit; here it means no step at all (the
+	// initial weights as a baseline), as does a resumed run already there.
+	var err2 error
+	if o.steps > tr.Steps() {
+		err2 = fit.Run(ctx)
+	}
+	if err := err2; err != nil {
 		bar.finish()
 		if ctx.Err() == nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/parallax-robotics/parallax/perception"
+	"github.com/sugarme/gotch"
 )
 
 const trainSource = "synth://?seed=3&stereo=1&width=128&height=64"
@@ -126,7 +128,7 @@ func TestTrainErrors(t *testing.T) {
 		{"bad mode", base("--mode", "sideways"), true, ""},
 		{"bad size", base("--size", "100x64"), true, ""},
 		{"size not WxH", base("--size", "big"), true, ""},
-		{"zero steps", base("--steps", "0"), true, ""},
+		{"negative steps", base("--steps", "-1"), true, ""},
 		{"zero batch", base("--batch", "0"), true, ""},
 		{"bad net", base("--net", "huge"), true, ""},
 		{"extra arg", base("x"), true, ""},
@@ -158,6 +160,44 @@ func TestTrainErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(out); err == nil {
 		t.Error("a failed run wrote a checkpoint")
+	}
+}
+
+// TestTrainZeroSteps: --steps 0 writes the untrained weights (a baseline
+// for comparisons), with flags after the values as users type them, and
+// the same --seed gives the same weights.
+func TestTrainZeroSteps(t *testing.T) {
+	dir := t.TempDir()
+	fp := func(name string, seed string) uint64 {
+		out := filepath.Join(dir, name)
+		var so, se bytes.Buffer
+		if err := dispatch(context.Background(), []string{"train", "--steps", "0", "-o", out, "--source", trainSource, "--size", "128x64", "--seed", seed}, &so, &se); err != nil {
+			t.Fatalf("%v\n%s", err, se.String())
+		}
+		w, err := perception.NewWorker(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		var f uint64
+		if err := w.Do(func() error {
+			m, c, err := perception.LoadModel(out, gotch.CPU)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			if c.Header.Meta.Steps != 0 {
+				return fmt.Errorf("%s: %d steps", out, c.Header.Meta.Steps)
+			}
+			f, err = m.Fingerprint()
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	if a, b, c := fp("a.ckpt", "5"), fp("b.ckpt", "5"), fp("c.ckpt", "6"); a != b || a == c {
+		t.Errorf("weights of seed 5: %x and %x; seed 6: %x", a, b, c)
 	}
 }
 

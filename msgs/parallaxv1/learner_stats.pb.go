@@ -148,11 +148,14 @@ type LearnerStats struct {
 	// Factor the drift guard applies to the learning rate: 1, halved at each
 	// rollback, doubled back at each passed check.
 	LearningRateScale float64 `protobuf:"fixed64,17,opt,name=learning_rate_scale,json=learningRateScale,proto3" json:"learning_rate_scale,omitempty"`
+	// Mean duration of the optimisation steps since the previous message, in
+	// seconds (forward, backward and update); 0 when no step ran.
+	StepSeconds float64 `protobuf:"fixed64,18,opt,name=step_seconds,json=stepSeconds,proto3" json:"step_seconds,omitempty"`
 	// Where the scale of the depth comes from, at the latest result.
-	DepthScaleSource LearnerStats_DepthScale `protobuf:"varint,18,opt,name=depth_scale_source,json=depthScaleSource,proto3,enum=parallax.v1.LearnerStats_DepthScale" json:"depth_scale_source,omitempty"`
+	DepthScaleSource LearnerStats_DepthScale `protobuf:"varint,19,opt,name=depth_scale_source,json=depthScaleSource,proto3,enum=parallax.v1.LearnerStats_DepthScale" json:"depth_scale_source,omitempty"`
 	// Factor applied to the network's depth to make it metric (with
 	// DEPTH_SCALE_GROUND); 0 otherwise.
-	DepthScale    float64 `protobuf:"fixed64,19,opt,name=depth_scale,json=depthScale,proto3" json:"depth_scale,omitempty"`
+	DepthScale    float64 `protobuf:"fixed64,20,opt,name=depth_scale,json=depthScale,proto3" json:"depth_scale,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -302,6 +305,13 @@ func (x *LearnerStats) GetValidationError() float64 {
 func (x *LearnerStats) GetLearningRateScale() float64 {
 	if x != nil {
 		return x.LearningRateScale
+	}
+	return 0
+}
+
+func (x *LearnerStats) GetStepSeconds() float64 {
+	if x != nil {
+		return x.StepSeconds
 	}
 	return 0
 }
@@ -508,7 +518,7 @@ var File_parallax_v1_learner_stats_proto protoreflect.FileDescriptor
 
 const file_parallax_v1_learner_stats_proto_rawDesc = "" +
 	"\n" +
-	"\x1fparallax/v1/learner_stats.proto\x12\vparallax.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8d\a\n" +
+	"\x1fparallax/v1/learner_stats.proto\x12\vparallax.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb0\a\n" +
 	"\fLearnerStats\x128\n" +
 	"\ttimestamp\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\x12\x14\n" +
 	"\x05steps\x18\x02 \x01(\x04R\x05steps\x12(\n" +
@@ -528,9 +538,10 @@ const file_parallax_v1_learner_stats_proto_rawDesc = "" +
 	"\x10non_finite_steps\x18\x0e \x01(\x04R\x0enonFiniteSteps\x12!\n" +
 	"\fdrift_checks\x18\x0f \x01(\x04R\vdriftChecks\x12)\n" +
 	"\x10validation_error\x18\x10 \x01(\x01R\x0fvalidationError\x12.\n" +
-	"\x13learning_rate_scale\x18\x11 \x01(\x01R\x11learningRateScale\x12R\n" +
-	"\x12depth_scale_source\x18\x12 \x01(\x0e2$.parallax.v1.LearnerStats.DepthScaleR\x10depthScaleSource\x12\x1f\n" +
-	"\vdepth_scale\x18\x13 \x01(\x01R\n" +
+	"\x13learning_rate_scale\x18\x11 \x01(\x01R\x11learningRateScale\x12!\n" +
+	"\fstep_seconds\x18\x12 \x01(\x01R\vstepSeconds\x12R\n" +
+	"\x12depth_scale_source\x18\x13 \x01(\x0e2$.parallax.v1.LearnerStats.DepthScaleR\x10depthScaleSource\x12\x1f\n" +
+	"\vdepth_scale\x18\x14 \x01(\x01R\n" +
 	"depthScale\"U\n" +
 	"\n" +
 	"DepthScale\x12\x15\n" +
