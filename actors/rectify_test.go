@@ -239,7 +239,7 @@ learner: {adapt: true, steps_per_s: 10, compute_share: 0.9, buffer: 8, replay: 1
 		t.Fatal(err)
 	}
 	defer n.Stop()
-	deadline := time.Now().Add(40 * time.Second)
+	deadline := time.Now().Add(120 * time.Second) // as the learner tests: the first steps wait for the buffer and a loaded CPU
 	for time.Now().Before(deadline) {
 		if s := n.LearnerStats(); s != nil && s.GetSteps() >= 3 {
 			break
