@@ -165,4 +165,3 @@ func (f *Follower) Run(ctx context.Context) error {
 		}
 	}
 }
-

@@ -160,7 +160,10 @@ func TestRegistryOnCluster(t *testing.T) {
 	// short deadline and is retried while the cluster elects a new one.
 	nc1 := connect(t, cl.ServerURL(1))
 	var reg1 *fleet.Registry
-	retry(t, func(ctx context.Context) (err error) { reg1, err = fleet.Bind(ctx, nc1, fleet.DefaultBucket); return err })
+	retry(t, func(ctx context.Context) (err error) {
+		reg1, err = fleet.Bind(ctx, nc1, fleet.DefaultBucket)
+		return err
+	})
 	t.Logf("bind after the loss: %v", time.Since(t0))
 	for _, d := range []string{va.Digest, vb.Digest} {
 		retry(t, func(ctx context.Context) error { _, _, err := reg1.Pull(ctx, "street", d); return err })
@@ -232,7 +235,11 @@ func TestFollowerAcrossOutage(t *testing.T) {
 			got = append(got, p.Digest)
 			return nil
 		},
-		Status: func(ok bool, msg string) { mu.Lock(); statuses = append(statuses, fmt.Sprint(ok, " ", msg)); mu.Unlock() }}
+		Status: func(ok bool, msg string) {
+			mu.Lock()
+			statuses = append(statuses, fmt.Sprint(ok, " ", msg))
+			mu.Unlock()
+		}}
 	fctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.Run(fctx) }()
