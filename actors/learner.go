@@ -87,6 +87,7 @@ func (a *learnerActor) start(ctx actor.Context) {
 	a.cancel, a.done = cancel, make(chan struct{})
 	root, diag := ctx.ActorSystem().Root, a.diag
 	s := a.s
+	s.setFleetDiag(root, diag)
 	go func() {
 		defer close(a.done)
 		s.loop.Lock()
@@ -163,6 +164,11 @@ func (a *learnerActor) learn(ctx context.Context, diag func(*parallaxv1.Diagnost
 		} else if err == nil && off.Gate == learner.GateAccepted && anomalous {
 			anomalous = false
 			status(parallaxv1.DiagnosticStatus_OK, "adapting")
+		}
+		if err == nil {
+			// A fleet version waiting: validated after this tuple's
+			// offer, so the held-out set has had its chance to fill.
+			err = a.adoptFleet()
 		}
 		if err == nil && s.adapt.Ready() {
 			var rep learner.StepReport
