@@ -47,6 +47,7 @@ type fleetState struct {
 	diag   atomic.Pointer[func(*parallaxv1.DiagnosticStatus)]
 	cancel context.CancelFunc
 	done   chan struct{}
+	wake   chan struct{} // one token when a candidate arrives
 
 	mu        sync.Mutex
 	candidate *fleetCandidate
@@ -78,6 +79,9 @@ func (f *fleetState) offer(c *fleetCandidate, again bool) {
 		return
 	}
 	f.candidate = c
+	if !again {
+		notify(f.wake)
+	}
 }
 
 func (f *fleetState) take() *fleetCandidate {
@@ -101,7 +105,7 @@ func (n *Node) startFleet(l *launch.Launch) {
 	if l.Fleet == nil || n.learn == nil || n.learn.adapt == nil {
 		return
 	}
-	f := &fleetState{cfg: *l.Fleet, done: make(chan struct{})}
+	f := &fleetState{cfg: *l.Fleet, done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	n.learn.fleet = f
 	ctx, cancel := context.WithCancel(context.Background())
 	f.cancel = cancel
@@ -125,6 +129,15 @@ func (n *Node) startFleet(l *launch.Launch) {
 		defer close(f.done)
 		fw.Run(ctx)
 	}()
+}
+
+// fleetWake is signalled when a fleet version arrives; nil (never ready)
+// without a fleet section.
+func (s *learnerState) fleetWake() <-chan struct{} {
+	if s.fleet == nil {
+		return nil
+	}
+	return s.fleet.wake
 }
 
 // stopFleet ends the Follower before the connection closes.

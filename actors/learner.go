@@ -144,6 +144,13 @@ func (a *learnerActor) learn(ctx context.Context, diag func(*parallaxv1.Diagnost
 			case <-ctx.Done():
 				return
 			case <-time.After(wait):
+			case <-s.fleetWake():
+				// A fleet version does not wait out the rest of the
+				// budget: validate it now, then rest the remainder.
+				if err := a.adoptFleet(); err != nil {
+					status(parallaxv1.DiagnosticStatus_ERROR, fmt.Sprintf("fleet hand-over failed: %v", err))
+				}
+				continue
 			}
 		}
 		tri, ok := a.box.take(ctx)
