@@ -50,6 +50,8 @@ type cameraLink struct {
 	current atomic.Pointer[camera.RTSP]
 	// closedDrops counts the drops of connections already closed.
 	closedDrops atomic.Uint64
+	// framesIn counts the camera's frames (Node.CameraStats).
+	framesIn atomic.Uint64
 	// cameraClock: the source stamps frames with the capture clock from
 	// the start (camera.Feed.CameraClock).
 	cameraClock bool
@@ -87,6 +89,7 @@ func (a *cameraActor) Receive(ctx actor.Context) {
 		a.stop()
 	case *frameMsg:
 		a.c.framesIn.Add(1)
+		a.link.framesIn.Add(1)
 		if a.alone {
 			ctx.Send(a.next, &FrameSet{Frames: []*msgs.Frame{m.frame}})
 		} else {

@@ -28,6 +28,9 @@ type natsSink struct {
 	nc     *nats.Conn
 	topics launch.Topics
 	c      *counters
+	// clock reports whether every camera's stamps are on its own clock
+	// (Node.CameraClock); nil: never.
+	clock func() bool
 
 	rig        *msgs.Rig
 	imageEvery time.Duration
@@ -80,6 +83,7 @@ func (s *natsSink) result(r *msgs.Result) error {
 	}
 	ref := r.Ref()
 	depthSubj := s.subjects[ref.Camera].Depth
+	clock := s.clock != nil && s.clock()
 	var errs []error
 	for _, m := range ms {
 		if err := s.publish(m.Topic, m.Message); err != nil {
@@ -87,7 +91,7 @@ func (s *natsSink) result(r *msgs.Result) error {
 			continue
 		}
 		if m.Topic == depthSubj {
-			s.c.latency(time.Since(ref.Stamp))
+			s.c.latency(time.Since(ref.Stamp), clock)
 		}
 	}
 	return errors.Join(errs...)

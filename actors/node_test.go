@@ -97,6 +97,25 @@ func TestNodeSynthPublishes(t *testing.T) {
 	if s := n.Stats(); s.FramesIn == 0 || s.FramesProcessed == 0 || s.Published == 0 {
 		t.Errorf("stats %+v", s)
 	}
+	// Per camera, and the latency distribution: synth:// stamps are on the
+	// camera clock from the first frame.
+	var in uint64
+	for _, cam := range []string{"left", "right"} {
+		cs, ok := n.CameraStats(cam)
+		if !ok || cs.FramesIn == 0 {
+			t.Errorf("camera %s stats %+v (%v)", cam, cs, ok)
+		}
+		in += cs.FramesIn
+	}
+	if _, ok := n.CameraStats("nope"); ok {
+		t.Error("stats for a camera the node does not have")
+	}
+	if s := n.Stats(); in > s.FramesIn {
+		t.Errorf("cameras count %d frames, the node %d", in, s.FramesIn)
+	}
+	if h := n.LatencyHistogram(); h.Count == 0 || h.Sum <= 0 || h.Counts[len(h.Counts)-1] > h.Count {
+		t.Errorf("latency histogram %+v", h)
+	}
 }
 
 // TestNodeStopsQuickly checks that Stop ends everything (RTSP cameras,

@@ -388,6 +388,19 @@ func watch(t testing.TB, url, ns string) *watcher {
 	return w
 }
 
+// resubscribed waits until the watcher is connected again and the server
+// has its subscription (a flush is a round trip after the SUB it resent).
+func (w *watcher) resubscribed(timeout time.Duration) {
+	w.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !w.nc.IsConnected() || w.nc.FlushTimeout(time.Second) != nil {
+		if time.Now().After(deadline) {
+			w.t.Fatalf("the watcher did not reconnect within %v", timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // depthAfter returns the arrival of the first depth map of cam after t0.
 func (w *watcher) depthAfter(cam string, t0 time.Time) (time.Time, bool) {
 	w.mu.Lock()

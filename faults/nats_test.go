@@ -20,7 +20,8 @@ func natsServer(t *testing.T, port int) *proc {
 }
 
 // TestNATSRestarts kills the external NATS server (kill -9) under a running
-// node and starts it again: the node must reconnect and publish again,
+// node and starts it again: the node (behind a gate that lets it back only
+// once the watcher has subscribed again) must reconnect and publish again,
 // deliver the odometry of the outage from its reconnect buffer (it holds
 // back only the large messages, which would be stale), keep its memory
 // bounded however long the outage, and its goroutines flat.
@@ -29,7 +30,8 @@ func TestNATSRestarts(t *testing.T) {
 	cameraServer(t, camPort, time.Now(), "")
 	broker := natsServer(t, natsPort)
 	url := fmt.Sprintf("nats://127.0.0.1:%d", natsPort)
-	n := node(t, stereoLaunch(camPort, camPort, fmt.Sprintf("{url: %q}", url), "learner: {adapt: false}"))
+	g := newGate(t, fmt.Sprintf("127.0.0.1:%d", natsPort))
+	n := node(t, stereoLaunch(camPort, camPort, fmt.Sprintf("{url: %q}", "nats://"+g.addr()), "learner: {adapt: false}"))
 	w := watch(t, url, "faults")
 	if _, ok := w.waitDepth("left", time.Time{}, 60*time.Second); !ok {
 		t.Fatal("no depth before the first fault")
@@ -50,10 +52,13 @@ func TestNATSRestarts(t *testing.T) {
 	var peakRSS int64
 	for i, down := range outages {
 		broker.kill()
+		g.close()
 		time.Sleep(down)
 		alive(t, n, "while NATS was down")
 		broker = natsServer(t, natsPort)
 		back := time.Now()
+		w.resubscribed(10 * time.Second)
+		g.reopen()
 		r.attempts++
 		at, ok := w.waitDepth("left", back, 30*time.Second)
 		if !ok {

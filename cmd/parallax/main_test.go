@@ -179,7 +179,7 @@ func TestDemoPublishes(t *testing.T) {
 	done := make(chan error, 1)
 	var errb bytes.Buffer
 	go func() {
-		done <- dispatch(ctx, []string{"demo", "--duration", "20s", "--listen", "127.0.0.1:0",
+		done <- dispatch(ctx, []string{"demo", "--viewer-listen", "off", "--duration", "20s", "--listen", "127.0.0.1:0",
 			"--rtsp-listen", "127.0.0.1:0", "--image-rate", "5"}, pw, &errb)
 		pw.Close()
 	}()
