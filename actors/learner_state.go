@@ -36,7 +36,8 @@ type learnerState struct {
 	minDepth  float64
 	maxDepth  float64
 	truth     func(*msgs.Frame) *msgs.Frame
-	resumedAt int64 // steps of the checkpoint started from
+	resumedAt int64       // steps of the checkpoint started from
+	fleet     *fleetState // fleet.model's follower, nil without
 
 	// loop is held by the learning goroutine for its whole life: a
 	// restarted actor's goroutine waits for the previous one, and Node.Stop

@@ -151,6 +151,8 @@ func (n *Node) Start() (err error) {
 		return err
 	}
 
+	// Before the actors, so the learner hooks its statuses up at start.
+	n.startFleet(l)
 	n.system = actor.NewActorSystem(quietLogger())
 	n.links = nil
 	for _, c := range l.Cameras {
@@ -407,6 +409,7 @@ func (n *Node) release() {
 	for _, s := range n.sinks {
 		s.sink.Close() // the links stay: SinkStats still answers after Stop
 	}
+	n.learn.stopFleet()
 	if n.nc != nil {
 		// Deliver what is buffered, but never wait long for a broker
 		// that went away: Stop has a 2 s budget.

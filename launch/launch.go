@@ -56,6 +56,9 @@ type Launch struct {
 	NATS NATS
 	// Learner configures online adaptation.
 	Learner Learner
+	// Fleet, when set, makes the node follow a model family of the fleet's
+	// registry (see package fleet). It defaults to nil.
+	Fleet *Fleet
 	// Viewer, when set, serves the built-in viewer (package viewer): a
 	// Foxglove WebSocket server, a web page, /metrics and /healthz on one
 	// listener. It defaults to nil: no viewer (the demo's file has one).
@@ -142,6 +145,24 @@ type Serve struct {
 	// Listen is the RTSP server's address, host:port (port 0: any free one).
 	// It defaults to "127.0.0.1:8554".
 	Listen string
+}
+
+// Fleet is the node's model family in the fleet's registry: every new
+// current version is validated on the node's own held-out frames and
+// served only when it is not worse than what the node serves.
+type Fleet struct {
+	// Model is the model family followed. It is required.
+	Model string
+	// Bucket is the registry's JetStream bucket.
+	// It defaults to "parallax-models".
+	Bucket string
+	// Tolerance is how much higher (relatively) a candidate's held-out
+	// error may be than the current weights' and still be served.
+	// It defaults to 0.
+	Tolerance float64
+	// Poll is how often the pointer is also read directly, under the
+	// watch. It defaults to 10 seconds.
+	Poll time.Duration
 }
 
 // Model is the depth network.

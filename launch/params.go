@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -433,6 +434,44 @@ var params = []*Param{
 		Range: "1s to 24h", Description: "Time between periodic checkpoints; one is also written on shutdown.",
 		ptr: field(func(l *Launch, _ *Camera) *time.Duration { return &l.Learner.CheckpointEvery })},
 
+	{Name: "fleet", Type: "map", kind: kindMap,
+		Description: "Optional: follow a model family of the fleet's JetStream registry (needs nats.url with JetStream, and learner.adapt: the candidate is validated on the learner's held-out frames).",
+		open:        func(l *Launch, _ *Camera) { l.Fleet = &Fleet{Bucket: "parallax-models", Poll: 10 * time.Second} },
+		present:     func(l *Launch, _ *Camera) bool { return l.Fleet != nil }},
+	{Name: "fleet.model", Type: "string", kind: kindString, required: true,
+		Range: "1 to 64 of a-z 0-9 _ -, starting with a letter or digit", Description: "The model family followed: each version promoted to it (parallax model promote) is pulled, validated on this node's held-out frames, and served when not worse; a worse one is refused and reported on diagnostics.",
+		ptr: field(func(l *Launch, _ *Camera) *string {
+			if l.Fleet != nil {
+				return &l.Fleet.Model
+			}
+			return nil
+		}),
+		check: func(v any) error { return checkFamily(*v.(*string)) }},
+	{Name: "fleet.bucket", Type: "string", Default: "parallax-models", kind: kindString,
+		Range: "1 to 64 of A-Z a-z 0-9 _ -", Description: "The registry's JetStream Object Store and KeyValue bucket.",
+		ptr: field(func(l *Launch, _ *Camera) *string {
+			if l.Fleet != nil {
+				return &l.Fleet.Bucket
+			}
+			return nil
+		}),
+		check: func(v any) error { return checkBucket(*v.(*string)) }},
+	{Name: "fleet.tolerance", Type: "float", Default: "0", kind: kindFloat, lo: 0, hi: 1,
+		Range: "0 to 1", Description: "How much higher (relatively) a candidate's held-out photometric error may be than the served weights' and still be served; 0: never worse.",
+		ptr: field(func(l *Launch, _ *Camera) *float64 {
+			if l.Fleet != nil {
+				return &l.Fleet.Tolerance
+			}
+			return nil
+		})},
+	{Name: "fleet.poll", Type: "duration", Default: "10s", kind: kindDuration, lo: float64(100 * time.Millisecond), hi: float64(time.Hour),
+		Range: "100ms to 1h", Description: "How often the family's pointer is also read directly, under the watch (and a missing registry retried).",
+		ptr: field(func(l *Launch, _ *Camera) *time.Duration {
+			if l.Fleet != nil {
+				return &l.Fleet.Poll
+			}
+			return nil
+		})},
 	{Name: "viewer", Type: "map", kind: kindMap,
 		Description: "Optional: the built-in viewer, a Foxglove WebSocket server, a web page, `/metrics` and `/healthz` on one listener (package viewer). Absent: no viewer (`parallax run --viewer-listen ADDR` turns it on); the demo has one.",
 		open: func(l *Launch, _ *Camera) {
@@ -732,3 +771,24 @@ func WriteMarkdown(w io.Writer) error {
 }
 
 func mdCell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+
+var (
+	familyRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+	bucketRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+)
+
+// checkFamily checks a fleet model family name (the fleet package's rule;
+// launch imports no sibling, so it is written here too).
+func checkFamily(s string) error {
+	if !familyRe.MatchString(s) {
+		return fmt.Errorf("%q is not a family name (1 to 64 of a-z 0-9 _ -, starting with a letter or digit)", s)
+	}
+	return nil
+}
+
+func checkBucket(s string) error {
+	if !bucketRe.MatchString(s) {
+		return fmt.Errorf("%q is not a bucket name (1 to 64 of A-Z a-z 0-9 _ -)", s)
+	}
+	return nil
+}

@@ -70,6 +70,14 @@ func (l *Launch) validate(pr *problems) {
 		pr.add(ErrInvalid, "learner.replay", "replay %d is not below buffer %d", l.Learner.Replay, l.Learner.Buffer)
 	}
 	l.validateNATS(pr)
+	if l.Fleet != nil {
+		if l.NATS.URL == "" {
+			pr.add(ErrInvalid, "fleet", "the fleet registry lives on a JetStream cluster: set nats.url (the embedded server has no JetStream)")
+		}
+		if !l.Learner.Adapt {
+			pr.add(ErrInvalid, "fleet", "fleet models are validated on the learner's held-out frames: set learner.adapt: true")
+		}
+	}
 	l.validateViewer(pr)
 }
 
