@@ -87,6 +87,7 @@ func (a *learnerActor) start(ctx actor.Context) {
 	a.cancel, a.done = cancel, make(chan struct{})
 	root, diag := ctx.ActorSystem().Root, a.diag
 	s := a.s
+	s.setFleetDiag(root, diag)
 	go func() {
 		defer close(a.done)
 		s.loop.Lock()
@@ -143,6 +144,13 @@ func (a *learnerActor) learn(ctx context.Context, diag func(*parallaxv1.Diagnost
 			case <-ctx.Done():
 				return
 			case <-time.After(wait):
+			case <-s.fleetWake():
+				// A fleet version does not wait out the rest of the
+				// budget: validate it now, then rest the remainder.
+				if err := a.adoptFleet(); err != nil {
+					status(parallaxv1.DiagnosticStatus_ERROR, fmt.Sprintf("fleet hand-over failed: %v", err))
+				}
+				continue
 			}
 		}
 		tri, ok := a.box.take(ctx)
@@ -163,6 +171,11 @@ func (a *learnerActor) learn(ctx context.Context, diag func(*parallaxv1.Diagnost
 		} else if err == nil && off.Gate == learner.GateAccepted && anomalous {
 			anomalous = false
 			status(parallaxv1.DiagnosticStatus_OK, "adapting")
+		}
+		if err == nil {
+			// A fleet version waiting: validated after this tuple's
+			// offer, so the held-out set has had its chance to fill.
+			err = a.adoptFleet()
 		}
 		if err == nil && s.adapt.Ready() {
 			var rep learner.StepReport

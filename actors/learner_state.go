@@ -36,7 +36,8 @@ type learnerState struct {
 	minDepth  float64
 	maxDepth  float64
 	truth     func(*msgs.Frame) *msgs.Frame
-	resumedAt int64 // steps of the checkpoint started from
+	resumedAt int64       // steps of the checkpoint started from
+	fleet     *fleetState // fleet.model's follower, nil without
 
 	// loop is held by the learning goroutine for its whole life: a
 	// restarted actor's goroutine waits for the previous one, and Node.Stop
@@ -276,6 +277,14 @@ func (s *learnerState) stats() *parallaxv1.LearnerStats {
 		st.ValidationError = a.Reference
 		st.LearningRate = a.LR
 		st.LearningRateScale = a.LRScale
+	}
+	if r != nil {
+		switch d := r.Depth; {
+		case d.Scale > 0:
+			st.DepthScaleSource, st.DepthScale = parallaxv1.LearnerStats_DEPTH_SCALE_GROUND, d.Scale
+		case d.Relative:
+			st.DepthScaleSource = parallaxv1.LearnerStats_DEPTH_SCALE_RELATIVE
+		}
 	}
 	// The live error: one depth map a period (the ground truth may cost a
 	// rendering), averaged over the last liveWindow periods so the number

@@ -56,6 +56,9 @@ type Launch struct {
 	NATS NATS
 	// Learner configures online adaptation.
 	Learner Learner
+	// Fleet, when set, makes the node follow a model family of the fleet's
+	// registry (see package fleet). It defaults to nil.
+	Fleet *Fleet
 	// Viewer, when set, serves the built-in viewer (package viewer): a
 	// Foxglove WebSocket server, a web page, /metrics and /healthz on one
 	// listener. It defaults to nil: no viewer (the demo's file has one).
@@ -86,12 +89,20 @@ type Camera struct {
 	// Intrinsics is the pinhole model given inline, in the msgs convention
 	// (the centre of pixel (0,0) is at (0.5, 0.5)); the file writes cx and cy
 	// in the ROS/OpenCV convention (centre at (0, 0)) as camera_info K does,
-	// so Parse adds 0.5. Nil when not given.
+	// so Parse converts them (msgs.FromROSPixel). Nil when not given.
 	Intrinsics *msgs.Intrinsics
-	// Calibration is a calibration file (ROS camera_info YAML, OpenCV or
-	// KITTI), relative to Dir unless absolute. At most one of Intrinsics and
-	// Calibration is set; rtsp:// cameras need one, synth:// none.
+	// Calibration is a calibration file in any format package calibration
+	// reads (ROS camera_info YAML, OpenCV FileStorage YAML or XML, KITTI
+	// calib_cam_to_cam.txt, Kalibr camchain), relative to Dir unless
+	// absolute; Calibrations reads it. At most one of Intrinsics and
+	// Calibration is set; rtsp:// cameras need one (or the pair's
+	// stereo.calibration), synth:// none (one rectifies a lens its URL
+	// renders). It defaults to "".
 	Calibration string
+	// CameraHeight is a mono camera's height above the ground in metres,
+	// for the metric scale of its depth (calibration.GroundScale). It
+	// defaults to 0: unknown, depth stays relative.
+	CameraHeight float64
 	// FPS is the expected frame rate, for diagnostics. It defaults to 0:
 	// not checked.
 	FPS float64
@@ -113,6 +124,17 @@ type Stereo struct {
 	// SyncTolerance is the largest stamp difference of a left and a right
 	// frame that still pair. It defaults to 10 ms.
 	SyncTolerance time.Duration
+	// Calibration is one calibration file for the pair (a stereo layout:
+	// OpenCV's M1 D1 M2 D2 R T, Kalibr, KITTI), relative to Dir, instead
+	// of one per camera. It defaults to "".
+	Calibration string
+	// Extrinsics is a second OpenCV FileStorage file read with Calibration
+	// (stereo_calib's extrinsics.yml beside its intrinsics.yml). It
+	// defaults to "".
+	Extrinsics string
+	// Alpha is stereoRectify's free scaling when the calibration has no
+	// rectification: 0 keeps valid pixels only, 1 all. It defaults to 0.
+	Alpha float64
 }
 
 // Serve is a synthetic camera the node serves over RTSP itself.
@@ -123,6 +145,24 @@ type Serve struct {
 	// Listen is the RTSP server's address, host:port (port 0: any free one).
 	// It defaults to "127.0.0.1:8554".
 	Listen string
+}
+
+// Fleet is the node's model family in the fleet's registry: every new
+// current version is validated on the node's own held-out frames and
+// served only when it is not worse than what the node serves.
+type Fleet struct {
+	// Model is the model family followed. It is required.
+	Model string
+	// Bucket is the registry's JetStream bucket.
+	// It defaults to "parallax-models".
+	Bucket string
+	// Tolerance is how much higher (relatively) a candidate's held-out
+	// error may be than the current weights' and still be served.
+	// It defaults to 0.
+	Tolerance float64
+	// Poll is how often the pointer is also read directly, under the
+	// watch. It defaults to 10 seconds.
+	Poll time.Duration
 }
 
 // Model is the depth network.

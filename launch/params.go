@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -43,7 +44,7 @@ type Param struct {
 	multiple int                             // ints: must be a multiple of this
 	check    func(v any) error               // further value check
 	required bool                            // must be given when its section is
-	offset   float64                         // floats: stored = written + offset
+	rosPixel bool                            // floats: a pixel coordinate written in the ROS convention (stored msgs.FromROSPixel)
 	secret   bool                            // never shown
 }
 
@@ -156,7 +157,7 @@ var params = []*Param{
 			}
 			return nil
 		})},
-	{Name: "cameras[].intrinsics.cx", Type: "float", camera: true, kind: kindFloat, required: true, offset: 0.5,
+	{Name: "cameras[].intrinsics.cx", Type: "float", camera: true, kind: kindFloat, required: true, rosPixel: true,
 		Range: "finite", Description: "Principal point x in pixels, ROS/OpenCV convention (centre of the top-left pixel at 0).",
 		ptr: field(func(_ *Launch, c *Camera) *float64 {
 			if k := intr(c); k != nil {
@@ -164,7 +165,7 @@ var params = []*Param{
 			}
 			return nil
 		})},
-	{Name: "cameras[].intrinsics.cy", Type: "float", camera: true, kind: kindFloat, required: true, offset: 0.5,
+	{Name: "cameras[].intrinsics.cy", Type: "float", camera: true, kind: kindFloat, required: true, rosPixel: true,
 		Range: "finite", Description: "Principal point y in pixels, ROS/OpenCV convention.",
 		ptr: field(func(_ *Launch, c *Camera) *float64 {
 			if k := intr(c); k != nil {
@@ -173,10 +174,18 @@ var params = []*Param{
 			return nil
 		})},
 	{Name: "cameras[].calibration", Type: "path", camera: true, kind: kindString,
-		Range: "an existing file (checked by CheckFiles)",
-		Description: "Calibration file (ROS camera_info YAML, OpenCV or KITTI), relative to the launch file. Exclusive with `intrinsics`; " +
-			"rtsp cameras need one of the two, synth:// cameras neither (they know their own).",
+		Range: "an existing calibration file (read by CheckFiles and at start-up)",
+		Description: "Calibration file, relative to the launch file, in any format package calibration reads (told by content and extension): " +
+			"ROS camera_info YAML, OpenCV FileStorage YAML or XML, KITTI calib_cam_to_cam.txt, Kalibr camchain. " +
+			"The node undistorts and rectifies the camera's frames with it; a file of a stereo pair gives the left camera to role left (and mono) and the right to role right. " +
+			"Exclusive with `intrinsics`; rtsp cameras need one of the two (or `stereo.calibration`); synth:// cameras need none, but take one when their URL renders a lens (k1=...); " +
+			"kitti:// reads it as the drive's calib_cam_to_cam.txt.",
 		ptr: field(func(_ *Launch, c *Camera) *string { return &c.Calibration })},
+	{Name: "cameras[].camera_height", Type: "float", Default: "0", def: 0.0, camera: true, kind: kindFloat, lo: 0.05, hi: 100, zeroOK: true,
+		Range: "0 (unknown) or 0.05 to 100",
+		Description: "Height of a mono camera's optical centre above the ground, metres: the node recovers the metric scale of its depth from the ground plane " +
+			"(diagnostics and learner stats report it) and publishes relative depth, flagged, when it sees too little ground. Mono cameras only.",
+		ptr: field(func(_ *Launch, c *Camera) *float64 { return &c.CameraHeight })},
 	{Name: "cameras[].fps", Type: "float", Default: "0", def: 0.0, camera: true, kind: kindFloat, lo: 0.1, hi: 1000, zeroOK: true,
 		Range: "0 (not checked) or 0.1 to 1000", Description: "Expected frame rate; diagnostics warn when the stream falls behind it.",
 		ptr: field(func(_ *Launch, c *Camera) *float64 { return &c.FPS })},
@@ -211,6 +220,33 @@ var params = []*Param{
 		ptr: field(func(l *Launch, _ *Camera) *float64 {
 			if l.Stereo != nil {
 				return &l.Stereo.Baseline
+			}
+			return nil
+		})},
+	{Name: "stereo.calibration", Type: "path", kind: kindString,
+		Range:       "an existing calibration file (read by CheckFiles and at start-up)",
+		Description: "One calibration file for the pair instead of one per camera: OpenCV's stereo layout (M1 D1 M2 D2 R T, with or without R1 R2 P1 P2), a Kalibr camchain (cam0, cam1), KITTI calib_cam_to_cam.txt (02, 03). Relative to the launch file; exclusive with the pair's `cameras[].calibration` and `intrinsics`.",
+		ptr: field(func(l *Launch, _ *Camera) *string {
+			if l.Stereo != nil {
+				return &l.Stereo.Calibration
+			}
+			return nil
+		})},
+	{Name: "stereo.extrinsics", Type: "path", kind: kindString,
+		Range:       "an existing OpenCV FileStorage file",
+		Description: "A second OpenCV file read together with `stereo.calibration`: OpenCV's stereo_calib sample writes intrinsics.yml (M1 D1 M2 D2) and extrinsics.yml (R T R1 R2 P1 P2 Q).",
+		ptr: field(func(l *Launch, _ *Camera) *string {
+			if l.Stereo != nil {
+				return &l.Stereo.Extrinsics
+			}
+			return nil
+		})},
+	{Name: "stereo.alpha", Type: "float", Default: "0", kind: kindFloat, lo: -1, hi: 1,
+		Range:       "-1 (OpenCV's default) or 0 to 1",
+		Description: "OpenCV stereoRectify's free scaling when the pair's calibration has extrinsics but no rectification: 0 shows only valid pixels, 1 every raw pixel (black borders). Needs a build with OpenCV.",
+		ptr: field(func(l *Launch, _ *Camera) *float64 {
+			if l.Stereo != nil {
+				return &l.Stereo.Alpha
 			}
 			return nil
 		})},
@@ -398,6 +434,44 @@ var params = []*Param{
 		Range: "1s to 24h", Description: "Time between periodic checkpoints; one is also written on shutdown.",
 		ptr: field(func(l *Launch, _ *Camera) *time.Duration { return &l.Learner.CheckpointEvery })},
 
+	{Name: "fleet", Type: "map", kind: kindMap,
+		Description: "Optional: follow a model family of the fleet's JetStream registry (needs nats.url with JetStream, and learner.adapt: the candidate is validated on the learner's held-out frames).",
+		open:        func(l *Launch, _ *Camera) { l.Fleet = &Fleet{Bucket: "parallax-models", Poll: 10 * time.Second} },
+		present:     func(l *Launch, _ *Camera) bool { return l.Fleet != nil }},
+	{Name: "fleet.model", Type: "string", kind: kindString, required: true,
+		Range: "1 to 64 of a-z 0-9 _ -, starting with a letter or digit", Description: "The model family followed: each version promoted to it (parallax model promote) is pulled, validated on this node's held-out frames, and served when not worse; a worse one is refused and reported on diagnostics.",
+		ptr: field(func(l *Launch, _ *Camera) *string {
+			if l.Fleet != nil {
+				return &l.Fleet.Model
+			}
+			return nil
+		}),
+		check: func(v any) error { return checkFamily(*v.(*string)) }},
+	{Name: "fleet.bucket", Type: "string", Default: "parallax-models", kind: kindString,
+		Range: "1 to 64 of A-Z a-z 0-9 _ -", Description: "The registry's JetStream Object Store and KeyValue bucket.",
+		ptr: field(func(l *Launch, _ *Camera) *string {
+			if l.Fleet != nil {
+				return &l.Fleet.Bucket
+			}
+			return nil
+		}),
+		check: func(v any) error { return checkBucket(*v.(*string)) }},
+	{Name: "fleet.tolerance", Type: "float", Default: "0", kind: kindFloat, lo: 0, hi: 1,
+		Range: "0 to 1", Description: "How much higher (relatively) a candidate's held-out photometric error may be than the served weights' and still be served; 0: never worse.",
+		ptr: field(func(l *Launch, _ *Camera) *float64 {
+			if l.Fleet != nil {
+				return &l.Fleet.Tolerance
+			}
+			return nil
+		})},
+	{Name: "fleet.poll", Type: "duration", Default: "10s", kind: kindDuration, lo: float64(100 * time.Millisecond), hi: float64(time.Hour),
+		Range: "100ms to 1h", Description: "How often the family's pointer is also read directly, under the watch (and a missing registry retried).",
+		ptr: field(func(l *Launch, _ *Camera) *time.Duration {
+			if l.Fleet != nil {
+				return &l.Fleet.Poll
+			}
+			return nil
+		})},
 	{Name: "viewer", Type: "map", kind: kindMap,
 		Description: "Optional: the built-in viewer, a Foxglove WebSocket server, a web page, `/metrics` and `/healthz` on one listener (package viewer). Absent: no viewer (`parallax run --viewer-listen ADDR` turns it on); the demo has one.",
 		open: func(l *Launch, _ *Camera) {
@@ -514,6 +588,22 @@ func setValue(ptr, v any) {
 	case *time.Duration:
 		*p = v.(time.Duration)
 	}
+}
+
+// fromFile converts a float as the file writes it to the stored value
+// (msgs.FromROSPixel for a principal point), toFile back.
+func (p *Param) fromFile(f float64) float64 {
+	if p.rosPixel {
+		return msgs.FromROSPixel(f)
+	}
+	return f
+}
+
+func (p *Param) toFile(f float64) float64 {
+	if p.rosPixel {
+		return msgs.ToROSPixel(f)
+	}
+	return f
 }
 
 func positive(v any) error {
@@ -681,3 +771,24 @@ func WriteMarkdown(w io.Writer) error {
 }
 
 func mdCell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+
+var (
+	familyRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+	bucketRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+)
+
+// checkFamily checks a fleet model family name (the fleet package's rule;
+// launch imports no sibling, so it is written here too).
+func checkFamily(s string) error {
+	if !familyRe.MatchString(s) {
+		return fmt.Errorf("%q is not a family name (1 to 64 of a-z 0-9 _ -, starting with a letter or digit)", s)
+	}
+	return nil
+}
+
+func checkBucket(s string) error {
+	if !bucketRe.MatchString(s) {
+		return fmt.Errorf("%q is not a bucket name (1 to 64 of A-Z a-z 0-9 _ -)", s)
+	}
+	return nil
+}

@@ -686,3 +686,80 @@ func pixelChange(a, b *msgs.Frame) (float64, error) {
 func partialTrained(name string) bool {
 	return strings.HasPrefix(name, "depth.dec") || strings.HasPrefix(name, "depth.disp")
 }
+
+// Adoption is the outcome of Adapter.Adopt.
+type Adoption struct {
+	// Accepted is true when the candidate's weights replaced the current
+	// ones (call HandOver next).
+	Accepted bool
+	// Candidate and Current are the held-out errors (the objective's guard
+	// term) of the candidate and of the last good weights, on the same
+	// held-out tuples of this stream.
+	Candidate, Current float64
+	// Tuples is how many held-out tuples they were compared on.
+	Tuples int
+}
+
+// Adopt considers weights from elsewhere (a fleet's shared model): the
+// candidate checkpoint's weights and the last good ones are both scored on
+// the held-out tuples of this stream (never trained on), and the candidate
+// replaces them only when its error is at most the current one times
+// 1+tolerance; a worse candidate changes nothing. Accepted weights become
+// the last good ones (the drift guard's reference from now on, the
+// optimiser's moments are kept), so HandOver can serve them at once. It
+// returns ErrAdaptSample while the held-out set is empty (nothing to
+// validate on yet), and the checkpoint's error for another architecture.
+func (a *Adapter) Adopt(c *perception.Checkpoint, tolerance float64) (Adoption, error) {
+	var r Adoption
+	if c == nil {
+		return r, fmt.Errorf("%w: nil checkpoint", ErrAdaptConfig)
+	}
+	if !(tolerance >= 0) {
+		return r, fmt.Errorf("%w: tolerance %v (want at least 0)", ErrAdaptConfig, tolerance)
+	}
+	held := a.hold.all()
+	if len(held) == 0 {
+		return r, fmt.Errorf("%w: no held-out tuple yet to validate the candidate on", ErrAdaptSample)
+	}
+	r.Tuples = len(held)
+	err := a.w.Do(func() error {
+		// Steps since the last check are not checked weights: start from
+		// the last good ones either way.
+		if err := a.tr.Restore(a.good); err != nil {
+			return err
+		}
+		a.sinceGood, a.nonFinite = 0, false
+		ref, err := a.tr.Validate(held)
+		if err != nil {
+			return err
+		}
+		r.Current = ref.Term(a.guard)
+		if err := a.m.LoadCheckpoint(c); err != nil {
+			return err
+		}
+		cand, err := a.tr.Validate(held)
+		if err != nil {
+			return errors.Join(err, a.tr.Restore(a.good))
+		}
+		r.Candidate = cand.Term(a.guard)
+		if !finite(r.Candidate) || !(r.Candidate <= r.Current*(1+tolerance)) {
+			return a.tr.Restore(a.good)
+		}
+		now, err := a.tr.Snapshot()
+		if err != nil {
+			return errors.Join(err, a.tr.Restore(a.good))
+		}
+		a.good.Free()
+		a.good = now
+		r.Accepted = true
+		return nil
+	})
+	if err != nil {
+		return r, fmt.Errorf("learner: adopt: %w", err)
+	}
+	if r.Accepted {
+		a.st.Reference = r.Candidate
+		a.sinceHand = a.cfg.HandOverEvery
+	}
+	return r, nil
+}

@@ -1,0 +1,145 @@
+package actors
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/sugarme/gotch"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/parallax-robotics/parallax/assets"
+	"github.com/parallax-robotics/parallax/fleet"
+	"github.com/parallax-robotics/parallax/fleet/fleettest"
+	"github.com/parallax-robotics/parallax/msgs/parallaxv1"
+	"github.com/parallax-robotics/parallax/perception"
+)
+
+// randomCheckpoint writes an untrained model of the test rig's
+// architecture and returns its bytes.
+func randomCheckpoint(t testing.TB) []byte {
+	t.Helper()
+	w, err := perception.NewWorker(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	path := filepath.Join(t.TempDir(), "random.ckpt")
+	err = w.Do(func() error {
+		m, err := perception.NewModel(perception.DepthPose(testW, testH, perception.DepthConfig{Size: "small"}, perception.PoseConfig{Size: "small"}), gotch.CPU)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		return m.Save(path, perception.CheckpointMeta{})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// fleetStatuses returns every fleet status message seen on diagnostics.
+func fleetStatuses(t testing.TB, c *collector) []string {
+	t.Helper()
+	var out []string
+	for _, m := range c.all("test.diagnostics") {
+		var d parallaxv1.Diagnostics
+		if err := proto.Unmarshal(m.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range d.Status {
+			if strings.HasPrefix(s.Name, "fleet/") {
+				out = append(out, s.Level.String()+" "+s.Message)
+			}
+		}
+	}
+	return out
+}
+
+// TestNodeFollowsFleetModel: a node started while its family's current
+// version is the pretrained model catches up with it (validated on its own
+// held-out frames, better than its random weights: served); through an
+// outage of its NATS server it keeps serving, and a worse version
+// promoted meanwhile reaches it after the reconnect and is refused, on
+// diagnostics, while perception keeps the good weights.
+func TestNodeFollowsFleetModel(t *testing.T) {
+	cl := fleettest.Start(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	admin, err := nats.Connect(cl.ServerURL(1), nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	reg, err := fleet.Open(ctx, admin, fleet.Config{Replicas: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _, err := reg.Push(ctx, "street", assets.DemoCheckpoint(), fleet.Version{TrainedOn: "demo pretraining"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, _, err := reg.Push(ctx, "street", randomCheckpoint(t), fleet.Version{TrainedOn: "nowhere"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Promote(ctx, "street", good.Digest, "test", "pretrained"); err != nil {
+		t.Fatal(err)
+	}
+
+	n := startNode(t, &Node{Launch: parseLaunch(t, `
+namespace: test
+cameras:
+  - {name: left, url: "`+testWorld+`", role: left}
+  - {name: right, url: "`+testWorld+`", role: right}
+model: {width: 320, height: 96, size: small}
+device: cpu
+nats: {url: "`+cl.ServerURL(0)+`"}
+learner: {adapt: true, steps_per_s: 2, check_every: 2, hand_over_every: 2, buffer: 8, replay: 1}
+fleet: {model: street, poll: 500ms}`)})
+	c := subscribe(t, n)
+	before := servingFingerprint(t, n)
+	waitFor(t, 60*time.Second, "the current fleet version served", func() bool {
+		st, _ := n.FleetStats()
+		return st.Serving == good.Digest
+	})
+	st, _ := n.FleetStats()
+	t.Logf("served %s after %v", good.Short(), st.HandOverLatency)
+	if servingFingerprint(t, n) == before {
+		t.Error("perception serves the same weights after the fleet version was accepted")
+	}
+
+	cl.Stop(0)
+	frames := n.Stats().FramesProcessed
+	waitFor(t, 10*time.Second, "serving through the outage", func() bool { return n.Stats().FramesProcessed > frames+10 })
+	if _, err := reg.Promote(ctx, "street", bad.Digest, "test", "a bad push"); err != nil {
+		t.Fatal(err)
+	}
+	cl.Restart(t, 0)
+	waitFor(t, 60*time.Second, "the worse version refused after the reconnect", func() bool {
+		st, _ := n.FleetStats()
+		return st.Refused > 0
+	})
+	st, _ = n.FleetStats()
+	if st.Serving != good.Digest || st.Accepted != 1 || !strings.Contains(st.LastRefusal, bad.Short()) {
+		t.Errorf("after the worse version: %+v", st)
+	}
+	waitFor(t, 10*time.Second, "the refusal on diagnostics", func() bool {
+		for _, s := range fleetStatuses(t, c) {
+			if strings.HasPrefix(s, "WARN refused version "+bad.Short()) {
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("fleet statuses: %q", fleetStatuses(t, c))
+}
