@@ -175,7 +175,9 @@ func (a Augment) Apply(s *perception.Scope, x *ts.Tensor, geoms []ViewGeom, rng 
 			}
 		}
 	}
-	gt := s.Do(func() (*ts.Tensor, error) { return perception.FloatTensor(grid, []int64{int64(b), int64(h), int64(w), 2}, dev) })
+	gt := s.Do(func() (*ts.Tensor, error) {
+		return perception.FloatTensor(grid, []int64{int64(b), int64(h), int64(w), 2}, dev)
+	})
 	v := s.Do(func() (*ts.Tensor, error) { return ts.GridSampler(x, gt, gridBilinear, gridBorder, false) })
 
 	// Colour: per image x' = A x + k * mean grey(x), clamped (see colour).
@@ -326,8 +328,12 @@ func gaussianBlur(s *perception.Scope, x *ts.Tensor, sigma []float64, dev gotch.
 	zb := s.Do(func() (*ts.Tensor, error) { return ts.Zeros([]int64{g}, gotch.Float, dev) })
 	y := s.Do(func() (*ts.Tensor, error) { return x.View([]int64{1, g, h, w}, false) })
 	y = s.Do(func() (*ts.Tensor, error) { return y.ReflectionPad2d([]int64{blurRadius, blurRadius, 0, 0}, false) })
-	y = s.Do(func() (*ts.Tensor, error) { return ts.Conv2d(y, kx, zb, []int64{1, 1}, []int64{0, 0}, []int64{1, 1}, g) })
+	y = s.Do(func() (*ts.Tensor, error) {
+		return ts.Conv2d(y, kx, zb, []int64{1, 1}, []int64{0, 0}, []int64{1, 1}, g)
+	})
 	y = s.Do(func() (*ts.Tensor, error) { return y.ReflectionPad2d([]int64{0, 0, blurRadius, blurRadius}, false) })
-	y = s.Do(func() (*ts.Tensor, error) { return ts.Conv2d(y, ky, zb, []int64{1, 1}, []int64{0, 0}, []int64{1, 1}, g) })
+	y = s.Do(func() (*ts.Tensor, error) {
+		return ts.Conv2d(y, ky, zb, []int64{1, 1}, []int64{0, 0}, []int64{1, 1}, g)
+	})
 	return s.Do(func() (*ts.Tensor, error) { return y.View([]int64{b, 3, h, w}, false) })
 }

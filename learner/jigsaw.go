@@ -211,7 +211,9 @@ func (o Jigsaw) Loss(s *perception.Scope, m *perception.Model, b *Batch) (Loss, 
 		xc = s.Do(func() (*ts.Tensor, error) {
 			return xc.Expand([]int64{bs, nn, 1, int64(b.Height), int64(b.Width)}, false, false)
 		})
-		xc = s.Do(func() (*ts.Tensor, error) { return xc.Reshape([]int64{bs * nn, 1, int64(b.Height), int64(b.Width)}, false) })
+		xc = s.Do(func() (*ts.Tensor, error) {
+			return xc.Reshape([]int64{bs * nn, 1, int64(b.Height), int64(b.Width)}, false)
+		})
 		gt := s.Do(func() (*ts.Tensor, error) {
 			return perception.FloatTensor(grids[c], []int64{bs * nn, int64(th), int64(tw), 2}, dev)
 		})
