@@ -73,7 +73,7 @@ func (o DenseContrast) Heads(size string) (map[string]perception.NetConfig, erro
 	if err != nil {
 		return nil, err
 	}
-	return map[string]perception.NetConfig{NetProjection: perception.ProjectionConfig{In: int(wd[3] + wd[4]), Hidden: o.Hidden, Out: o.Out}}, nil
+	return map[string]perception.NetConfig{NetProjection: perception.ProjectionConfig{In: int(wd[3] + wd[4]), Hidden: o.Hidden, Out: o.Out, BatchNorm: true}}, nil
 }
 
 // Loss is InfoNCE over the points of the batch.

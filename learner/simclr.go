@@ -79,7 +79,7 @@ func (o SimCLR) Heads(size string) (map[string]perception.NetConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]perception.NetConfig{NetProjection: perception.ProjectionConfig{In: int(wd[4]), Hidden: o.Hidden, Out: o.Out}}, nil
+	return map[string]perception.NetConfig{NetProjection: perception.ProjectionConfig{In: int(wd[4]), Hidden: o.Hidden, Out: o.Out, BatchNorm: true}}, nil
 }
 
 // Loss is InfoNCE of the two views' projections.

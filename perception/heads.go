@@ -38,6 +38,14 @@ type ProjectionConfig struct {
 	Hidden int
 	// Out is the embedding width. It defaults to 128.
 	Out int
+	// BatchNorm normalises the hidden layer over the batch before the
+	// ReLU (zero mean and unit variance per unit, batch statistics always,
+	// no affine parameters), as SimCLR's and Barlow Twins' projectors do:
+	// it keeps the embedding from being a large common component plus
+	// small differences. The head needs batches of 2 or more then; it only
+	// serves pre-training, and the encoder keeps no normalisation. It
+	// defaults to false.
+	BatchNorm bool
 }
 
 // Kind is "projection".
@@ -70,8 +78,11 @@ func (c ProjectionConfig) ArchDiff(other NetConfig) string {
 	if !ok {
 		return fmt.Sprintf("kind %s != %s", c.Kind(), other.Kind())
 	}
-	if c != o {
+	if c.In != o.In || c.Hidden != o.Hidden || c.Out != o.Out {
 		return fmt.Sprintf("widths %d-%d-%d != %d-%d-%d", c.In, c.Hidden, c.Out, o.In, o.Hidden, o.Out)
+	}
+	if c.BatchNorm != o.BatchNorm {
+		return fmt.Sprintf("batch norm %v != %v", c.BatchNorm, o.BatchNorm)
 	}
 	return ""
 }
@@ -79,7 +90,12 @@ func (c ProjectionConfig) ArchDiff(other NetConfig) string {
 // Build makes the MLP.
 func (c ProjectionConfig) Build(p *nn.Path, width, height int) (Net, error) {
 	c = c.Filled().(ProjectionConfig)
-	return newMLP(p, c, []int{c.In, c.Hidden, c.Out})
+	m, err := newMLP(p, c, []int{c.In, c.Hidden, c.Out})
+	if err != nil {
+		return nil, err
+	}
+	m.batchNorm = c.BatchNorm
+	return m, nil
 }
 
 // ClassifierConfig is a classification head on an encoder feature:
@@ -152,9 +168,10 @@ func newLinear(p *nn.Path, in, out int, gain float64) (*linear, error) {
 // MLP is a stack of linear layers with ReLU between them: the projection
 // and classifier heads.
 type MLP struct {
-	cfg    NetConfig
-	layers []*linear
-	in     int64
+	cfg       NetConfig
+	layers    []*linear
+	in        int64
+	batchNorm bool // normalise hidden layers over the batch
 }
 
 // newMLP makes layers widths[0] -> widths[1] -> ... named fc0, fc1, ...
@@ -200,6 +217,11 @@ func (m *MLP) Forward(x *ts.Tensor) (out *ts.Tensor, err error) {
 			return nil, fmt.Errorf("perception: MLP layer %d: %w", i, err)
 		}
 		if i+1 < len(m.layers) {
+			if m.batchNorm {
+				if y, err = batchNormRows(y); err != nil {
+					return nil, fmt.Errorf("perception: MLP layer %d: %w", i, err)
+				}
+			}
 			if y, err = y.Relu(true); err != nil {
 				return nil, fmt.Errorf("perception: MLP layer %d: %w", i, err)
 			}
@@ -207,6 +229,28 @@ func (m *MLP) Forward(x *ts.Tensor) (out *ts.Tensor, err error) {
 		h = y
 	}
 	return h, nil
+}
+
+// batchNormEps is added to the batch variance (BatchNorm's eps).
+const batchNormEps = 1e-5
+
+// batchNormRows normalises each column of x [N,D] over the N rows (biased
+// variance plus batchNormEps); it drops x. A single row becomes 0.
+func batchNormRows(x *ts.Tensor) (*ts.Tensor, error) {
+	defer x.MustDrop()
+	s := NewScope("batch norm")
+	defer s.Free()
+	m := s.Do(func() (*ts.Tensor, error) { return x.MeanDim([]int64{0}, true, gotch.Float, false) })
+	c := s.Do(func() (*ts.Tensor, error) { return x.Sub(m, false) })
+	v := s.Do(func() (*ts.Tensor, error) { return c.Square(false) })
+	v = s.Do(func() (*ts.Tensor, error) { return v.MeanDim([]int64{0}, true, gotch.Float, false) })
+	v = s.Do(func() (*ts.Tensor, error) { return v.AddScalar(s.Scalar(batchNormEps), false) })
+	v = s.Do(func() (*ts.Tensor, error) { return v.Sqrt(false) })
+	out := s.Do(func() (*ts.Tensor, error) { return c.Div(v, false) })
+	if s.Err() != nil {
+		return nil, s.Err()
+	}
+	return s.Keep(out), nil
 }
 
 // InpaintConfig is the inpainting head of Context Encoders (Pathak et al.
