@@ -23,7 +23,10 @@ FUZZTIME ?= 10s
 GOBIN_DIR := $(or $(shell $(GO) env GOBIN),$(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin)
 export PATH := $(GOBIN_DIR):$(PATH)
 
-.PHONY: help deps build test demo demo-checkpoint bench lint fuzz proto clean gpu-bundle
+# Attempts of each repeated fault under `make faults`.
+FAULTS ?= 10
+
+.PHONY: help deps build test demo demo-checkpoint bench lint fuzz faults proto clean gpu-bundle
 
 help: ## List the targets.
 	@echo "Parallax: make <target>   (variables: PKG=$(PKG) TEST_TIMEOUT=$(TEST_TIMEOUT) TESTFLAGS= BENCH=$(BENCH) FUZZTIME=$(FUZZTIME) TORCH_DIR= TORCH_CUDA=)"
@@ -63,6 +66,11 @@ lint: deps ## gofmt must list nothing (outside third_party/), go.mod must be tid
 
 fuzz: deps ## Run every Fuzz target for FUZZTIME each (found with go test -list).
 	@FUZZTIME='$(FUZZTIME)' GO='$(GO)' bash scripts/fuzz.sh $(PKG)
+
+faults: deps ## The fault-injection suite in full (FAULTS attempts each; figures in tmp/faults.md). make test runs it short.
+	@mkdir -p tmp
+	$(GO) test -count=1 -timeout 60m -v ./faults -args -faults.long -faults.attempts $(FAULTS) -faults.report $(CURDIR)/tmp/faults.md
+	@echo "figures: tmp/faults.md"
 
 proto: deps ## Regenerate the protobuf Go code: go generate ./msgs/...
 	$(GO) generate ./msgs/...

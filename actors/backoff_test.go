@@ -74,12 +74,12 @@ func TestCameraBackoff(t *testing.T) {
 			})
 		}()
 		<-done
-		// Refused at once seven times: waits of 0.5, 1, 2, 4, 8, 10, 10 s.
+		// Refused at once seven times: waits of 0.25, 0.5, 1, 1, 1, 1, 1 s.
 		// The eighth streams for 6 s (healthy), so the wait after it is
-		// 0.5 s again, then 1 s.
-		want := []time.Duration{0, 500 * time.Millisecond, 1500 * time.Millisecond, 3500 * time.Millisecond,
-			7500 * time.Millisecond, 15500 * time.Millisecond, 25500 * time.Millisecond, 35500 * time.Millisecond,
-			42 * time.Second, 43 * time.Second}
+		// 0.25 s again, then 0.5 s.
+		ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+		want := []time.Duration{0, ms(250), ms(750), ms(1750), ms(2750), ms(3750), ms(4750), ms(5750),
+			ms(12000), ms(12500)}
 		if len(attempts) != len(want) {
 			t.Fatalf("attempts at %v", attempts)
 		}

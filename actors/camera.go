@@ -14,11 +14,14 @@ import (
 	"github.com/parallax-robotics/parallax/msgs/parallaxv1"
 )
 
-// Backoff is the reconnection schedule of a camera stream.
+// Backoff is the reconnection schedule of a camera stream. The defaults
+// are short on purpose: a robot wants depth back within a couple of seconds
+// of its camera's return, and an attempt at a camera that is still down
+// (a refused or timed-out dial, one at a time) costs next to nothing.
 type Backoff struct {
-	// Min is the first wait after a failure. It defaults to 500 ms.
+	// Min is the first wait after a failure. It defaults to 250 ms.
 	Min time.Duration
-	// Max caps the wait, which doubles after each failure. It defaults to 10 s.
+	// Max caps the wait, which doubles after each failure. It defaults to 1 s.
 	Max time.Duration
 	// Healthy is how long a stream must stream before a failure counts as a
 	// first failure again (the wait resets to Min). It defaults to 5 s.
@@ -27,10 +30,10 @@ type Backoff struct {
 
 func (b *Backoff) fill() {
 	if b.Min <= 0 {
-		b.Min = 500 * time.Millisecond
+		b.Min = 250 * time.Millisecond
 	}
 	if b.Max < b.Min {
-		b.Max = 10 * time.Second
+		b.Max = time.Second
 		if b.Max < b.Min {
 			b.Max = b.Min
 		}
@@ -47,6 +50,8 @@ type cameraLink struct {
 	current atomic.Pointer[camera.RTSP]
 	// closedDrops counts the drops of connections already closed.
 	closedDrops atomic.Uint64
+	// framesIn counts the camera's frames (Node.CameraStats).
+	framesIn atomic.Uint64
 	// cameraClock: the source stamps frames with the capture clock from
 	// the start (camera.Feed.CameraClock).
 	cameraClock bool
@@ -84,6 +89,7 @@ func (a *cameraActor) Receive(ctx actor.Context) {
 		a.stop()
 	case *frameMsg:
 		a.c.framesIn.Add(1)
+		a.link.framesIn.Add(1)
 		if a.alone {
 			ctx.Send(a.next, &FrameSet{Frames: []*msgs.Frame{m.frame}})
 		} else {

@@ -16,18 +16,23 @@ const diagPeriod = time.Second
 
 // diagnosticsActor keeps the state of every part of the node (cameras,
 // perception, learner, sinks) and hands it to the sinks: each change at
-// once, and every status again once a second.
+// once, and every status again once a second, with the process's own
+// (processStatus) added.
 type diagnosticsActor struct {
 	out *fanout
 
-	status map[string]*parallaxv1.DiagnosticStatus
-	timer  *time.Timer
+	started time.Time // for the process status's uptime
+	status  map[string]*parallaxv1.DiagnosticStatus
+	timer   *time.Timer
 }
 
 func (a *diagnosticsActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.status = map[string]*parallaxv1.DiagnosticStatus{}
+		if a.started.IsZero() {
+			a.started = time.Now()
+		}
 		a.schedule(ctx)
 	case *actor.Stopping:
 		a.stopTimer()
@@ -38,14 +43,13 @@ func (a *diagnosticsActor) Receive(ctx actor.Context) {
 		a.status[m.status.Name] = m.status
 		a.send(m.status)
 	case tick:
-		all := make([]*parallaxv1.DiagnosticStatus, 0, len(a.status))
+		all := make([]*parallaxv1.DiagnosticStatus, 0, len(a.status)+1)
 		for _, s := range a.status {
 			all = append(all, s)
 		}
+		all = append(all, processStatus(a.started))
 		sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
-		if len(all) > 0 {
-			a.send(all...)
-		}
+		a.send(all...)
 		a.schedule(ctx)
 	}
 }

@@ -18,11 +18,14 @@
 //   - a camera actor opens its camera through the camera package's
 //     registry (camera.Open: the URL's scheme picks the driver), reads it on
 //     its own goroutine and reconnects it forever with exponential backoff
-//     (0.5 s doubling to 10 s, reset after 5 s of healthy streaming),
+//     (0.25 s doubling to 1 s, reset after 5 s of healthy streaming),
 //     reporting each state change (connecting, streaming, failed: reason,
 //     backing off) with the URL's credentials redacted;
 //   - the sync actor pairs left and right frames whose stamps differ by at
-//     most stereo.sync_tolerance and drops (and counts) the unpaired;
+//     most stereo.sync_tolerance and drops (and counts) the unpaired; when
+//     the right camera has been silent for stereo.mono_after it passes the
+//     left frames on alone (monocular depth, a WARN on diagnostics, the
+//     stereo learner pausing) until a fresh right frame arrives;
 //   - a perception actor has a latest-frame-wins mailbox (latestBox): one
 //     inference goroutine takes the newest frame set, so a slow model drops
 //     stale frames (counted) and never queues them; the torch work runs on a

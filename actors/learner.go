@@ -53,6 +53,13 @@ func (a *learnerActor) Receive(ctx actor.Context) {
 		if a.s.adapt == nil {
 			return
 		}
+		if len(m.Frames) < 2 && a.s.adapt.Needs().Right {
+			// A stereo rig running monocular while its right camera is
+			// silent: a stereo objective has nothing to learn from, and a
+			// triplet must not straddle the gap.
+			a.recent = a.recent[:0]
+			return
+		}
 		a.recent = append(a.recent, m)
 		if len(a.recent) > 3 {
 			a.recent = append(a.recent[:0], a.recent[len(a.recent)-3:]...)

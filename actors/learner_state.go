@@ -244,8 +244,9 @@ func (s *learnerState) stats() *parallaxv1.LearnerStats {
 			losses[k] = v / float64(s.periodN)
 		}
 		st.Losses = msgs.LossTerms(losses)
+		st.StepSeconds = s.periodDur.Seconds() / float64(s.periodN)
 	}
-	s.stepLoss, s.periodN = map[string]float64{}, 0
+	s.stepLoss, s.periodN, s.periodDur = map[string]float64{}, 0, 0
 	// steps/s over the step ends of the last 5 s.
 	cut := now.Add(-5 * time.Second)
 	keep := s.stepTimes[:0]

@@ -102,9 +102,10 @@ func NATSOptions(n launch.NATS, resolve func(string) string, name string) []nats
 		// A robot's broker restarts; never give up on it.
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(500 * time.Millisecond),
-		// Depth maps are large: a bigger reconnect buffer keeps a short
-		// outage from failing publishes at once.
-		nats.ReconnectBufSize(32 << 20),
+		// The reconnect buffer holds what is published during an outage.
+		// The node holds its large messages back then (heldBackSize), so
+		// nats.go's 8 MB holds minutes of odometry and diagnostics.
+		nats.ReconnectBufSize(8 << 20),
 	}
 	if n.Credentials != "" {
 		opts = append(opts, nats.UserCredentials(resolve(n.Credentials)))

@@ -28,6 +28,9 @@ type natsSink struct {
 	nc     *nats.Conn
 	topics launch.Topics
 	c      *counters
+	// clock reports whether every camera's stamps are on its own clock
+	// (Node.CameraClock); nil: never.
+	clock func() bool
 
 	rig        *msgs.Rig
 	imageEvery time.Duration
@@ -80,6 +83,7 @@ func (s *natsSink) result(r *msgs.Result) error {
 	}
 	ref := r.Ref()
 	depthSubj := s.subjects[ref.Camera].Depth
+	clock := s.clock != nil && s.clock()
 	var errs []error
 	for _, m := range ms {
 		if err := s.publish(m.Topic, m.Message); err != nil {
@@ -87,7 +91,7 @@ func (s *natsSink) result(r *msgs.Result) error {
 			continue
 		}
 		if m.Topic == depthSubj {
-			s.c.latency(time.Since(ref.Stamp))
+			s.c.latency(time.Since(ref.Stamp), clock)
 		}
 	}
 	return errors.Join(errs...)
@@ -109,9 +113,21 @@ func (s *natsSink) preview(f *msgs.Frame) error {
 	})
 }
 
-// publish sends m on subject, counting what NATS took and refused.
+// heldBackSize is the size from which a message is not published while
+// NATS is disconnected: depth maps, images and scene flow are stale by the
+// time the server returns, while odometry, camera_info, diagnostics and
+// learner stats (all well below it) wait in the reconnect buffer, which
+// then holds minutes of them instead of seconds of depth.
+const heldBackSize = 16 << 10
+
+// publish sends m on subject, counting what NATS took, refused and what
+// was held back during an outage.
 func (s *natsSink) publish(subject string, m proto.Message) error {
 	b, err := proto.Marshal(m)
+	if err == nil && len(b) >= heldBackSize && s.nc.Status() != nats.CONNECTED {
+		s.c.heldBack.Add(1)
+		return nil
+	}
 	if err == nil {
 		err = s.nc.Publish(subject, b)
 	}

@@ -2,7 +2,9 @@ package actors
 
 import (
 	"errors"
+	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/sugarme/gotch"
 
+	"github.com/parallax-robotics/parallax/launch"
+	"github.com/parallax-robotics/parallax/msgs/parallaxv1"
 	"github.com/parallax-robotics/parallax/perception"
 )
 
@@ -120,5 +124,78 @@ func TestNodeCheckpoint(t *testing.T) {
 	}
 	if got < 320*64*4 || got > 320*64*4+200 {
 		t.Errorf("depth message %d bytes, want a 320x64 map (%d bytes of data)", got, 320*64*4)
+	}
+}
+
+// TestNATSSinkHoldsBack publishes through the NATS sink while its server is
+// down: large messages are held back (counted, no error), small ones wait
+// in the reconnect buffer and arrive once a server is back.
+func TestNATSSinkHoldsBack(t *testing.T) {
+	opts := server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true}
+	srv, err := server.NewServer(&opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("NATS server not ready")
+	}
+	addr := srv.Addr().String()
+	nc, err := nats.Connect(srv.ClientURL(), NATSOptions(launch.NATS{}, func(p string) string { return p }, "test")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	var c counters
+	s := &natsSink{nc: nc, c: &c}
+	srv.Shutdown()
+	waitFor(t, 10*time.Second, "the disconnect", func() bool { return nc.Status() != nats.CONNECTED })
+
+	big := &parallaxv1.DiagnosticStatus{Message: strings.Repeat("x", heldBackSize)}
+	small := &parallaxv1.DiagnosticStatus{Message: "small"}
+	if err := s.publish("t.big", big); err != nil {
+		t.Errorf("a held-back message is an error: %v", err)
+	}
+	if err := s.publish("t.small", small); err != nil {
+		t.Errorf("a small message during the outage: %v", err)
+	}
+	if c.heldBack.Load() != 1 || c.published.Load() != 1 || c.publishErrors.Load() != 0 {
+		t.Errorf("held back %d, published %d, errors %d; want 1, 1, 0", c.heldBack.Load(), c.published.Load(), c.publishErrors.Load())
+	}
+
+	// A server on the same address: the buffered small message arrives.
+	host, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	opts2 := server.Options{Host: host, Port: p, NoSigs: true, NoLog: true}
+	srv2, err := server.NewServer(&opts2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv2.Start()
+	defer srv2.Shutdown()
+	if !srv2.ReadyForConnections(10 * time.Second) {
+		t.Fatal("second NATS server not ready")
+	}
+	// Subscribe before the node's client reconnects and flushes: the
+	// server is fresh, so nothing was delivered yet.
+	sub, err := nats.Connect(srv2.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	got := make(chan string, 2)
+	if _, err := sub.Subscribe("t.>", func(m *nats.Msg) { got <- m.Subject }); err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case subj := <-got:
+		if subj != "t.small" {
+			t.Errorf("got %s after the reconnect, want t.small", subj)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the buffered small message never arrived")
 	}
 }

@@ -71,7 +71,7 @@ type Node struct {
 	worker  *perception.Worker
 	model   *perception.Model
 	modelOf string
-	modelAt string // the checkpoint file loaded, "" for random init
+	modelAt string                 // the checkpoint file loaded, "" for random init
 	ckpt    *perception.Checkpoint // the checkpoint the node started from
 	est     *perception.Estimator
 	learn   *learnerState
@@ -232,7 +232,7 @@ func (n *Node) openSinks(l *launch.Launch, baselines map[string]float64) error {
 	if st := l.Stereo; st != nil {
 		n.rig.Left, n.rig.Right = st.Left, st.Right
 	}
-	all := append([]Sink{&natsSink{nc: n.nc, topics: l.Topics, c: &n.c}}, n.Sinks...)
+	all := append([]Sink{&natsSink{nc: n.nc, topics: l.Topics, c: &n.c, clock: n.CameraClock}}, n.Sinks...)
 	for _, s := range all {
 		if err := s.Open(n.rig); err != nil {
 			return fmt.Errorf("actors: sink %s: %w", s.Name(), err)
@@ -428,9 +428,12 @@ func (n *Node) release() {
 func (n *Node) Stats() Stats {
 	s := Stats{
 		FramesIn: n.c.framesIn.Load(), FramesProcessed: n.c.processed.Load(),
-		Published: n.c.published.Load(), PublishErrors: n.c.publishErrors.Load(),
+		Published: n.c.published.Load(), PublishErrors: n.c.publishErrors.Load(), HeldBack: n.c.heldBack.Load(),
 		DroppedUnpaired: n.c.unpaired.Load(), DroppedStale: n.c.stale.Load(),
 		Reconnects: n.c.reconnects.Load(),
+	}
+	if n.nc != nil {
+		s.NATSReconnects = n.nc.Stats().Reconnects
 	}
 	for _, lk := range n.links {
 		s.DroppedSource += lk.closedDrops.Load()
@@ -445,6 +448,29 @@ func (n *Node) Stats() Stats {
 // Latencies returns the capture-to-depth-published latencies recorded since
 // the previous call (at most 4096).
 func (n *Node) Latencies() []time.Duration { return n.c.takeLatencies() }
+
+// LatencyHistogram returns the distribution of the capture-to-depth-published
+// latencies since Start, counting only those measured on the camera's clock
+// (see CameraClock). Unlike Latencies it takes nothing away: any number of
+// readers (a status line, /metrics) can use both.
+func (n *Node) LatencyHistogram() Histogram { return n.c.hist.snapshot() }
+
+// CameraStats returns the counters of the named camera; false when the node
+// has no such camera.
+func (n *Node) CameraStats(name string) (CameraStats, bool) {
+	for _, lk := range n.links {
+		if lk.name != name {
+			continue
+		}
+		st := CameraStats{FramesIn: lk.framesIn.Load(), DroppedSource: lk.closedDrops.Load()}
+		if r := lk.current.Load(); r != nil {
+			rs := r.Stats()
+			st.DroppedSource += rs.FramesDropped + rs.DecodeErrors
+		}
+		return st, true
+	}
+	return CameraStats{}, false
+}
 
 // CameraClock reports whether every camera's stamps come from the camera's
 // own clock (synth:// always; RTSP once an RTCP sender report arrived), so

@@ -58,9 +58,9 @@ func (a *nodeActor) spawn(ctx actor.Context) {
 			next[g[0]] = perc
 			continue
 		}
-		tol := l.Stereo.SyncTolerance
+		tol, monoAfter := l.Stereo.SyncTolerance, l.Stereo.MonoAfter
 		sync := spawnNamed(ctx, actor.PropsFromProducer(func() actor.Actor {
-			return &syncActor{left: g[0], right: g[1], tolerance: tol, next: perc, c: &n.c}
+			return &syncActor{left: g[0], right: g[1], tolerance: tol, monoAfter: monoAfter, next: perc, diag: diag, c: &n.c}
 		}), "sync")
 		next[g[0]], next[g[1]] = sync, sync
 		paired[g[0]], paired[g[1]] = true, true

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -95,6 +96,25 @@ func TestNodeSynthPublishes(t *testing.T) {
 	}
 	if s := n.Stats(); s.FramesIn == 0 || s.FramesProcessed == 0 || s.Published == 0 {
 		t.Errorf("stats %+v", s)
+	}
+	// Per camera, and the latency distribution: synth:// stamps are on the
+	// camera clock from the first frame.
+	var in uint64
+	for _, cam := range []string{"left", "right"} {
+		cs, ok := n.CameraStats(cam)
+		if !ok || cs.FramesIn == 0 {
+			t.Errorf("camera %s stats %+v (%v)", cam, cs, ok)
+		}
+		in += cs.FramesIn
+	}
+	if _, ok := n.CameraStats("nope"); ok {
+		t.Error("stats for a camera the node does not have")
+	}
+	if s := n.Stats(); in > s.FramesIn {
+		t.Errorf("cameras count %d frames, the node %d", in, s.FramesIn)
+	}
+	if h := n.LatencyHistogram(); h.Count == 0 || h.Sum <= 0 || h.Counts[len(h.Counts)-1] > h.Count {
+		t.Errorf("latency histogram %+v", h)
 	}
 }
 
@@ -207,5 +227,30 @@ nats: {embedded: {listen: "127.0.0.1:0"}}`)})
 	}
 	if b, _ := msgs.StereoBaseline(&cal); b != 0 {
 		t.Errorf("mono camera baseline %v", b)
+	}
+
+	// The periodic summary carries the process's own health.
+	var proc map[string]string
+	waitFor(t, 10*time.Second, "a process status", func() bool {
+		for _, m := range c.all("mono.diagnostics") {
+			var d parallaxv1.Diagnostics
+			if proto.Unmarshal(m.Data, &d) != nil {
+				continue
+			}
+			for _, st := range d.Status {
+				if st.Name == "process" {
+					proc = map[string]string{}
+					for _, kv := range st.Values {
+						proc[kv.Key] = kv.Value
+					}
+				}
+			}
+		}
+		return proc != nil
+	})
+	for _, k := range []string{"goroutines", "rss_bytes", "go_heap_bytes", "open_files", "uptime_s"} {
+		if v, err := strconv.ParseInt(proc[k], 10, 64); err != nil || v < 0 || k != "uptime_s" && v == 0 {
+			t.Errorf("process status %s = %q, want a positive count", k, proc[k])
+		}
 	}
 }

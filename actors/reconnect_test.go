@@ -46,3 +46,48 @@ func TestNodeReconnects(t *testing.T) {
 		t.Errorf("no reconnects counted: %+v", s)
 	}
 }
+
+// TestNodeStereoDegrades kills the right camera of a stereo pair: the node
+// must keep publishing the left camera's depth (monocular), say so on
+// diagnostics, and pair again when the right camera is back.
+func TestNodeStereoDegrades(t *testing.T) {
+	start := time.Now()
+	leftSrv := serveSynth(t, "127.0.0.1:0", start)
+	defer leftSrv.Close()
+	rightSrv := serveSynth(t, "127.0.0.1:0", start)
+	rightAddr := rightSrv.Addr()
+	l := parseLaunch(t, `
+namespace: test
+cameras:
+  - {name: left, url: "rtsp://`+leftSrv.Addr()+`/left", role: left, intrinsics: &k {width: 320, height: 96, fx: 185.6, fy: 185.6, cx: 159.5, cy: 47.5}}
+  - {name: right, url: "rtsp://`+rightAddr+`/right", role: right, intrinsics: *k}
+stereo: {left: left, right: right, baseline: 0.54, mono_after: 500ms}
+model: {width: 320, height: 96, size: small}
+device: cpu
+nats: {embedded: {listen: "127.0.0.1:0"}}
+`)
+	n := startNode(t, &Node{Launch: l, Backoff: Backoff{Min: 200 * time.Millisecond, Max: time.Second, Healthy: time.Second}})
+	c := subscribe(t, n)
+	waitFor(t, 30*time.Second, "paired depth", func() bool { return c.count("test.left.depth") >= 3 })
+	paired := n.Stats().FramesProcessed
+
+	rightSrv.Close()
+	waitFor(t, 15*time.Second, "the monocular warning", func() bool {
+		return containsAfter(c.diagnostics(t, "test"), 0, "publishing monocular depth") >= 0
+	})
+	before := c.count("test.left.depth")
+	waitFor(t, 30*time.Second, "monocular depth", func() bool { return c.count("test.left.depth") >= before+3 })
+
+	rightSrv = serveSynth(t, rightAddr, start)
+	defer rightSrv.Close()
+	waitFor(t, 30*time.Second, "pairing again", func() bool {
+		d := c.diagnostics(t, "test")
+		return containsAfter(d, containsAfter(d, 0, "publishing monocular depth"), "stereo: pairing left and right") >= 0
+	})
+	before = c.count("test.left.depth")
+	waitFor(t, 30*time.Second, "paired depth after the return", func() bool { return c.count("test.left.depth") >= before+3 })
+	t.Logf("diagnostics:\n%s", strings.Join(c.diagnostics(t, "test"), "\n"))
+	if paired == 0 {
+		t.Error("nothing processed while paired")
+	}
+}

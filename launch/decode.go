@@ -347,7 +347,7 @@ func (l *Launch) fill() {
 		}
 	}
 	if l.Stereo == nil && len(left) == 1 && len(right) == 1 {
-		l.Stereo = &Stereo{SyncTolerance: 10 * time.Millisecond}
+		l.Stereo = &Stereo{SyncTolerance: 10 * time.Millisecond, MonoAfter: time.Second}
 	}
 	if l.Stereo != nil {
 		if l.Stereo.Left == "" && len(left) == 1 {

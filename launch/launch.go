@@ -56,6 +56,10 @@ type Launch struct {
 	NATS NATS
 	// Learner configures online adaptation.
 	Learner Learner
+	// Viewer, when set, serves the built-in viewer (package viewer): a
+	// Foxglove WebSocket server, a web page, /metrics and /healthz on one
+	// listener. It defaults to nil: no viewer (the demo's file has one).
+	Viewer *Viewer
 
 	// Dir is the folder relative paths are resolved against (see Resolve):
 	// Parse sets it to the folder of the file name it is given.
@@ -101,6 +105,11 @@ type Stereo struct {
 	// It defaults to 0: taken from the right camera's calibration file or
 	// synth:// URL; a right camera with inline intrinsics needs it.
 	Baseline float64
+	// MonoAfter is how long the right camera may be silent while the left
+	// one streams before the node publishes the left camera's depth alone
+	// (monocular, from the left image) rather than nothing; pairing resumes
+	// when the right camera is back. It defaults to 1 s; 0 never degrades.
+	MonoAfter time.Duration
 	// SyncTolerance is the largest stamp difference of a left and a right
 	// frame that still pair. It defaults to 10 ms.
 	SyncTolerance time.Duration
@@ -235,6 +244,33 @@ type Learner struct {
 	// CheckpointEvery is the time between periodic checkpoints; one is
 	// also written on shutdown. It defaults to 1 minute.
 	CheckpointEvery time.Duration
+}
+
+// Viewer is the built-in viewer's listener and what it shows.
+type Viewer struct {
+	// Listen is its address, host:port (port 0: any free one). Beyond
+	// loopback TLS and Token are required. It defaults to "127.0.0.1:8765".
+	Listen string
+	// Token, when set, is required of every client (?token= or a bearer
+	// header). It is a secret: String and errors never show it. It
+	// defaults to "".
+	Token string
+	// TLS holds the server's certificate and key; nil when not given.
+	TLS *ServerTLS
+	// DepthMin and DepthMax fix the colour range of the viewer's depth
+	// images in metres. They default to 0: automatic.
+	DepthMin, DepthMax float64
+	// CloudStep is the point cloud's subsampling in pixels. It defaults
+	// to 4.
+	CloudStep int
+	// ImageRate is how many camera previews a second and camera the viewer
+	// sends. It defaults to 10.
+	ImageRate float64
+}
+
+// ServerTLS holds the files of a TLS server: its certificate and key (PEM).
+type ServerTLS struct {
+	Cert, Key string
 }
 
 // Defaults returns a launch configuration with every default set and no

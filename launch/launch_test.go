@@ -64,7 +64,7 @@ func TestDemoFile(t *testing.T) {
 			t.Errorf("cameras[%d].Intrinsics = %+v, want %+v", i, c.Intrinsics, want)
 		}
 	}
-	if l.Stereo == nil || *l.Stereo != (Stereo{Left: "left", Right: "right", Baseline: 0.54, SyncTolerance: 10 * time.Millisecond}) {
+	if l.Stereo == nil || *l.Stereo != (Stereo{Left: "left", Right: "right", Baseline: 0.54, SyncTolerance: 10 * time.Millisecond, MonoAfter: time.Second}) {
 		t.Errorf("Stereo = %+v", l.Stereo)
 	}
 	if l.Serve == nil || l.Serve.Listen != "127.0.0.1:8554" || !strings.HasPrefix(l.Serve.World, "synth://") {
@@ -92,7 +92,10 @@ func TestRobotExampleFile(t *testing.T) {
 	if l.NATS.TLS == nil || l.NATS.TLS.CA != "certs/fleet-ca.pem" || l.NATS.Credentials != "certs/robot7.creds" {
 		t.Errorf("NATS = %+v", l.NATS)
 	}
-	if s := l.String(); strings.Contains(s, "s3cret") || !strings.Contains(s, "parallax:xxxxx@192.168.1.64") {
+	if l.Viewer == nil || l.Viewer.Listen != "0.0.0.0:8765" || l.Viewer.TLS == nil || l.Viewer.Token == "" {
+		t.Errorf("viewer = %+v", l.Viewer)
+	}
+	if s := l.String(); strings.Contains(s, "s3cret") || strings.Contains(s, l.Viewer.Token) || !strings.Contains(s, "parallax:xxxxx@192.168.1.64") {
 		t.Errorf("String leaks or loses the URL:\n%s", s)
 	}
 	if s := l.Cameras[0].String(); s != "left (left) rtsp://parallax:xxxxx@192.168.1.64:554/Streaming/Channels/101" {
@@ -108,6 +111,7 @@ func TestRobotExampleFile(t *testing.T) {
 	}{
 		{24, "cameras[0].calibration"}, {31, "cameras[1].calibration"}, {41, "model.checkpoint"},
 		{61, "nats.credentials"}, {63, "nats.tls.cert"}, {64, "nats.tls.key"}, {65, "nats.tls.ca"},
+		{80, "viewer.tls.cert"}, {81, "viewer.tls.key"},
 	}
 	if len(ps) != len(want) {
 		t.Fatalf("CheckFiles: %d problems, want %d:\n%v", len(ps), len(want), err)
@@ -131,7 +135,7 @@ func TestCheckFilesPresent(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"calib/left.yaml", "calib/right.yaml", "models/depth_small.pt", "certs/robot7.creds",
-		"certs/robot7.crt", "certs/robot7.key", "certs/fleet-ca.pem"} {
+		"certs/robot7.crt", "certs/robot7.key", "certs/fleet-ca.pem", "certs/viewer.crt", "certs/viewer.key"} {
 		p := filepath.Join(dir, f)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)

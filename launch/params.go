@@ -183,8 +183,10 @@ var params = []*Param{
 
 	{Name: "stereo", Type: "map", kind: kindMap,
 		Description: "The stereo pair. Optional: cameras with roles left and right pair by themselves with these defaults.",
-		open:        func(l *Launch, _ *Camera) { l.Stereo = &Stereo{SyncTolerance: 10 * time.Millisecond} },
-		present:     func(l *Launch, _ *Camera) bool { return l.Stereo != nil }},
+		open: func(l *Launch, _ *Camera) {
+			l.Stereo = &Stereo{SyncTolerance: 10 * time.Millisecond, MonoAfter: time.Second}
+		},
+		present: func(l *Launch, _ *Camera) bool { return l.Stereo != nil }},
 	{Name: "stereo.left", Type: "string", kind: kindString,
 		Range: "a camera with role left", Default: "the left camera",
 		Description: "Left (reference) camera of the pair.",
@@ -218,6 +220,16 @@ var params = []*Param{
 		ptr: field(func(l *Launch, _ *Camera) *time.Duration {
 			if l.Stereo != nil {
 				return &l.Stereo.SyncTolerance
+			}
+			return nil
+		})},
+
+	{Name: "stereo.mono_after", Type: "duration", Default: "1s", kind: kindDuration, lo: 0, hi: float64(time.Hour),
+		Range:       "0 (never) to 1h",
+		Description: "How long the right camera may be silent while the left streams before the node publishes the left camera's depth alone (monocular) instead of nothing; pairing resumes when the right camera returns, and diagnostics say which.",
+		ptr: field(func(l *Launch, _ *Camera) *time.Duration {
+			if l.Stereo != nil {
+				return &l.Stereo.MonoAfter
 			}
 			return nil
 		})},
@@ -385,6 +397,88 @@ var params = []*Param{
 	{Name: "learner.checkpoint_every", Type: "duration", Default: "1m0s", def: time.Minute, kind: kindDuration, lo: float64(time.Second), hi: float64(24 * time.Hour),
 		Range: "1s to 24h", Description: "Time between periodic checkpoints; one is also written on shutdown.",
 		ptr: field(func(l *Launch, _ *Camera) *time.Duration { return &l.Learner.CheckpointEvery })},
+
+	{Name: "viewer", Type: "map", kind: kindMap,
+		Description: "Optional: the built-in viewer, a Foxglove WebSocket server, a web page, `/metrics` and `/healthz` on one listener (package viewer). Absent: no viewer (`parallax run --viewer-listen ADDR` turns it on); the demo has one.",
+		open: func(l *Launch, _ *Camera) {
+			l.Viewer = &Viewer{Listen: "127.0.0.1:8765", CloudStep: 4, ImageRate: 10}
+		},
+		present: func(l *Launch, _ *Camera) bool { return l.Viewer != nil }},
+	{Name: "viewer.listen", Type: "string", Default: "127.0.0.1:8765", kind: kindString,
+		Range:       "host:port, port 0 to 65535 (0: any free port)",
+		Description: "Address of the viewer: open `http://ADDR/` in a browser, `ws://ADDR` in Foxglove Studio. Beyond loopback `viewer.tls` and `viewer.token` are required.",
+		ptr: field(func(l *Launch, _ *Camera) *string {
+			if l.Viewer != nil {
+				return &l.Viewer.Listen
+			}
+			return nil
+		}),
+		check: func(v any) error { return checkListen(*v.(*string)) }},
+	{Name: "viewer.token", Type: "string", Default: `""`, kind: kindString, secret: true,
+		Range:       "any (a secret: never printed)",
+		Description: "Token every client must give, as `?token=TOKEN` in the URL (Foxglove Studio, a browser) or an `Authorization: Bearer TOKEN` header (Prometheus); `/healthz` needs none.",
+		ptr: field(func(l *Launch, _ *Camera) *string {
+			if l.Viewer != nil {
+				return &l.Viewer.Token
+			}
+			return nil
+		})},
+	{Name: "viewer.tls", Type: "map", kind: kindMap, Description: "The viewer's TLS certificate and key: it then serves https and wss only.",
+		open: func(l *Launch, _ *Camera) {
+			if l.Viewer != nil {
+				l.Viewer.TLS = &ServerTLS{}
+			}
+		},
+		present: func(l *Launch, _ *Camera) bool { return l.Viewer != nil && l.Viewer.TLS != nil }},
+	{Name: "viewer.tls.cert", Type: "path", kind: kindString, required: true,
+		Range: "an existing PEM file", Description: "Server certificate (with its chain).",
+		ptr: field(func(l *Launch, _ *Camera) *string {
+			if l.Viewer != nil && l.Viewer.TLS != nil {
+				return &l.Viewer.TLS.Cert
+			}
+			return nil
+		})},
+	{Name: "viewer.tls.key", Type: "path", kind: kindString, required: true,
+		Range: "an existing PEM file", Description: "Server certificate's private key.",
+		ptr: field(func(l *Launch, _ *Camera) *string {
+			if l.Viewer != nil && l.Viewer.TLS != nil {
+				return &l.Viewer.TLS.Key
+			}
+			return nil
+		})},
+	{Name: "viewer.depth_min", Type: "float", Default: "0", kind: kindFloat, lo: 0.001, hi: 10000, zeroOK: true,
+		Range:       "0 (automatic) or 0.001 to 10000, below depth_max",
+		Description: "Nearest depth of the colour range of the viewer's depth images (Turbo over inverse depth: near red, far blue), metres; 0 with depth_max 0: each map's 2nd to 98th percentile, smoothed.",
+		ptr: field(func(l *Launch, _ *Camera) *float64 {
+			if l.Viewer != nil {
+				return &l.Viewer.DepthMin
+			}
+			return nil
+		})},
+	{Name: "viewer.depth_max", Type: "float", Default: "0", kind: kindFloat, lo: 0.001, hi: 10000, zeroOK: true,
+		Range: "0 (automatic) or 0.001 to 10000, above depth_min", Description: "Farthest depth of the colour range, metres.",
+		ptr: field(func(l *Launch, _ *Camera) *float64 {
+			if l.Viewer != nil {
+				return &l.Viewer.DepthMax
+			}
+			return nil
+		})},
+	{Name: "viewer.cloud_step", Type: "int", Default: "4", kind: kindInt, lo: 1, hi: 64,
+		Range: "1 to 64", Description: "Point cloud subsampling: every n-th depth pixel in x and y becomes a point.",
+		ptr: field(func(l *Launch, _ *Camera) *int {
+			if l.Viewer != nil {
+				return &l.Viewer.CloudStep
+			}
+			return nil
+		})},
+	{Name: "viewer.image_rate", Type: "float", Default: "10", kind: kindFloat, lo: 0.1, hi: 120,
+		Range: "0.1 to 120", Description: "Camera previews (JPEG) a second and camera the viewer encodes, when a client looks.",
+		ptr: field(func(l *Launch, _ *Camera) *float64 {
+			if l.Viewer != nil {
+				return &l.Viewer.ImageRate
+			}
+			return nil
+		})},
 }
 
 // byName indexes params; children lists each section's params in order.

@@ -32,6 +32,11 @@ func (l *Launch) String() string {
 	if c.NATS.Token != "" {
 		c.NATS.Token = msgs.Redacted
 	}
+	if l.Viewer != nil && l.Viewer.Token != "" {
+		v := *l.Viewer
+		v.Token = msgs.Redacted
+		c.Viewer = &v
+	}
 	b, err := c.Marshal()
 	if err != nil {
 		return "launch: " + err.Error()

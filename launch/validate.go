@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -69,6 +70,50 @@ func (l *Launch) validate(pr *problems) {
 		pr.add(ErrInvalid, "learner.replay", "replay %d is not below buffer %d", l.Learner.Replay, l.Learner.Buffer)
 	}
 	l.validateNATS(pr)
+	l.validateViewer(pr)
+}
+
+// validateViewer checks that a viewer beyond loopback has TLS and a token,
+// and its colour range.
+func (l *Launch) validateViewer(pr *problems) {
+	v := l.Viewer
+	if v == nil {
+		return
+	}
+	if !pr.bad["viewer.listen"] && !loopback(v.Listen) {
+		var miss []string
+		if v.TLS == nil {
+			miss = append(miss, "viewer.tls (cert and key)")
+		}
+		if v.Token == "" {
+			miss = append(miss, "viewer.token")
+		}
+		if len(miss) > 0 {
+			pr.add(ErrInvalid, "viewer.listen", "%s is not a loopback address: a viewer reachable from the network needs %s, or listen on 127.0.0.1",
+				v.Listen, strings.Join(miss, " and "))
+		}
+	}
+	if v.DepthMin > 0 && v.DepthMax > 0 && v.DepthMin >= v.DepthMax && !pr.bad["viewer.depth_min"] && !pr.bad["viewer.depth_max"] {
+		pr.add(ErrInvalid, "viewer.depth_max", "depth_min %v is not below depth_max %v", v.DepthMin, v.DepthMax)
+	}
+	if (v.DepthMin > 0) != (v.DepthMax > 0) && !pr.bad["viewer.depth_min"] && !pr.bad["viewer.depth_max"] {
+		pr.add(ErrInvalid, "viewer.depth_max", "give both depth_min and depth_max for a fixed colour range, or neither for the automatic one")
+	}
+}
+
+// loopback reports whether a listen address accepts connections from this
+// machine only (127.0.0.0/8, ::1, localhost); an empty host is every
+// interface. (viewer.Loopback decides the same at start-up.)
+func loopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // checkParam checks one value against its row of the table.
@@ -382,6 +427,9 @@ func (l *Launch) CheckFiles() error {
 		file{"nats.credentials", l.NATS.Credentials, false}, file{"nats.nkey_file", l.NATS.NkeyFile, false})
 	if t := l.NATS.TLS; t != nil {
 		files = append(files, file{"nats.tls.cert", t.Cert, false}, file{"nats.tls.key", t.Key, false}, file{"nats.tls.ca", t.CA, false})
+	}
+	if v := l.Viewer; v != nil && v.TLS != nil {
+		files = append(files, file{"viewer.tls.cert", v.TLS.Cert, false}, file{"viewer.tls.key", v.TLS.Key, false})
 	}
 	for _, f := range files {
 		if f.path == "" {

@@ -343,6 +343,9 @@ func (a *Adapter) Config() AdaptConfig { return a.cfg }
 // worker and never while a method of the Adapter runs.
 func (a *Adapter) Model() *perception.Model { return a.m }
 
+// Needs are the frames the adapter's objective needs in each sample.
+func (a *Adapter) Needs() Needs { return a.tr.Objective().Needs() }
+
 // Stats returns the counters.
 func (a *Adapter) Stats() AdaptStats {
 	s := a.st

@@ -40,9 +40,25 @@ var foxgloveSchemas = map[string][]string{
 		"timestamp 1 google.protobuf.Timestamp", "parent_frame_id 2 string", "child_frame_id 3 string",
 		"translation 4 foxglove.Vector3", "rotation 5 foxglove.Quaternion",
 	},
+	"foxglove.PointCloud": {
+		"timestamp 1 google.protobuf.Timestamp", "frame_id 2 string", "pose 3 foxglove.Pose", "point_stride 4 fixed32",
+		"repeated fields 5 foxglove.PackedElementField", "data 6 bytes",
+	},
+	"foxglove.PackedElementField": {"name 1 string", "offset 2 fixed32", "type 3 foxglove.PackedElementField.NumericType"},
+	"foxglove.PosesInFrame": {
+		"timestamp 1 google.protobuf.Timestamp", "frame_id 2 string", "repeated poses 3 foxglove.Pose",
+	},
 	"foxglove.Pose":       {"position 1 foxglove.Vector3", "orientation 2 foxglove.Quaternion"},
 	"foxglove.Vector3":    {"x 1 double", "y 2 double", "z 3 double"},
 	"foxglove.Quaternion": {"x 1 double", "y 2 double", "z 3 double", "w 4 double"},
+}
+
+// foxgloveEnums is Foxglove's definition of the enums of those schemas
+// ("NAME number"), from the same files.
+var foxgloveEnums = map[string][]string{
+	"foxglove.PackedElementField.NumericType": {
+		"UNKNOWN 0", "UINT8 1", "INT8 2", "UINT16 3", "INT16 4", "UINT32 5", "INT32 6", "FLOAT32 7", "FLOAT64 8",
+	},
 }
 
 func TestFoxgloveSchemasMatchFoxglove(t *testing.T) {
@@ -50,7 +66,9 @@ func TestFoxgloveSchemasMatchFoxglove(t *testing.T) {
 		&foxglove.RawImage{}, &foxglove.CompressedImage{}, &foxglove.CameraCalibration{},
 		&foxglove.PoseInFrame{}, &foxglove.FrameTransform{}, &foxglove.Pose{},
 		&foxglove.Vector3{}, &foxglove.Quaternion{},
+		&foxglove.PointCloud{}, &foxglove.PackedElementField{}, &foxglove.PosesInFrame{},
 	}
+	enums := 0
 	if len(msgs) != len(foxgloveSchemas) {
 		t.Fatalf("checking %d messages, table has %d", len(msgs), len(foxgloveSchemas))
 	}
@@ -76,6 +94,26 @@ func TestFoxgloveSchemasMatchFoxglove(t *testing.T) {
 		if strings.Join(got, ", ") != strings.Join(want, ", ") {
 			t.Errorf("%s fields:\n got  %v\n want %v", md.FullName(), got, want)
 		}
+		for i := 0; i < md.Enums().Len(); i++ {
+			ed := md.Enums().Get(i)
+			want, ok := foxgloveEnums[string(ed.FullName())]
+			if !ok {
+				t.Errorf("enum %s is not in the table", ed.FullName())
+				continue
+			}
+			enums++
+			var got []string
+			for j := 0; j < ed.Values().Len(); j++ {
+				v := ed.Values().Get(j)
+				got = append(got, fmt.Sprintf("%s %d", v.Name(), v.Number()))
+			}
+			if strings.Join(got, ", ") != strings.Join(want, ", ") {
+				t.Errorf("%s values:\n got  %v\n want %v", ed.FullName(), got, want)
+			}
+		}
+	}
+	if enums != len(foxgloveEnums) {
+		t.Errorf("checked %d enums, table has %d", enums, len(foxgloveEnums))
 	}
 }
 
@@ -83,6 +121,9 @@ func describeField(f protoreflect.FieldDescriptor) string {
 	typ := f.Kind().String()
 	if md := f.Message(); md != nil {
 		typ = string(md.FullName())
+	}
+	if ed := f.Enum(); ed != nil {
+		typ = string(ed.FullName())
 	}
 	s := fmt.Sprintf("%s %d %s", f.Name(), f.Number(), typ)
 	if f.Cardinality() == protoreflect.Repeated {
@@ -142,6 +183,58 @@ func TestFileDescriptorSet(t *testing.T) {
 			}
 			back2 := k.NewMessage()
 			if err := proto.Unmarshal(again, back2); err != nil || !proto.Equal(back2, sample) {
+				t.Fatalf("dynamic round trip changed the message: %v", err)
+			}
+		})
+	}
+}
+
+// TestFileDescriptorSetViewerMessages: the schemas of the Foxglove messages
+// only viewers get (the point cloud, the trajectory) are self-contained too,
+// imports and the nested enum included.
+func TestFileDescriptorSetViewerMessages(t *testing.T) {
+	for _, m := range []proto.Message{
+		&foxglove.PointCloud{
+			Timestamp: Timestamp(testStamp), FrameId: "left", Pose: FoxglovePose(Identity()), PointStride: 16,
+			Fields: []*foxglove.PackedElementField{{Name: "x", Offset: 0, Type: foxglove.PackedElementField_FLOAT32},
+				{Name: "red", Offset: 12, Type: foxglove.PackedElementField_UINT8}},
+			Data: make([]byte, 32),
+		},
+		&foxglove.PosesInFrame{Timestamp: Timestamp(testStamp), FrameId: OdomFrame,
+			Poses: []*foxglove.Pose{FoxglovePose(Identity()), FoxglovePose(testPoses()[5])}},
+	} {
+		name := m.ProtoReflect().Descriptor().FullName()
+		t.Run(string(name), func(t *testing.T) {
+			b, err := proto.Marshal(FileDescriptorSet(m))
+			if err != nil {
+				t.Fatal(err)
+			}
+			back := new(descriptorpb.FileDescriptorSet)
+			if err := proto.Unmarshal(b, back); err != nil {
+				t.Fatal(err)
+			}
+			files, err := protodesc.NewFiles(back)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := files.FindDescriptorByName(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wire, err := proto.Marshal(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dyn := dynamicpb.NewMessage(d.(protoreflect.MessageDescriptor))
+			if err := proto.Unmarshal(wire, dyn); err != nil {
+				t.Fatal(err)
+			}
+			again, err := proto.Marshal(dyn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back2 := m.ProtoReflect().New().Interface()
+			if err := proto.Unmarshal(again, back2); err != nil || !proto.Equal(back2, m) {
 				t.Fatalf("dynamic round trip changed the message: %v", err)
 			}
 		})

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/sugarme/gotch"
@@ -195,7 +196,26 @@ func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
 		d.Sync()
 		d.Close()
 	}
+	// Temporaries of this path that are not ours were left by a writer
+	// killed mid-write (a power cut, kill -9): the file they were to
+	// replace is whole, so they are litter, as large as a checkpoint.
+	stale, _ := filepath.Glob(filepath.Join(dir, "."+globEscape(filepath.Base(path))+".tmp*"))
+	for _, s := range stale {
+		os.Remove(s)
+	}
 	return nil
+}
+
+// globEscape quotes the pattern characters of a file name for filepath.Glob.
+func globEscape(name string) string {
+	var b strings.Builder
+	for _, r := range name {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // ReadCheckpoint reads and checks a checkpoint file.

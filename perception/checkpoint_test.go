@@ -332,13 +332,27 @@ func TestWriteCheckpointAtomic(t *testing.T) {
 		}
 		t.Fatalf("folder holds %v, want only model.ckpt", names)
 	}
-	// A successful write replaces it.
+	// A successful write replaces it, and removes the temporaries of
+	// writers killed mid-write; other files stay.
+	for _, name := range []string{".model.ckpt.tmp123", ".model.ckpt.tmp9", "other.ckpt", ".other.ckpt.tmp1"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := WriteCheckpoint(path, hdr); err != nil {
 		t.Fatal(err)
 	}
 	c, err := ReadCheckpoint(path)
 	if err != nil || len(c.Sections) != 0 {
 		t.Fatalf("rewritten: %+v %v", c, err)
+	}
+	var names []string
+	ents, _ = os.ReadDir(dir)
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != ".other.ckpt.tmp1 model.ckpt other.ckpt" {
+		t.Errorf("folder holds %v, want the stale temporaries of model.ckpt gone and nothing else", names)
 	}
 }
 

@@ -4,7 +4,10 @@
 #   - protoc-gen-go at the version the module pins, and staticcheck (make lint),
 #   - the patched gotch in third_party/gotch (scripts/gotch.sh: its C++ is
 #     compiled there, 1.5-6 minutes on 2 cores), and its Go packages built
-#     once so the first `go test` does not look hung.
+#     once so the first `go test` does not look hung,
+#   - Node.js and npm (Debian's, only when node or npm is missing) and the
+#     npm packages of the viewer's test client (viewer/testdata/js, npm ci
+#     into its git-ignored node_modules).
 # Idempotent: when everything is present it only checks, in about a second.
 #
 # Environment: TORCH_DIR=/path/to/libtorch (include/ and lib/) builds against that
@@ -19,9 +22,11 @@ cd "$repo"
 # flags), protobuf-compiler (make proto), ffmpeg (a real RTSP publisher in
 # tests), python3-torch (the same libtorch from Python: reference numbers),
 # python3-protobuf (examples/python/subscriber.py, checked by a test),
-# python3-zstandard (scripts/mcap_check.py, the independent MCAP reader).
+# python3-zstandard (scripts/mcap_check.py, the independent MCAP reader),
+# nats-server (the external broker the fault suite restarts under a node),
+# chromium (the viewer's page in a headless browser, checked by its pixels).
 apt_packages=(libtorch-dev g++ libavcodec-dev libavutil-dev libswscale-dev pkg-config
-	protobuf-compiler ffmpeg python3-torch python3-protobuf python3-zstandard)
+	protobuf-compiler ffmpeg python3-torch python3-protobuf python3-zstandard nats-server chromium)
 protoc_gen_go_version="v1.36.12"
 # staticcheck 2026.2.2: the first release that reads Go 1.26 code.
 staticcheck_version="v0.8.2"
@@ -36,6 +41,11 @@ for p in "${apt_packages[@]}"; do
 		missing+=("$p")
 	fi
 done
+# Node.js runs the viewer's Foxglove client (@foxglove/ws-protocol): any
+# node and npm on PATH will do (e.g. nodesource's), else Debian's.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	missing+=(nodejs npm)
+fi
 if ((${#missing[@]} > 0)); then
 	if [[ "$(id -u)" != 0 ]]; then
 		echo "deps: missing Debian packages: ${missing[*]}" >&2
@@ -47,6 +57,13 @@ if ((${#missing[@]} > 0)); then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -q
 	apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+	# Debian's nats-server package enables a system broker on :4222; the
+	# tests start their own, and a developer's machine should not gain a
+	# service it did not ask for.
+	if [[ " ${missing[*]} " == *" nats-server "* ]] && command -v systemctl >/dev/null && systemctl is-enabled -q nats-server 2>/dev/null; then
+		log "disabling the nats-server system service the package enabled (the tests run their own)"
+		systemctl disable --now nats-server || true
+	fi
 fi
 
 # 2. Go tools, where `go install` puts them (the Makefile adds that folder
@@ -77,4 +94,15 @@ if ! "$repo/scripts/gotch.sh" --check; then
 	start=$SECONDS
 	go build github.com/sugarme/gotch/ts github.com/sugarme/gotch/nn
 	log "gotch Go packages built in $((SECONDS - start)) s"
+fi
+
+# 4. The npm packages of the viewer's test client, pinned by its
+# package-lock.json; installed again only when the lock file changed.
+js="$repo/viewer/testdata/js"
+stamp="$js/node_modules/.parallax-lock.sha256"
+want="$(sha256sum "$js/package-lock.json" | cut -d' ' -f1)"
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+	log "installing the viewer test client's npm packages (npm ci in viewer/testdata/js)"
+	(cd "$js" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+	echo "$want" >"$stamp"
 fi

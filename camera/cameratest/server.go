@@ -66,6 +66,12 @@ type Server struct {
 	// frame.
 	// It defaults to 0.3.
 	BitsPerPixel float64
+	// Mangle, when set, sees every RTP packet of the served streams before
+	// it goes out, for fault injection: it may change the packet in place
+	// (flip bits, cut the payload) and returns false to drop it. It runs
+	// on the serving goroutine of the path.
+	// It defaults to nil (packets go out as encoded).
+	Mangle func(path string, pkt *rtp.Packet) bool
 	// Logf, when set, receives one line per notable event (publisher
 	// connected, encode error).
 	// It defaults to nil (silent).
@@ -209,7 +215,10 @@ func (s *Server) logf(format string, args ...any) {
 // started; Serve reads its first frame to size the encoder, so when it
 // returns nil the path is ready for readers. Frames are sent at fps when
 // fps > 0, else at the pace of the frames' stamps (a live source paces
-// itself). The stream ends when src returns an error or the server closes.
+// itself). A frame of a new size restarts the encoder, whose first access
+// unit is an IDR picture with the new SPS and PPS in-band, as a camera
+// reconfigured mid-stream sends it. The stream ends when src returns an
+// error or the server closes.
 func (s *Server) Serve(p string, src camera.Source, fps int) error {
 	if s.srv == nil {
 		return ErrNotStarted
@@ -313,7 +322,7 @@ type servedPath struct {
 
 func (sp *servedPath) run(first *msgs.Frame, au [][]byte) {
 	defer sp.s.wg.Done()
-	defer sp.enc.Close()
+	defer func() { sp.enc.Close() }()
 	sp.start = time.Now()
 	sp.firstStamp = first.Stamp
 	sp.send(first, au, 0)
@@ -336,10 +345,24 @@ func (sp *servedPath) run(first *msgs.Frame, au [][]byte) {
 				return
 			}
 		}
-		if f.Width != first.Width || f.Height != first.Height || len(f.Pix) != f.Width*f.Height*3 {
-			sp.s.logf("cameratest: %s: frame %d is %dx%d, stream is %dx%d: skipped",
-				sp.key, f.Seq, f.Width, f.Height, first.Width, first.Height)
+		if f.Width <= 0 || f.Height <= 0 || f.Width%2 != 0 || f.Height%2 != 0 || len(f.Pix) != f.Width*f.Height*3 {
+			sp.s.logf("cameratest: %s: frame %d is %dx%d with %d bytes: skipped", sp.key, f.Seq, f.Width, f.Height, len(f.Pix))
 			continue
+		}
+		if cfg := sp.enc.Config(); f.Width != cfg.Width || f.Height != cfg.Height {
+			// A camera reconfigured mid-stream: a new encoder, whose first
+			// access unit is an IDR picture with the new SPS and PPS
+			// in-band, as a real camera sends them.
+			cfg.Width, cfg.Height = f.Width, f.Height
+			cfg.Bitrate = int(sp.s.BitsPerPixel * float64(f.Width*f.Height*cfg.FPS))
+			enc, err := codec.NewEncoder(cfg)
+			if err != nil {
+				sp.s.logf("cameratest: %s: %dx%d encoder: %v", sp.key, f.Width, f.Height, err)
+				continue
+			}
+			sp.enc.Close()
+			sp.enc = enc
+			sp.s.logf("cameratest: %s: resolution now %dx%d", sp.key, f.Width, f.Height)
 		}
 		au, err := sp.enc.Encode(&codec.RGB{Width: f.Width, Height: f.Height, Pix: f.Pix})
 		if err != nil {
@@ -377,6 +400,9 @@ func (sp *servedPath) send(f *msgs.Frame, au [][]byte, pts time.Duration) {
 	ts := sp.rtpBase + uint32(pts*90000/time.Second)
 	for _, pkt := range pkts {
 		pkt.Timestamp = ts
+		if sp.s.Mangle != nil && !sp.s.Mangle(sp.key, pkt) {
+			continue
+		}
 		if err := sp.stream.WritePacketRTPWithNTP(sp.medi, pkt, ntp); err != nil {
 			sp.s.logf("cameratest: %s: write: %v", sp.key, err)
 			return

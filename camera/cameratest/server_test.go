@@ -228,3 +228,57 @@ func TestFFmpegPublishesMJPEG(t *testing.T) {
 		t.Errorf("ffprobe: %q", got)
 	}
 }
+
+// resizingSource yields frames of the first size, then of the second from
+// frame switchAt on: a camera reconfigured mid-stream.
+type resizingSource struct {
+	a, b     flatSource
+	switchAt int
+	i        int
+}
+
+func (s *resizingSource) Start(context.Context) error { return nil }
+func (s *resizingSource) Close() error                { return nil }
+func (s *resizingSource) Read(ctx context.Context) (*msgs.Frame, error) {
+	s.i++
+	if s.i > s.switchAt {
+		return s.b.Read(ctx)
+	}
+	return s.a.Read(ctx)
+}
+
+// TestServeResolutionChange serves a source whose frames change size
+// mid-stream: the stream goes on with the new size (new SPS in-band) and
+// a reader decodes frames of both sizes without reconnecting.
+func TestServeResolutionChange(t *testing.T) {
+	s := &cameratest.Server{}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	src := &resizingSource{a: flatSource{w: 64, h: 48}, b: flatSource{w: 96, h: 64}, switchAt: 20}
+	if err := s.Serve("cam", src, 30); err != nil {
+		t.Fatal(err)
+	}
+	r := &camera.RTSP{URL: s.URL("cam"), Buffer: 64}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	sizes := map[[2]int]int{}
+	for sizes[[2]int{96, 64}] < 5 {
+		f, err := r.Read(ctx)
+		if err != nil {
+			t.Fatalf("read (sizes so far %v): %v", sizes, err)
+		}
+		sizes[[2]int{f.Width, f.Height}]++
+	}
+	if sizes[[2]int{64, 48}] == 0 {
+		t.Errorf("no frame of the first size: %v", sizes)
+	}
+	if len(sizes) != 2 {
+		t.Errorf("sizes %v, want 64x48 then 96x64", sizes)
+	}
+}

@@ -34,7 +34,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		"parallax demo --listen 127.0.0.1:0 --rtsp-listen 127.0.0.1:0 --model stereo.ckpt",
 		"parallax demo --pretrain -o assets/demo.ckpt --pretrain-steps 1500")
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until interrupted)")
-	nf := addNodeFlags(fs, "launch/demo.yaml's; --model: the built-in assets/demo.ckpt")
+	nf := addNodeFlags(fs, "launch/demo.yaml's", "the built-in assets/demo.ckpt")
 	fs.deprecate("nats-listen", "listen")
 	fs.deprecate("checkpoint", "model")
 	rtspListen := fs.String("rtsp-listen", "", "address of the synthetic camera's RTSP server, port 0 for a free one (default from launch/demo.yaml: 127.0.0.1:8554)")
@@ -45,6 +45,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	out := fs.String("out", "", "the checkpoint --pretrain writes")
 	fs.short("o", "out")
 	pretrainSteps := fs.Int("pretrain-steps", 1500, "optimisation steps of --pretrain")
+	viewerListen, logFormat := viewerFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -58,6 +59,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if err := wantArgs(fs, 0, ""); err != nil {
 		return err
+	}
+	log, err := newLogger(*logFormat, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "parallax demo: %v\n", err)
+		return errUsage
 	}
 	if pretrain.on {
 		if *out == "" {
@@ -84,6 +90,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	}
+	if err := applyViewerListen(l, *viewerListen); err != nil {
+		return err
+	}
 	if *imageRate >= 0 {
 		l.Topics.Image = *imageRate > 0
 		if *imageRate > 0 {
@@ -98,6 +107,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer sc.Close()
 	ev := &depthEval{world: sc.World, start: sc.Start, minDepth: l.Model.MinDepth, maxDepth: l.Model.MaxDepth}
 	n := &actors.Node{Launch: l, Name: "parallax demo", Sinks: []actors.Sink{ev}, GroundTruth: ev.truth}
+	v := addViewer(l, n, log)
 	// Set before Start: the publisher and the learner call it from their
 	// goroutines as soon as the node runs.
 	ev.clock = func(camera string) bool {
@@ -109,6 +119,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "parallax demo: NATS on %s, synthetic camera on rtsp://%s/{%s}, model %s\n",
 		n.NATSURL(), sc.Server.Addr(), strings.Join(sc.Paths, ","), n.ModelInfo())
+	fmt.Fprint(stdout, v.line())
+	logStarted(log, "parallax demo", l, n, v)
 	fmt.Fprintf(stdout, "subscribe to %s.> (e.g. nats sub '%s.>'); Ctrl-C stops\n", l.Namespace, l.Namespace)
 	return statusLoop(ctx, n, *duration, stdout, func() string { return ev.line() + "  " + adaptLine(n) }, "parallax demo")
 }

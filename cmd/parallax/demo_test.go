@@ -115,7 +115,7 @@ func TestDemoAdapts(t *testing.T) {
 		t.Skip("40 s run")
 	}
 	var out, errb bytes.Buffer
-	err := dispatch(context.Background(), []string{"demo", "--duration", "40s", "--listen", "127.0.0.1:0",
+	err := dispatch(context.Background(), []string{"demo", "--viewer-listen", "off", "--duration", "40s", "--listen", "127.0.0.1:0",
 		"--rtsp-listen", "127.0.0.1:0", "--image-rate", "0"}, &out, &errb)
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, errb.String())

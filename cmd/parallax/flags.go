@@ -232,13 +232,13 @@ type nodeFlags struct {
 }
 
 // addNodeFlags registers the shared node flags; what says what the
-// defaults are ("the launch file's").
-func addNodeFlags(fs *cmdFlags, what string) *nodeFlags {
+// defaults are ("the launch file's") and model what --model's is.
+func addNodeFlags(fs *cmdFlags, what, model string) *nodeFlags {
 	return &nodeFlags{
 		nats:   fs.String("nats", "", "publish to this external NATS server, nats://[user:pass@]host:4222 (default: "+what+")"),
 		listen: fs.String("listen", "", "address of the embedded NATS server, host:port, port 0 for a free one (default: "+what+")"),
 		ns:     fs.String("ns", "", "namespace of the subjects (default: "+what+")"),
-		model:  fs.String("model", "", "checkpoint the networks start from (default: "+what+")"),
+		model:  fs.String("model", "", "checkpoint the networks start from (default: "+model+")"),
 	}
 }
 

@@ -179,7 +179,7 @@ func TestDemoPublishes(t *testing.T) {
 	done := make(chan error, 1)
 	var errb bytes.Buffer
 	go func() {
-		done <- dispatch(ctx, []string{"demo", "--duration", "20s", "--listen", "127.0.0.1:0",
+		done <- dispatch(ctx, []string{"demo", "--viewer-listen", "off", "--duration", "20s", "--listen", "127.0.0.1:0",
 			"--rtsp-listen", "127.0.0.1:0", "--image-rate", "5"}, pw, &errb)
 		pw.Close()
 	}()
@@ -284,5 +284,25 @@ func TestDemoPublishes(t *testing.T) {
 	}
 	if d := time.Since(stopAt); d > 2*time.Second {
 		t.Errorf("the demo took %v to stop, want under 2 s", d)
+	}
+}
+
+// TestParseStart reads camera serve's --start in both spellings and names
+// the flag on bad input.
+func TestParseStart(t *testing.T) {
+	for in, want := range map[string]time.Time{
+		"":                     {},
+		"1767225600.5":         time.Unix(1767225600, 5e8),
+		"2026-12-03T12:00:00Z": time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC),
+	} {
+		got, err := parseStart(in)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("parseStart(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"yesterday", "-5", "1e300"} {
+		if _, err := parseStart(in); err == nil || !strings.Contains(err.Error(), "--start") {
+			t.Errorf("parseStart(%q) = %v, want an error naming --start", in, err)
+		}
 	}
 }

@@ -20,7 +20,8 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	file := fs.String("f", "", "the launch file, instead of the argument (YAML; launch/PARAMETERS.md lists every parameter)")
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until interrupted)")
 	adapt := fs.Bool("adapt", true, "adapt the networks online; --adapt=false serves a frozen model (default: the launch file's learner.adapt)")
-	nf := addNodeFlags(fs, "the launch file's")
+	nf := addNodeFlags(fs, "the launch file's", "the launch file's model.checkpoint")
+	viewerListen, logFormat := viewerFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -35,6 +36,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	*file = fs.Arg(0)
+	log, err := newLogger(*logFormat, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "parallax run: %v\n", err)
+		return errUsage
+	}
 	l, err := launch.Load(*file)
 	if err != nil {
 		return err
@@ -46,6 +52,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := nf.apply(l, set); err != nil {
 		return err
 	}
+	if err := applyViewerListen(l, *viewerListen); err != nil {
+		return err
+	}
 	if err := l.CheckFiles(); err != nil {
 		return err
 	}
@@ -55,11 +64,14 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer sc.Close()
 	n := &actors.Node{Launch: l}
+	v := addViewer(l, n, log)
 	if err := n.Start(); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "parallax run: %s: %d camera(s), NATS on %s, model %s\n",
 		*file, len(l.Cameras), msgs.RedactURL(n.NATSURL()), n.ModelInfo())
+	fmt.Fprint(stdout, v.line())
+	logStarted(log, "parallax run", l, n, v)
 	fmt.Fprintf(stdout, "subscribe to %s.> (e.g. nats sub '%s.>'); Ctrl-C stops\n", l.Namespace, l.Namespace)
 	return statusLoop(ctx, n, *duration, stdout, func() string { return adaptLine(n) }, "parallax run")
 }
@@ -118,6 +130,10 @@ func statusLoop(ctx context.Context, n *actors.Node, duration time.Duration, std
 		e := ""
 		if extra != nil {
 			e = "  " + extra()
+		}
+		if held := s.HeldBack - prev.HeldBack; held > 0 {
+			// NATS is (or was this second) down: say what waits and what not.
+			l = fmt.Sprintf("NATS down: %d large held back  %s", held, l)
 		}
 		fmt.Fprintf(stdout, "t=%5.1fs  frames in %3d  published %3d  dropped %d (total)  %s%s\n",
 			time.Since(start).Seconds(), s.FramesIn-prev.FramesIn, s.Published-prev.Published, s.Dropped(), l, e)

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/parallax-robotics/parallax/perception"
 	"io"
 	"os"
 	"os/exec"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/parallax-robotics/parallax/perception"
 )
 
 // TestRunBadLaunch checks that run reports every problem of a bad launch
@@ -54,7 +55,7 @@ func TestRunBadLaunch(t *testing.T) {
 		})
 	}
 	var errb bytes.Buffer
-	if err := dispatch(context.Background(), []string{"run"}, &bytes.Buffer{}, &errb); !errors.Is(err, errUsage) || !strings.Contains(errb.String(), "-f launch.yaml is required") {
+	if err := dispatch(context.Background(), []string{"run"}, &bytes.Buffer{}, &errb); !errors.Is(err, errUsage) || !strings.Contains(errb.String(), "name the launch file") {
 		t.Errorf("run without -f: %v, %q", err, errb.String())
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,8 +29,11 @@ type syntheticCamera struct {
 }
 
 // startSyntheticCamera renders world and serves each view on its own path
-// of an RTSP server listening on listen.
-func startSyntheticCamera(world string, stereo bool, listen string, udp bool, logf func(string, ...any)) (*syntheticCamera, error) {
+// of an RTSP server listening on listen. Frame 0 is stamped start (zero:
+// now); a start in the past begins with the frame then due, so servers
+// given one start serve the same frame grid: two of them pair as one
+// synchronised rig, and a restarted one continues the drive.
+func startSyntheticCamera(world string, stereo bool, listen string, udp bool, start time.Time, logf func(string, ...any)) (*syntheticCamera, error) {
 	cfg, err := synth.ParseURL(world)
 	if err != nil {
 		return nil, err
@@ -48,11 +53,18 @@ func startSyntheticCamera(world string, stereo bool, listen string, udp bool, lo
 	}
 	// Both views share one start time so their stamps pair exactly, as a
 	// hardware-synchronised stereo camera's would.
-	start := time.Now()
+	if start.IsZero() {
+		start = time.Now()
+	}
+	first := 0
+	if late := time.Since(start); late > 0 {
+		first = int(math.Ceil(late.Seconds() * cfg.FPS))
+	}
 	sc.Start = start
 	for _, view := range sc.Paths {
 		cam := w.Camera(view, true)
-		cam.StartTime = start
+		cam.First = first
+		cam.StartTime = start.Add(time.Duration(float64(first) / cfg.FPS * float64(time.Second)))
 		if err := cam.Start(context.Background()); err != nil {
 			srv.Close()
 			return nil, err
@@ -82,13 +94,18 @@ func runCameraServe(ctx context.Context, args []string, stdout, stderr io.Writer
 	listen := fs.String("listen", "127.0.0.1:8554", "address to listen on; \":8554\" serves every interface")
 	udp := fs.Bool("udp", false, "offer UDP transport besides TCP")
 	world := fs.String("world", "synth://", "the synthetic world and rig, as a synth:// URL (keys: "+strings.Join(synth.URLKeys(), ", ")+")")
+	startAt := fs.String("start", "", "stamp frame 0 at this time (Unix seconds or RFC 3339) instead of now: servers given one start pair as a synchronised rig, and a restarted one continues its drive")
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	start, err := parseStart(*startAt)
+	if err != nil {
 		return err
 	}
 	if err := wantArgs(fs, 0, ""); err != nil {
 		return err
 	}
-	sc, err := startSyntheticCamera(*world, *stereo, *listen, *udp, func(f string, a ...any) {
+	sc, err := startSyntheticCamera(*world, *stereo, *listen, *udp, start, func(f string, a ...any) {
 		fmt.Fprintf(stderr, f+"\n", a...)
 	})
 	if err != nil {
@@ -105,6 +122,22 @@ func runCameraServe(ctx context.Context, args []string, stdout, stderr io.Writer
 	return nil
 }
 
+// parseStart reads --start: Unix seconds (fractions allowed) or RFC 3339;
+// "" is the zero time (now).
+func parseStart(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if sec, err := strconv.ParseFloat(s, 64); err == nil && sec >= 0 && sec < 1<<40 {
+		return time.Unix(0, int64(sec*1e9)), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--start %q: want Unix seconds (e.g. 1767225600.5) or RFC 3339 (e.g. 2026-12-03T12:00:00Z)", s)
+	}
+	return t, nil
+}
+
 // serveLaunch serves a launch file's own synthetic camera (its serve
 // section, as the demo's has) on listen ("" keeps the launch's address) and
 // points the cameras that read the launch's address at the address the
@@ -118,7 +151,7 @@ func serveLaunch(l *launch.Launch, listen string, stderr io.Writer) (*syntheticC
 	if listen != "" {
 		l.Serve.Listen = listen
 	}
-	sc, err := startSyntheticCamera(l.Serve.World, false, l.Serve.Listen, false, func(f string, a ...any) {
+	sc, err := startSyntheticCamera(l.Serve.World, false, l.Serve.Listen, false, time.Time{}, func(f string, a ...any) {
 		fmt.Fprintf(stderr, f+"\n", a...)
 	})
 	if err != nil {

@@ -229,7 +229,7 @@ func startDemo(t *testing.T) string {
 	done := make(chan error, 1)
 	var errb bytes.Buffer
 	go func() {
-		done <- dispatch(ctx, []string{"demo", "--duration", "60s", "--listen", "127.0.0.1:0",
+		done <- dispatch(ctx, []string{"demo", "--viewer-listen", "off", "--duration", "60s", "--listen", "127.0.0.1:0",
 			"--rtsp-listen", "127.0.0.1:0", "--image-rate", "5"}, pw, &errb)
 		pw.Close()
 	}()

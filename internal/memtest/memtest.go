@@ -4,6 +4,7 @@ package memtest
 import "C"
 
 import (
+	"fmt"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -16,19 +17,29 @@ import (
 // silently did not run proves nothing.
 func RSS(t testing.TB) int64 {
 	t.Helper()
+	n, err := ReadRSS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// ReadRSS is RSS for code that runs off the test's goroutine (a node's
+// worker), where t.Fatal must not be called.
+func ReadRSS() (int64, error) {
 	b, err := os.ReadFile("/proc/self/statm")
 	if err != nil {
-		t.Fatalf("memtest: %v", err)
+		return 0, fmt.Errorf("memtest: %w", err)
 	}
 	f := strings.Fields(string(b))
 	if len(f) < 2 {
-		t.Fatalf("memtest: /proc/self/statm: %q", b)
+		return 0, fmt.Errorf("memtest: /proc/self/statm: %q", b)
 	}
 	pages, err := strconv.ParseInt(f[1], 10, 64)
 	if err != nil {
-		t.Fatalf("memtest: /proc/self/statm: %v", err)
+		return 0, fmt.Errorf("memtest: /proc/self/statm: %w", err)
 	}
-	return pages * int64(os.Getpagesize())
+	return pages * int64(os.Getpagesize()), nil
 }
 
 // SettledRSS returns the resident set size once the memory that is free but
@@ -39,7 +50,16 @@ func RSS(t testing.TB) int64 {
 // pages back.
 func SettledRSS(t testing.TB) int64 {
 	t.Helper()
+	n, err := ReadSettledRSS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// ReadSettledRSS is SettledRSS off the test's goroutine.
+func ReadSettledRSS() (int64, error) {
 	debug.FreeOSMemory()
 	C.malloc_trim(0)
-	return RSS(t)
+	return ReadRSS()
 }

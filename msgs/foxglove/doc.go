@@ -1,7 +1,8 @@
 // Package foxglove holds the Go code generated from Parallax's copies of
 // Foxglove's well-known schemas (msgs/proto/foxglove): RawImage,
 // CompressedImage, CameraCalibration, PoseInFrame, FrameTransform and the
-// Pose, Vector3 and Quaternion they use. The package name, message names,
+// Pose, Vector3 and Quaternion they use, and for viewers (package viewer)
+// PointCloud with its PackedElementField, and PosesInFrame. The package name, message names,
 // field names and numbers are Foxglove's, so Foxglove Studio and other
 // protobuf clients decode Parallax's messages and recordings unchanged.
 //

@@ -90,8 +90,11 @@ type LearnerStats struct {
 	// Factor the drift guard applies to the learning rate: 1, halved at each
 	// rollback, doubled back at each passed check.
 	LearningRateScale float64 `protobuf:"fixed64,17,opt,name=learning_rate_scale,json=learningRateScale,proto3" json:"learning_rate_scale,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Mean duration of the optimisation steps since the previous message, in
+	// seconds (forward, backward and update); 0 when no step ran.
+	StepSeconds   float64 `protobuf:"fixed64,18,opt,name=step_seconds,json=stepSeconds,proto3" json:"step_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LearnerStats) Reset() {
@@ -239,6 +242,13 @@ func (x *LearnerStats) GetValidationError() float64 {
 func (x *LearnerStats) GetLearningRateScale() float64 {
 	if x != nil {
 		return x.LearningRateScale
+	}
+	return 0
+}
+
+func (x *LearnerStats) GetStepSeconds() float64 {
+	if x != nil {
+		return x.StepSeconds
 	}
 	return 0
 }
@@ -431,7 +441,7 @@ var File_parallax_v1_learner_stats_proto protoreflect.FileDescriptor
 
 const file_parallax_v1_learner_stats_proto_rawDesc = "" +
 	"\n" +
-	"\x1fparallax/v1/learner_stats.proto\x12\vparallax.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\x05\n" +
+	"\x1fparallax/v1/learner_stats.proto\x12\vparallax.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe4\x05\n" +
 	"\fLearnerStats\x128\n" +
 	"\ttimestamp\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\x12\x14\n" +
 	"\x05steps\x18\x02 \x01(\x04R\x05steps\x12(\n" +
@@ -451,7 +461,8 @@ const file_parallax_v1_learner_stats_proto_rawDesc = "" +
 	"\x10non_finite_steps\x18\x0e \x01(\x04R\x0enonFiniteSteps\x12!\n" +
 	"\fdrift_checks\x18\x0f \x01(\x04R\vdriftChecks\x12)\n" +
 	"\x10validation_error\x18\x10 \x01(\x01R\x0fvalidationError\x12.\n" +
-	"\x13learning_rate_scale\x18\x11 \x01(\x01R\x11learningRateScale\"4\n" +
+	"\x13learning_rate_scale\x18\x11 \x01(\x01R\x11learningRateScale\x12!\n" +
+	"\fstep_seconds\x18\x12 \x01(\x01R\vstepSeconds\"4\n" +
 	"\bLossTerm\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value\"\xf2\x01\n" +
