@@ -34,6 +34,7 @@ func commands() []command {
 		{"record recover", "rebuild the index of a recording cut short (crash, power loss)", runRecordRecover},
 		{"replay", "run the node on a recorded drive: parallax replay mcap://drive.mcap | kitti://FOLDER --rate 1", runReplay},
 		{"train", "train depth and pose self-supervised: parallax train --source synth://?stereo=1 --mode stereo --out CKPT", runTrain},
+		{"pretrain", "pre-train the depth encoder on unlabeled frames: parallax pretrain --source SOURCE --method simclr --steps N --out CKPT", runPretrain},
 		{"bench", "measure depth inference, adaptation steps, both at once and the node on this computer's CPU or GPU", runBench},
 		{"version", "print the version, commit, libtorch and device of this binary", runVersion},
 		{"completion", "print a shell completion script: parallax completion bash|zsh", runCompletion},
