@@ -23,10 +23,12 @@ FUZZTIME ?= 10s
 GOBIN_DIR := $(or $(shell $(GO) env GOBIN),$(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin)
 export PATH := $(GOBIN_DIR):$(PATH)
 
+# How long `make soak` runs.
+DURATION ?= 1h
 # Attempts of each repeated fault under `make faults`.
 FAULTS ?= 10
 
-.PHONY: help deps build test demo demo-checkpoint bench lint fuzz faults proto clean gpu-bundle
+.PHONY: help deps build test demo demo-checkpoint bench lint fuzz faults soak proto clean gpu-bundle
 
 help: ## List the targets.
 	@echo "Parallax: make <target>   (variables: PKG=$(PKG) TEST_TIMEOUT=$(TEST_TIMEOUT) TESTFLAGS= BENCH=$(BENCH) FUZZTIME=$(FUZZTIME) TORCH_DIR= TORCH_CUDA=)"
@@ -71,6 +73,11 @@ faults: deps ## The fault-injection suite in full (FAULTS attempts each; figures
 	@mkdir -p tmp
 	$(GO) test -count=1 -timeout 60m -v ./faults -args -faults.long -faults.attempts $(FAULTS) -faults.report $(CURDIR)/tmp/faults.md
 	@echo "figures: tmp/faults.md"
+
+soak: deps ## The demo with adaptation and recording for DURATION (default 1h), sampled; table in tmp/soak.md.
+	@mkdir -p tmp
+	$(GO) test -count=1 -timeout 0 -run '^TestSoak$$' -v ./faults -args -faults.soak $(DURATION) -faults.soakreport $(CURDIR)/tmp/soak.md
+	@echo "table: tmp/soak.md"
 
 proto: deps ## Regenerate the protobuf Go code: go generate ./msgs/...
 	$(GO) generate ./msgs/...

@@ -277,6 +277,14 @@ func (s *learnerState) stats() *parallaxv1.LearnerStats {
 		st.LearningRate = a.LR
 		st.LearningRateScale = a.LRScale
 	}
+	if r != nil {
+		switch d := r.Depth; {
+		case d.Scale > 0:
+			st.DepthScaleSource, st.DepthScale = parallaxv1.LearnerStats_DEPTH_SCALE_GROUND, d.Scale
+		case d.Relative:
+			st.DepthScaleSource = parallaxv1.LearnerStats_DEPTH_SCALE_RELATIVE
+		}
+	}
 	// The live error: one depth map a period (the ground truth may cost a
 	// rendering), averaged over the last liveWindow periods so the number
 	// follows the learning rather than the scene of the moment.

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parallax-robotics/parallax/camera"
+	"github.com/parallax-robotics/parallax/camera/rectify"
 	"github.com/parallax-robotics/parallax/launch"
 	"github.com/parallax-robotics/parallax/msgs"
 	"github.com/parallax-robotics/parallax/msgs/parallaxv1"
@@ -77,8 +78,9 @@ type Node struct {
 	learn   *learnerState
 	rig     *msgs.Rig
 	feeds   map[string]*camera.Feed
-	gates   map[string]*lockstep // lockstep replay cameras
-	sinks   []*sinkLink          // NATS first, then Sinks; open ones only
+	rects   map[string]*rectify.Rectifier // calibrated cameras (rectify.go)
+	gates   map[string]*lockstep          // lockstep replay cameras
+	sinks   []*sinkLink                   // NATS first, then Sinks; open ones only
 	system  *actor.ActorSystem
 	root    *actor.PID
 	links   []*cameraLink
@@ -187,11 +189,17 @@ func decide(reason any) actor.Directive {
 }
 
 // openCameras prepares every camera through its scheme's driver
-// (camera.Open: a missing recording or a bad URL fails the start here) and
-// returns the stereo baselines: the launch file's stereo.baseline, else
-// what the right camera's source knows.
+// (camera.Open: a missing recording or a bad URL fails the start here),
+// rectifies the calibrated ones (openRectifiers: a bad calibration fails
+// the start too) and returns the stereo baselines: the launch file's
+// stereo.baseline, else what the right camera's calibration or source
+// knows.
 func (n *Node) openCameras(l *launch.Launch) (map[string]float64, error) {
 	n.feeds, n.gates = map[string]*camera.Feed{}, map[string]*lockstep{}
+	var err error
+	if n.rects, err = openRectifiers(l); err != nil {
+		return nil, err
+	}
 	baselines := map[string]float64{}
 	shared := camera.NewShared()
 	for _, c := range l.Cameras {
@@ -203,6 +211,9 @@ func (n *Node) openCameras(l *launch.Launch) (map[string]float64, error) {
 		f, err := camera.Open(spec)
 		if err != nil {
 			return nil, fmt.Errorf("actors: camera %s: %s: %w", c.Name, msgs.RedactURL(c.URL), err)
+		}
+		if r := n.rects[c.Name]; r != nil {
+			f = rectify.Feed(f, r)
 		}
 		n.feeds[c.Name] = f
 		if f.Baseline > 0 {
@@ -225,7 +236,7 @@ func (n *Node) openSinks(l *launch.Launch, baselines map[string]float64) error {
 	if err != nil {
 		return err
 	}
-	n.rig = &msgs.Rig{Namespace: ns, Baselines: baselines, Model: n.modelAt}
+	n.rig = &msgs.Rig{Namespace: ns, Baselines: baselines, Model: n.modelAt, Calibrations: rawCalibrations(n.rects)}
 	for _, c := range l.Cameras {
 		n.rig.Cameras = append(n.rig.Cameras, c.Name)
 	}
@@ -422,6 +433,7 @@ func (n *Node) release() {
 	if n.learn != nil {
 		n.learn.close()
 	}
+	closeRectifiers(n.rects)
 	if n.worker != nil {
 		// After hand-overs the estimator serves another model than the
 		// one loaded; Close is idempotent.

@@ -43,7 +43,7 @@ func (a *nodeActor) spawn(ctx actor.Context) {
 	for i, g := range groups(l) {
 		odom := i == 0
 		perc := spawnNamed(ctx, actor.PropsFromProducer(func() actor.Actor {
-			return &perceptionActor{name: g[0], est: n.est, odom: odom, out: out, diag: diag, result: n.onResult, c: &n.c}
+			return &perceptionActor{name: g[0], height: cameraHeight(l, g), est: n.est, odom: odom, out: out, diag: diag, result: n.onResult, c: &n.c}
 		}), "perception/"+g[0])
 		if i == 0 && n.learn != nil {
 			// The first group also feeds the online learner.
@@ -101,4 +101,16 @@ func groups(l *launch.Launch) [][]string {
 		}
 	}
 	return out
+}
+
+// cameraHeight is a mono group's camera_height (0 for a pair: its depth is
+// metric by the baseline).
+func cameraHeight(l *launch.Launch, g []string) float64 {
+	if len(g) != 1 {
+		return 0
+	}
+	if c := l.Camera(g[0]); c != nil {
+		return c.CameraHeight
+	}
+	return 0
 }

@@ -20,7 +20,8 @@ import (
 // the sinks. Frame sets replaced before inference took them are counted as
 // stale.
 type perceptionActor struct {
-	name   string // the group's reference camera, for diagnostics
+	name   string  // the group's reference camera, for diagnostics
+	height float64 // a mono camera's camera_height (scale.go), 0: none
 	est    *perception.Estimator
 	odom   bool // chain poses into odometry
 	out    *fanout
@@ -78,6 +79,10 @@ func (a *perceptionActor) infer(ctx context.Context, report func(*parallaxv1.Dia
 	odom := msgs.Identity()
 	var n uint64
 	failing := false
+	var scale *groundScale
+	if a.height > 0 {
+		scale = &groundScale{camera: a.name, height: a.height}
+	}
 	for {
 		set, ok := a.box.take(ctx)
 		if !ok {
@@ -100,6 +105,11 @@ func (a *perceptionActor) infer(ctx context.Context, report func(*parallaxv1.Dia
 			report(&parallaxv1.DiagnosticStatus{Level: parallaxv1.DiagnosticStatus_OK,
 				Name: "perception/" + a.name, Message: "estimating"})
 			failing = false
+		}
+		if scale != nil {
+			if st := scale.apply(&est.Depth); st != nil {
+				report(st)
+			}
 		}
 		res := &msgs.Result{Frames: set.Frames, Depth: est.Depth, Seq: n, Inference: time.Since(began)}
 		if a.odom {

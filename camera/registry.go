@@ -62,6 +62,10 @@ type Driver struct {
 	// Path says whether the URL names a local file or folder (relative to
 	// a launch file's folder when relative).
 	Path PathKind
+	// OwnCalibration says the driver reads Spec.Calibration itself and its
+	// frames come rectified (kitti://: the drive's calib_cam_to_cam.txt):
+	// the node does not rectify them with it.
+	OwnCalibration bool
 	// Check validates a URL of the scheme without any I/O. Its errors
 	// name the problem; URLs in them are redacted (msgs.RedactURL).
 	Check func(u *url.URL) error

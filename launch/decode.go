@@ -291,7 +291,7 @@ func scalar(p *Param, v *yaml.Node) (val any, msg string, sentinel error) {
 				if math.IsNaN(f) || math.IsInf(f, 0) {
 					return nil, fmt.Sprintf("not a finite number: %s", describe(v, p.secret)), ErrInvalid
 				}
-				return f + p.offset, "", nil
+				return p.fromFile(f), "", nil
 			}
 		}
 	case kindBool:

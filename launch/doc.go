@@ -20,12 +20,21 @@
 //
 // Parse and Validate look only at the text; CheckFiles checks that the files
 // the launch file names (calibrations, checkpoint, NATS credentials, TLS
-// keys, recordings) exist. They are separate steps so a launch file written
-// for another machine (robot.example.yaml) can be checked anywhere, and the
-// run command calls CheckFiles before it starts anything.
+// keys, recordings) exist, and reads the calibrations (Calibrations: any
+// format package calibration reads, per camera or one stereo.calibration for
+// the pair), whose problems name the launch file's line and key and the
+// calibration file's line and field:
+//
+//	launch: robot.yaml:24: cameras[0].calibration: calib/left.yaml:9: camera_matrix.data: 8 values for 3 rows and 3 cols
+//
+// They are separate steps so a launch file written for another machine
+// (robot.example.yaml) can be checked anywhere, and the run command calls
+// CheckFiles before it starts anything; the node reads the calibrations
+// again at start-up.
 //
 // Secrets (passwords in URLs, the NATS token) never appear in errors or in
 // String; Marshal, which writes a file back, keeps them.
 //
-// launch imports only msgs and the standard library (and yaml.v3).
+// launch imports msgs, calibration (the calibration files), camera (the
+// registry that checks camera URLs) and yaml.v3.
 package launch

@@ -86,12 +86,20 @@ type Camera struct {
 	// Intrinsics is the pinhole model given inline, in the msgs convention
 	// (the centre of pixel (0,0) is at (0.5, 0.5)); the file writes cx and cy
 	// in the ROS/OpenCV convention (centre at (0, 0)) as camera_info K does,
-	// so Parse adds 0.5. Nil when not given.
+	// so Parse converts them (msgs.FromROSPixel). Nil when not given.
 	Intrinsics *msgs.Intrinsics
-	// Calibration is a calibration file (ROS camera_info YAML, OpenCV or
-	// KITTI), relative to Dir unless absolute. At most one of Intrinsics and
-	// Calibration is set; rtsp:// cameras need one, synth:// none.
+	// Calibration is a calibration file in any format package calibration
+	// reads (ROS camera_info YAML, OpenCV FileStorage YAML or XML, KITTI
+	// calib_cam_to_cam.txt, Kalibr camchain), relative to Dir unless
+	// absolute; Calibrations reads it. At most one of Intrinsics and
+	// Calibration is set; rtsp:// cameras need one (or the pair's
+	// stereo.calibration), synth:// none (one rectifies a lens its URL
+	// renders). It defaults to "".
 	Calibration string
+	// CameraHeight is a mono camera's height above the ground in metres,
+	// for the metric scale of its depth (calibration.GroundScale). It
+	// defaults to 0: unknown, depth stays relative.
+	CameraHeight float64
 	// FPS is the expected frame rate, for diagnostics. It defaults to 0:
 	// not checked.
 	FPS float64
@@ -113,6 +121,17 @@ type Stereo struct {
 	// SyncTolerance is the largest stamp difference of a left and a right
 	// frame that still pair. It defaults to 10 ms.
 	SyncTolerance time.Duration
+	// Calibration is one calibration file for the pair (a stereo layout:
+	// OpenCV's M1 D1 M2 D2 R T, Kalibr, KITTI), relative to Dir, instead
+	// of one per camera. It defaults to "".
+	Calibration string
+	// Extrinsics is a second OpenCV FileStorage file read with Calibration
+	// (stereo_calib's extrinsics.yml beside its intrinsics.yml). It
+	// defaults to "".
+	Extrinsics string
+	// Alpha is stereoRectify's free scaling when the calibration has no
+	// rectification: 0 keeps valid pixels only, 1 all. It defaults to 0.
+	Alpha float64
 }
 
 // Serve is a synthetic camera the node serves over RTSP itself.

@@ -3,10 +3,13 @@ package launch
 import (
 	"errors"
 	"flag"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/parallax-robotics/parallax/calibration"
 	"time"
 
 	"github.com/parallax-robotics/parallax/msgs"
@@ -102,16 +105,17 @@ func TestRobotExampleFile(t *testing.T) {
 		t.Errorf("Camera.String() = %q", s)
 	}
 	// The example names files that only exist on the robot: CheckFiles,
-	// the step the run command adds, reports each with its line.
+	// the step the run command adds, reports each with its line. The
+	// calibrations ship (calib/) and read.
 	err = l.CheckFiles()
 	ps := problemsOf(t, err)
 	want := []struct {
 		line int
 		key  string
 	}{
-		{24, "cameras[0].calibration"}, {31, "cameras[1].calibration"}, {41, "model.checkpoint"},
-		{61, "nats.credentials"}, {63, "nats.tls.cert"}, {64, "nats.tls.key"}, {65, "nats.tls.ca"},
-		{80, "viewer.tls.cert"}, {81, "viewer.tls.key"},
+		{46, "model.checkpoint"},
+		{66, "nats.credentials"}, {68, "nats.tls.cert"}, {69, "nats.tls.key"}, {70, "nats.tls.ca"},
+		{85, "viewer.tls.cert"}, {86, "viewer.tls.key"},
 	}
 	if len(ps) != len(want) {
 		t.Fatalf("CheckFiles: %d problems, want %d:\n%v", len(ps), len(want), err)
@@ -121,8 +125,65 @@ func TestRobotExampleFile(t *testing.T) {
 			t.Errorf("problem %d = %q (line %d key %q), want line %d key %q", i, ps[i], ps[i].Line, ps[i].Key, w.line, w.key)
 		}
 	}
-	if !strings.HasPrefix(ps[0].Error(), "launch: robot.example.yaml:24: cameras[0].calibration: calib/left.yaml: no such file") {
+	if !strings.HasPrefix(ps[0].Error(), "launch: robot.example.yaml:46: model.checkpoint: models/depth_small.pt: no such file") {
 		t.Errorf("message %q", ps[0])
+	}
+	cals, err := l.Calibrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cals.Stereo == nil || math.Abs(cals.Stereo.Baseline()-0.0836) > 0.001 || cals.Cameras["left"].Width != 640 {
+		t.Errorf("calibrations %+v", cals)
+	}
+}
+
+// TestCalibrationErrors: a bad calibration file fails naming the launch
+// file's line and key, and the calibration file's line and field.
+func TestCalibrationErrors(t *testing.T) {
+	dir := t.TempDir()
+	left, err := os.ReadFile("calib/left.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	right, err := os.ReadFile("calib/right.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("left.yaml", string(left))
+	write("bad.yaml", strings.Replace(string(right), "rows: 3\n  cols: 3\n  data: [542", "rows: 3\n  cols: 3\n  data: [0, 542", 1))
+	write("mono.yml", "%YAML:1.0\n---\nimage_width: 640\nimage_height: 480\ncamera_matrix: !!opencv-matrix\n   rows: 3\n   cols: 3\n   dt: d\n   data: [ 500., 0., 320., 0., 500., 240., 0., 0., 1. ]\n")
+	write("other.yaml", strings.Replace(string(right), "-43.52", "43.52", 1))
+	tests := []struct {
+		name, src string
+		key       string
+		want      string
+		err       error
+	}{
+		{"bad camera matrix", "cameras:\n- {name: l, url: rtsp://h/l, role: left, calibration: left.yaml}\n- {name: r, url: rtsp://h/r, role: right, calibration: bad.yaml}\n",
+			"cameras[1].calibration", "launch: " + filepath.Join(dir, "r.yaml") + ":3: cameras[1].calibration: bad.yaml:7: camera_matrix.data: 10 values for 3 rows and 3 cols", calibration.ErrInvalid},
+		{"pair not rectified together", "cameras:\n- {name: l, url: rtsp://h/l, role: left, calibration: left.yaml}\n- {name: r, url: rtsp://h/r, role: right, calibration: other.yaml}\n",
+			"cameras[1].calibration", "other.yaml and left.yaml (the left camera's) do not make a rectified pair: right.P: Tx gives a baseline", calibration.ErrInvalid},
+		{"mono file for a pair", "cameras:\n- {name: l, url: rtsp://h/l, role: left}\n- {name: r, url: rtsp://h/r, role: right}\nstereo: {calibration: mono.yml}\n",
+			"stereo.calibration", "mono.yml: holds 1 camera(s) and no stereo pair", calibration.ErrCameras},
+		{"missing file", "cameras:\n- {name: m, url: rtsp://h/m, calibration: nope.yaml}\n", "cameras[0].calibration", "nope.yaml: no such file", ErrFile},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, err := Parse([]byte(tt.src), filepath.Join(dir, "r.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = l.CheckFiles()
+			ps := problemsOf(t, err)
+			if len(ps) != 1 || ps[0].Key != tt.key || !errors.Is(ps[0], tt.err) || !errors.Is(ps[0], ErrFile) || !strings.Contains(ps[0].Error(), tt.want) {
+				t.Errorf("CheckFiles: %v\nwant %q at %s (%v)", err, tt.want, tt.key, tt.err)
+			}
+		})
 	}
 }
 
@@ -140,7 +201,13 @@ func TestCheckFilesPresent(t *testing.T) {
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+		content := []byte("x")
+		if strings.HasPrefix(f, "calib/") { // calibrations are read, not only found
+			if content, err = os.ReadFile(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(p, content, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

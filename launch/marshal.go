@@ -73,7 +73,7 @@ func scalarNode(p *Param, ptr any) *yaml.Node {
 	case *int:
 		n.Value = strconv.Itoa(*x)
 	case *float64:
-		n.Value = strconv.FormatFloat(*x-p.offset, 'g', -1, 64)
+		n.Value = strconv.FormatFloat(p.toFile(*x), 'g', -1, 64)
 	case *bool:
 		n.Value = strconv.FormatBool(*x)
 	case *time.Duration:

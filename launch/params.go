@@ -43,7 +43,7 @@ type Param struct {
 	multiple int                             // ints: must be a multiple of this
 	check    func(v any) error               // further value check
 	required bool                            // must be given when its section is
-	offset   float64                         // floats: stored = written + offset
+	rosPixel bool                            // floats: a pixel coordinate written in the ROS convention (stored msgs.FromROSPixel)
 	secret   bool                            // never shown
 }
 
@@ -156,7 +156,7 @@ var params = []*Param{
 			}
 			return nil
 		})},
-	{Name: "cameras[].intrinsics.cx", Type: "float", camera: true, kind: kindFloat, required: true, offset: 0.5,
+	{Name: "cameras[].intrinsics.cx", Type: "float", camera: true, kind: kindFloat, required: true, rosPixel: true,
 		Range: "finite", Description: "Principal point x in pixels, ROS/OpenCV convention (centre of the top-left pixel at 0).",
 		ptr: field(func(_ *Launch, c *Camera) *float64 {
 			if k := intr(c); k != nil {
@@ -164,7 +164,7 @@ var params = []*Param{
 			}
 			return nil
 		})},
-	{Name: "cameras[].intrinsics.cy", Type: "float", camera: true, kind: kindFloat, required: true, offset: 0.5,
+	{Name: "cameras[].intrinsics.cy", Type: "float", camera: true, kind: kindFloat, required: true, rosPixel: true,
 		Range: "finite", Description: "Principal point y in pixels, ROS/OpenCV convention.",
 		ptr: field(func(_ *Launch, c *Camera) *float64 {
 			if k := intr(c); k != nil {
@@ -173,10 +173,18 @@ var params = []*Param{
 			return nil
 		})},
 	{Name: "cameras[].calibration", Type: "path", camera: true, kind: kindString,
-		Range: "an existing file (checked by CheckFiles)",
-		Description: "Calibration file (ROS camera_info YAML, OpenCV or KITTI), relative to the launch file. Exclusive with `intrinsics`; " +
-			"rtsp cameras need one of the two, synth:// cameras neither (they know their own).",
+		Range: "an existing calibration file (read by CheckFiles and at start-up)",
+		Description: "Calibration file, relative to the launch file, in any format package calibration reads (told by content and extension): " +
+			"ROS camera_info YAML, OpenCV FileStorage YAML or XML, KITTI calib_cam_to_cam.txt, Kalibr camchain. " +
+			"The node undistorts and rectifies the camera's frames with it; a file of a stereo pair gives the left camera to role left (and mono) and the right to role right. " +
+			"Exclusive with `intrinsics`; rtsp cameras need one of the two (or `stereo.calibration`); synth:// cameras need none, but take one when their URL renders a lens (k1=...); " +
+			"kitti:// reads it as the drive's calib_cam_to_cam.txt.",
 		ptr: field(func(_ *Launch, c *Camera) *string { return &c.Calibration })},
+	{Name: "cameras[].camera_height", Type: "float", Default: "0", def: 0.0, camera: true, kind: kindFloat, lo: 0.05, hi: 100, zeroOK: true,
+		Range: "0 (unknown) or 0.05 to 100",
+		Description: "Height of a mono camera's optical centre above the ground, metres: the node recovers the metric scale of its depth from the ground plane " +
+			"(diagnostics and learner stats report it) and publishes relative depth, flagged, when it sees too little ground. Mono cameras only.",
+		ptr: field(func(_ *Launch, c *Camera) *float64 { return &c.CameraHeight })},
 	{Name: "cameras[].fps", Type: "float", Default: "0", def: 0.0, camera: true, kind: kindFloat, lo: 0.1, hi: 1000, zeroOK: true,
 		Range: "0 (not checked) or 0.1 to 1000", Description: "Expected frame rate; diagnostics warn when the stream falls behind it.",
 		ptr: field(func(_ *Launch, c *Camera) *float64 { return &c.FPS })},
@@ -211,6 +219,33 @@ var params = []*Param{
 		ptr: field(func(l *Launch, _ *Camera) *float64 {
 			if l.Stereo != nil {
 				return &l.Stereo.Baseline
+			}
+			return nil
+		})},
+	{Name: "stereo.calibration", Type: "path", kind: kindString,
+		Range:       "an existing calibration file (read by CheckFiles and at start-up)",
+		Description: "One calibration file for the pair instead of one per camera: OpenCV's stereo layout (M1 D1 M2 D2 R T, with or without R1 R2 P1 P2), a Kalibr camchain (cam0, cam1), KITTI calib_cam_to_cam.txt (02, 03). Relative to the launch file; exclusive with the pair's `cameras[].calibration` and `intrinsics`.",
+		ptr: field(func(l *Launch, _ *Camera) *string {
+			if l.Stereo != nil {
+				return &l.Stereo.Calibration
+			}
+			return nil
+		})},
+	{Name: "stereo.extrinsics", Type: "path", kind: kindString,
+		Range:       "an existing OpenCV FileStorage file",
+		Description: "A second OpenCV file read together with `stereo.calibration`: OpenCV's stereo_calib sample writes intrinsics.yml (M1 D1 M2 D2) and extrinsics.yml (R T R1 R2 P1 P2 Q).",
+		ptr: field(func(l *Launch, _ *Camera) *string {
+			if l.Stereo != nil {
+				return &l.Stereo.Extrinsics
+			}
+			return nil
+		})},
+	{Name: "stereo.alpha", Type: "float", Default: "0", kind: kindFloat, lo: -1, hi: 1,
+		Range:       "-1 (OpenCV's default) or 0 to 1",
+		Description: "OpenCV stereoRectify's free scaling when the pair's calibration has extrinsics but no rectification: 0 shows only valid pixels, 1 every raw pixel (black borders). Needs a build with OpenCV.",
+		ptr: field(func(l *Launch, _ *Camera) *float64 {
+			if l.Stereo != nil {
+				return &l.Stereo.Alpha
 			}
 			return nil
 		})},
@@ -517,6 +552,22 @@ func setValue(ptr, v any) {
 	case *time.Duration:
 		*p = v.(time.Duration)
 	}
+}
+
+// fromFile converts a float as the file writes it to the stored value
+// (msgs.FromROSPixel for a principal point), toFile back.
+func (p *Param) fromFile(f float64) float64 {
+	if p.rosPixel {
+		return msgs.FromROSPixel(f)
+	}
+	return f
+}
+
+func (p *Param) toFile(f float64) float64 {
+	if p.rosPixel {
+		return msgs.ToROSPixel(f)
+	}
+	return f
 }
 
 func positive(v any) error {

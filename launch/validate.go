@@ -168,7 +168,7 @@ func (l *Launch) checkParam(pr *problems, p *Param, key string, v any) {
 			return
 		}
 		if p.hi > p.lo && !(p.zeroOK && f == 0) && (f < p.lo || f > p.hi) {
-			pr.add(ErrInvalid, key, "%s is out of range: want %s", show(f-p.offset), p.Range)
+			pr.add(ErrInvalid, key, "%s is out of range: want %s", show(p.toFile(f)), p.Range)
 			return
 		}
 	case *time.Duration:
@@ -245,15 +245,20 @@ func (l *Launch) validateSource(pr *problems, i int, c *Camera) {
 			key = camKey(i, "intrinsics")
 		}
 		pr.add(ErrConflict, key, "give intrinsics or calibration, not both")
-	case d.Model == camera.ModelOwn && (c.Intrinsics != nil || c.Calibration != ""):
-		key := camKey(i, "intrinsics")
-		if c.Calibration != "" {
-			key = camKey(i, "calibration")
-		}
-		pr.add(ErrConflict, key, "a %s:// camera knows its own model: set it in its URL instead (synth://: width, height, fx, fy, cx, cy)", s)
-	case d.Model == camera.ModelNeeded && c.Intrinsics == nil && c.Calibration == "":
+	case d.Model == camera.ModelOwn && c.Intrinsics != nil:
+		pr.add(ErrConflict, camKey(i, "intrinsics"), "a %s:// camera knows its own model: set it in its URL instead (synth://: width, height, fx, fy, cx, cy)", s)
+	case d.Model == camera.ModelNeeded && c.Intrinsics == nil && c.Calibration == "" && !l.stereoCalibrated(c):
 		pr.add(ErrMissing, camKey(i, ""), "an %s:// camera needs intrinsics or calibration: the stream does not carry its camera model", s)
 	}
+	if c.CameraHeight != 0 && c.Role != RoleMono && c.Role != "" && !pr.bad[camKey(i, "camera_height")] {
+		pr.add(ErrConflict, camKey(i, "camera_height"), "applies to mono cameras: a stereo pair's depth is metric from its baseline")
+	}
+}
+
+// stereoCalibrated reports whether c is a camera of the pair and the pair
+// has a stereo.calibration file.
+func (l *Launch) stereoCalibrated(c *Camera) bool {
+	return l.Stereo != nil && l.Stereo.Calibration != "" && (c.Role == RoleLeft || c.Role == RoleRight)
 }
 
 func (l *Launch) validateStereo(pr *problems) {
@@ -308,12 +313,31 @@ func (l *Launch) validateStereo(pr *problems) {
 		}
 		pair[k] = c
 	}
+	if st.Extrinsics != "" && st.Calibration == "" && !pr.bad["stereo.extrinsics"] {
+		pr.add(ErrMissing, "stereo.extrinsics", "is read together with stereo.calibration, which is not given")
+	}
+	for k, c := range pair {
+		if c == nil {
+			continue
+		}
+		i := l.index(c)
+		switch {
+		case st.Calibration != "" && c.Calibration != "":
+			pr.add(ErrConflict, camKey(i, "calibration"), "the pair's stereo.calibration (line %d) calibrates this camera: give one or the other", lineOf(l.lines, "stereo.calibration"))
+		case st.Calibration != "" && c.Intrinsics != nil:
+			pr.add(ErrConflict, camKey(i, "intrinsics"), "the pair's stereo.calibration (line %d) calibrates this camera: give one or the other", lineOf(l.lines, "stereo.calibration"))
+		case st.Calibration == "" && c.Calibration == "" && c.Intrinsics != nil:
+			if o := pair[1-k]; o != nil && o.Calibration != "" {
+				pr.add(ErrMissing, camKey(i, "calibration"), "the other camera of the pair has a calibration file: a pair is rectified together, so this one needs one too (or give the pair one stereo.calibration)")
+			}
+		}
+	}
 	r := pair[1]
 	if r == nil || pr.bad["stereo.baseline"] {
 		return
 	}
 	switch {
-	case st.Baseline == 0 && r.Intrinsics != nil:
+	case st.Baseline == 0 && r.Intrinsics != nil && st.Calibration == "":
 		pr.add(ErrMissing, "stereo.baseline", "required: the right camera's intrinsics are inline and carry no baseline")
 	case st.Baseline != 0 && driverOf(r.URL) != nil && driverOf(r.URL).Model == camera.ModelOwn:
 		pr.add(ErrConflict, "stereo.baseline", "the right camera is %s://, which sets its own baseline (synth://: baseline= in its URL)", scheme(r.URL))
@@ -419,6 +443,9 @@ func (l *Launch) CheckFiles() error {
 		if c.Calibration != "" {
 			files = append(files, file{camKey(i, "calibration"), c.Calibration, false})
 		}
+		if i == 0 && l.Stereo != nil {
+			files = append(files, file{"stereo.calibration", l.Stereo.Calibration, false}, file{"stereo.extrinsics", l.Stereo.Extrinsics, false})
+		}
 		if d, u, err := camera.Lookup(c.URL); err == nil && d.Path != camera.PathNone {
 			files = append(files, file{camKey(i, "url"), camera.FilePath(u), d.Path == camera.PathFolder})
 		}
@@ -456,6 +483,13 @@ func (l *Launch) CheckFiles() error {
 			e.Cause = err
 		}
 	}
+	// Read the calibrations that are there: their problems name the
+	// calibration file's line and field too.
+	reported := map[string]bool{}
+	for _, e := range pr.list {
+		reported[e.Key] = true
+	}
+	l.readCalibrations(pr, reported)
 	return pr.err()
 }
 

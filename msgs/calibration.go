@@ -19,8 +19,8 @@ const DistortionPlumbBob = "plumb_bob"
 // -fx*baseline as ROS defines it.
 //
 // msgs.Intrinsics puts the centre of the top-left pixel at (0.5, 0.5); ROS
-// and Foxglove put it at (0, 0), so cx and cy are shifted by -0.5 here and
-// by +0.5 in IntrinsicsFromCalibration.
+// and Foxglove put it at (0, 0), so cx and cy go through ToROSPixel here and
+// FromROSPixel in IntrinsicsFromCalibration.
 func CameraCalibration(stamp time.Time, frameID string, k Intrinsics, baseline float64) (*foxglove.CameraCalibration, error) {
 	if err := checkIntrinsics(k); err != nil {
 		return nil, err
@@ -28,7 +28,7 @@ func CameraCalibration(stamp time.Time, frameID string, k Intrinsics, baseline f
 	if !finite(baseline) {
 		return nil, fmt.Errorf("%w: baseline %g", ErrInvalidCalibration, baseline)
 	}
-	cx, cy := k.Cx-0.5, k.Cy-0.5
+	cx, cy := ToROSPixel(k.Cx), ToROSPixel(k.Cy)
 	return &foxglove.CameraCalibration{
 		Timestamp:       Timestamp(stamp),
 		FrameId:         frameID,
@@ -65,7 +65,7 @@ func IntrinsicsFromCalibration(c *foxglove.CameraCalibration) (Intrinsics, error
 	}
 	k := Intrinsics{
 		Width: int(c.GetWidth()), Height: int(c.GetHeight()),
-		Fx: kk[0], Fy: kk[4], Cx: kk[2] + 0.5, Cy: kk[5] + 0.5,
+		Fx: kk[0], Fy: kk[4], Cx: FromROSPixel(kk[2]), Cy: FromROSPixel(kk[5]),
 	}
 	if err := checkIntrinsics(k); err != nil {
 		return Intrinsics{}, err

@@ -24,7 +24,7 @@
 // file. Every payload is one serialized protobuf message.
 //
 //	subject                        message                       rate             content
-//	<ns>.<camera>.camera_info      foxglove.CameraCalibration    with each depth  pinhole model of the published images (D = 0)
+//	<ns>.<camera>.camera_info      foxglove.CameraCalibration    with each depth  pinhole model of the published (rectified) images (D = 0, R = I)
 //	<ns>.<camera>.image            foxglove.CompressedImage      camera rate      the (rectified) camera image, JPEG, for viewers
 //	<ns>.<camera>.depth            foxglove.RawImage             inference rate   z-depth, encoding 32FC1, metres
 //	<ns>.<camera>.scene_flow       parallax.v1.SceneFlow         inference rate   per-pixel 3D motion to the next frame, metres
@@ -33,6 +33,7 @@
 //	<ns>.tf                        foxglove.FrameTransform       inference rate   the odometry pose as odom <- camera transform
 //	<ns>.learner.stats             parallax.v1.LearnerStats      about 1 Hz       steps, losses, replay buffer, live depth error
 //	<ns>.diagnostics               parallax.v1.Diagnostics       about 1 Hz       OK/WARN/ERROR/STALE per part
+//	<ns>.<camera>.calibration      foxglove.CameraCalibration    with each depth  the raw camera the node rectifies: raw K, D, R, rectified P
 //
 // The namespace is one or more tokens joined by dots ("robot1",
 // "fleet.robot1"); a camera name is one token. Tokens use ASCII letters,

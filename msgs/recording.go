@@ -52,6 +52,11 @@ const (
 	MetadataKeyLeft, MetadataKeyRight = "stereo.left", "stereo.right"
 	// MetadataKeyBaseline is the stereo baseline in metres.
 	MetadataKeyBaseline = "stereo.baseline"
+	// MetadataKeyRectified lists, comma-separated, the cameras whose frames
+	// the node rectified with a calibration before recording them: their
+	// raw.image frames are rectified already (a replay must not rectify
+	// them again), and <ns>.<camera>.calibration holds the raw camera.
+	MetadataKeyRectified = "rectified"
 )
 
 // RecordingTopic returns the topic of camera's recorded input of the given

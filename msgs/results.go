@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
+	"github.com/parallax-robotics/parallax/msgs/foxglove"
 	"github.com/parallax-robotics/parallax/msgs/parallaxv1"
 )
 
@@ -21,6 +24,13 @@ type DepthMap struct {
 	// Intrinsics is the camera model of the map (the frame's, cropped and
 	// scaled to the map), or nil when the frame had none.
 	Intrinsics *Intrinsics
+	// Scale is the factor perception applied to the network's depth to make
+	// it metric: a mono camera's ground-plane scale (its launch file's
+	// camera_height). 0 when none was applied; then Relative says whether
+	// the depth is known to be only relative (a camera_height but too
+	// little ground seen).
+	Scale    float64
+	Relative bool
 }
 
 // Result is what the node's perception makes of one instant of a stream
@@ -54,6 +64,12 @@ type Rig struct {
 	Left, Right string
 	// Baselines holds, per right camera, the stereo baseline in metres.
 	Baselines map[string]float64
+	// Calibrations holds, per camera the node rectifies, the raw camera's
+	// calibration (ROS CameraInfo of the raw images: raw K, D and its
+	// model, the rectification R, the rectified P), published on
+	// <ns>.<camera>.calibration beside camera_info; its timestamp is
+	// replaced by each result's. Cameras that are not rectified have none.
+	Calibrations map[string]*foxglove.CameraCalibration
 	// Model is the checkpoint file the networks started from, "" for
 	// random initialisation (a recorder keeps it with the drive).
 	Model string
@@ -76,7 +92,8 @@ type Output struct {
 // and records them: the reference camera's depth map, every group camera's
 // camera_info at the depth map's resolution (a rectified group shares the
 // reference camera's intrinsics; the right camera's carries its baseline
-// from rig.Baselines), and, with odometry, odom, pose and tf. depth and
+// from rig.Baselines) and, for a camera the node rectifies, its raw
+// calibration (rig.Calibrations), and, with odometry, odom, pose and tf. depth and
 // odom say which of those topics are wanted. One function for every sink
 // keeps NATS and recordings identical.
 func ResultMessages(rig *Rig, r *Result, depth, odom bool) ([]TopicMessage, error) {
@@ -104,6 +121,11 @@ func ResultMessages(rig *Rig, r *Result, depth, odom bool) ([]TopicMessage, erro
 				return nil, err
 			}
 			out = append(out, TopicMessage{s.CameraInfo, cal})
+			if raw := rig.Calibrations[f.Camera]; raw != nil {
+				c := proto.Clone(raw).(*foxglove.CameraCalibration)
+				c.Timestamp = Timestamp(ref.Stamp)
+				out = append(out, TopicMessage{s.Calibration, c})
+			}
 		}
 	}
 	if r.Odom != nil && odom {

@@ -252,6 +252,10 @@ func sampleMessage(t *testing.T, k Kind) proto.Message {
 			t.Fatal(err)
 		}
 		return m
+	case KindCalibration:
+		return &foxglove.CameraCalibration{Timestamp: Timestamp(testStamp), FrameId: "right", Width: 4, Height: 2, DistortionModel: "plumb_bob",
+			D: []float64{-0.2, 0.05, 0, 0, 0}, K: []float64{3, 0, 1.5, 0, 3, 0.5, 0, 0, 1}, R: []float64{1, 0, 0, 0, 1, 0, 0, 0, 1},
+			P: []float64{3, 0, 1.5, -0.3, 0, 3, 0.5, 0, 0, 0, 1, 0}}
 	case KindImage:
 		return &foxglove.CompressedImage{Timestamp: Timestamp(testStamp), FrameId: "left", Format: "jpeg", Data: []byte{0xff, 0xd8, 0xff, 0xd9}}
 	case KindDepth:

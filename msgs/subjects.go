@@ -45,6 +45,12 @@ const (
 	KindLearnerStats
 	// KindDiagnostics is <ns>.diagnostics: parallax.v1.Diagnostics.
 	KindDiagnostics
+	// KindCalibration is <ns>.<camera>.calibration:
+	// foxglove.CameraCalibration of the raw camera the node rectifies (its
+	// raw K and D, the rectification R, the rectified P), for consumers of
+	// the raw geometry; camera_info describes the published, rectified
+	// images.
+	KindCalibration
 )
 
 // kinds lists every valid Kind with its subject suffix, in Kind order.
@@ -63,6 +69,7 @@ var kinds = [...]struct {
 	{KindTF, "tf", false, func() proto.Message { return &foxglove.FrameTransform{} }},
 	{KindLearnerStats, "learner.stats", false, func() proto.Message { return &parallaxv1.LearnerStats{} }},
 	{KindDiagnostics, "diagnostics", false, func() proto.Message { return &parallaxv1.Diagnostics{} }},
+	{KindCalibration, "calibration", true, func() proto.Message { return &foxglove.CameraCalibration{} }},
 }
 
 // Kinds returns every valid Kind, in the order of the topics table.
@@ -250,6 +257,8 @@ type CameraSubjects struct {
 	Image      string // <ns>.<camera>.image
 	Depth      string // <ns>.<camera>.depth
 	SceneFlow  string // <ns>.<camera>.scene_flow
+	// Calibration is <ns>.<camera>.calibration.
+	Calibration string
 }
 
 // Camera validates the camera name and returns its subjects.
@@ -259,10 +268,11 @@ func (ns Namespace) Camera(name string) (CameraSubjects, error) {
 	}
 	p := string(ns) + "." + name + "."
 	return CameraSubjects{
-		CameraInfo: p + KindCameraInfo.String(),
-		Image:      p + KindImage.String(),
-		Depth:      p + KindDepth.String(),
-		SceneFlow:  p + KindSceneFlow.String(),
+		CameraInfo:  p + KindCameraInfo.String(),
+		Image:       p + KindImage.String(),
+		Depth:       p + KindDepth.String(),
+		SceneFlow:   p + KindSceneFlow.String(),
+		Calibration: p + KindCalibration.String(),
 	}, nil
 }
 

@@ -204,6 +204,7 @@ func TestKinds(t *testing.T) {
 		KindTF:           "foxglove.FrameTransform",
 		KindLearnerStats: "parallax.v1.LearnerStats",
 		KindDiagnostics:  "parallax.v1.Diagnostics",
+		KindCalibration:  "foxglove.CameraCalibration",
 	}
 	all := Kinds()
 	if len(all) != len(want) {

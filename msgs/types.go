@@ -5,9 +5,27 @@ import (
 	"time"
 )
 
+// PixelCentre is where the centre of pixel (0,0) lies in msgs pixel
+// coordinates: pixel (i,j) covers [i,i+1)x[j,j+1), so its centre is at
+// (i+0.5, j+0.5). ROS, OpenCV, Foxglove, KITTI and Kalibr put the centre of
+// pixel (0,0) at (0,0) instead. ToROSPixel and FromROSPixel are the one
+// place Parallax converts between the two; everything that reads or writes a
+// principal point or an image coordinate in the other convention (camera_info,
+// launch files, calibration files, OpenCV) goes through them.
+const PixelCentre = 0.5
+
+// ToROSPixel converts an image coordinate (a principal point cx or cy, a
+// corner's u or v) from the msgs convention to the ROS/OpenCV one.
+func ToROSPixel(v float64) float64 { return v - PixelCentre }
+
+// FromROSPixel converts an image coordinate from the ROS/OpenCV convention
+// to the msgs one; FromROSPixel(ToROSPixel(v)) == v.
+func FromROSPixel(v float64) float64 { return v + PixelCentre }
+
 // Intrinsics is a pinhole camera model in pixels, for images of Width x Height.
-// The principal point (Cx, Cy) uses the convention that pixel (0,0) covers
-// [0,1)x[0,1), so the centre of that pixel is at (0.5, 0.5).
+// The principal point (Cx, Cy) uses the msgs convention (PixelCentre): pixel
+// (0,0) covers [0,1)x[0,1), so the centre of that pixel is at (0.5, 0.5).
+// Scaling the image scales Cx and Cy with it in this convention only.
 type Intrinsics struct {
 	Width, Height int
 	Fx, Fy        float64

@@ -90,6 +90,15 @@ func (r *Recorder) Open(rig *msgs.Rig) error {
 		meta[msgs.MetadataKeyLeft], meta[msgs.MetadataKeyRight] = rig.Left, rig.Right
 		meta[msgs.MetadataKeyBaseline] = strconv.FormatFloat(rig.Baselines[rig.Right], 'g', -1, 64)
 	}
+	var rectified []string
+	for _, c := range rig.Cameras {
+		if rig.Calibrations[c] != nil {
+			rectified = append(rectified, c)
+		}
+	}
+	if len(rectified) > 0 {
+		meta[msgs.MetadataKeyRectified] = strings.Join(rectified, ",")
+	}
 	r.w = &Writer{Path: r.Path, SplitSize: r.SplitSize, SplitDuration: r.SplitDuration, Metadata: meta}
 	if rig.Model != "" && !r.NoModel {
 		data, err := os.ReadFile(rig.Model)

@@ -2,13 +2,21 @@
 # Runs every fuzz target in the given packages (default ./...) for FUZZTIME
 # each (default 10s), one after the other: go test -fuzz takes one target in
 # one package at a time. Targets are found with `go test -list`, so a new
-# FuzzXxx is picked up without editing anything.
+# FuzzXxx is picked up without editing anything. A table of the executions
+# each target reached goes to stdout at the end and to FUZZREPORT (default
+# tmp/fuzz.md), the figures BENCHMARKS.md quotes.
 set -euo pipefail
 
 GO="${GO:-go}"
 FUZZTIME="${FUZZTIME:-10s}"
 pkgs=("$@")
 ((${#pkgs[@]} > 0)) || pkgs=(./...)
+
+report="${FUZZREPORT:-tmp/fuzz.md}"
+mkdir -p "$(dirname "$report")"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+rows=()
 
 ran=0
 failed=()
@@ -23,14 +31,27 @@ while read -r pkg dir; do
 	fi
 	for target in $(grep '^Fuzz' <<<"$list" || true); do
 		echo "fuzz: $pkg $target ($FUZZTIME)"
-		if ! "$GO" test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg" </dev/null; then
+		status=ok
+		start=$SECONDS
+		if ! "$GO" test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg" </dev/null 2>&1 | tee "$log"; then
 			failed+=("$pkg.$target")
+			status=FAILED
 		fi
+		# go test -fuzz's progress lines: "fuzz: elapsed: 3s, execs: 12345 (4115/sec), new interesting: 7 (total: 30)".
+		last="$(grep -E 'fuzz: elapsed: .*execs: ' "$log" | tail -n 1 || true)"
+		execs="$(sed -nE 's/.*execs: ([0-9]+).*/\1/p' <<<"$last")"
+		corpus="$(sed -nE 's/.*\(total: ([0-9]+)\).*/\1/p' <<<"$last")"
+		rows+=("| ${pkg#github.com/parallax-robotics/parallax/} | $target | ${execs:-?} | ${corpus:-?} | $((SECONDS - start)) s | $status |")
 		ran=$((ran + 1))
 	done
 done < <("$GO" list -f '{{.ImportPath}} {{.Dir}}' "${pkgs[@]}")
 
-echo "fuzz: ran $ran targets, ${#failed[@]} failed"
+{
+	echo "| package | target | executions | corpus | time | result |"
+	echo "|---|---|---|---|---|---|"
+	printf '%s\n' "${rows[@]}"
+} | tee "$report"
+echo "fuzz: ran $ran targets, ${#failed[@]} failed (table in $report)"
 if ((${#failed[@]} > 0)); then
 	printf 'fuzz: failed: %s\n' "${failed[@]}" >&2
 	exit 1

@@ -10,10 +10,11 @@ import (
 
 func init() {
 	camera.Register(camera.Driver{
-		Schemes: []string{"kitti"},
-		Path:    camera.PathFolder,
-		Check:   func(u *url.URL) error { _, _, err := replay.ParseURL(u.String()); return err },
-		Open:    openFeed,
+		Schemes:        []string{"kitti"},
+		Path:           camera.PathFolder,
+		OwnCalibration: true,
+		Check:          func(u *url.URL) error { _, _, err := replay.ParseURL(u.String()); return err },
+		Open:           openFeed,
 		Drive: func(u *url.URL, dir string) (camera.Drive, error) {
 			path, _, err := replay.ParseURL(u.String())
 			if err != nil {

@@ -31,7 +31,7 @@ func Write(dir string, left, right []*msgs.Frame, baseline float64) error {
 		k = k.Scaled(w, h)
 	}
 	p := func(x float64) string {
-		return fmt.Sprintf("%.12e 0 %.12e %.12e 0 %.12e %.12e 0 0 0 1 0", k.Fx, k.Cx-0.5, -k.Fx*x, k.Fy, k.Cy-0.5)
+		return fmt.Sprintf("%.12e 0 %.12e %.12e 0 %.12e %.12e 0 0 0 1 0", k.Fx, msgs.ToROSPixel(k.Cx), -k.Fx*x, k.Fy, msgs.ToROSPixel(k.Cy))
 	}
 	calib := []string{"calib_time: written by parallax", "R_rect_00: 1 0 0 0 1 0 0 0 1",
 		fmt.Sprintf("S_rect_02: %d %d", w, h), "P_rect_02: " + p(0.06)}

@@ -1,9 +1,11 @@
 package replay
 
 import (
+	"fmt"
 	"net/url"
 
 	"github.com/parallax-robotics/parallax/camera"
+	"github.com/parallax-robotics/parallax/msgs"
 )
 
 func init() {
@@ -47,6 +49,11 @@ func openFeed(spec camera.Spec) (*camera.Feed, error) {
 	fr, rec, err := open()
 	if err != nil {
 		return nil, err
+	}
+	if spec.Calibration != "" && rec.Rectified(fr.Camera()) {
+		rec.Close()
+		return nil, fmt.Errorf("%w: %s recorded camera %s rectified (its calibration is on %s): remove the launch file's calibration",
+			ErrRectified, path, fr.Camera(), msgs.RecordingTopic(rec.Namespace(), fr.Camera(), msgs.KindCalibration.String()))
 	}
 	feed := &camera.Feed{Lockstep: o.Rate == 0, CameraClock: true}
 	if _, right, ok := rec.Stereo(); ok && fr.Camera() == right {

@@ -25,4 +25,8 @@ var (
 	ErrRange = errors.New("replay: frame index out of range")
 	// ErrEmpty reports a recording (or a start/end window) with no frames.
 	ErrEmpty = errors.New("replay: no frames")
+	// ErrRectified reports a calibration given to a recorded camera whose
+	// frames the recording node rectified already (metadata "rectified"):
+	// rectifying them again would distort them.
+	ErrRectified = errors.New("replay: the recorded frames are rectified already")
 )

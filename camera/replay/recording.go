@@ -8,6 +8,7 @@ import (
 	"image/draw"
 	_ "image/jpeg" // previews recorded over NATS
 	_ "image/png"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -132,6 +133,12 @@ func (r *Recording) Stereo() (left, right string, ok bool) {
 
 // Baseline is the stereo baseline in metres (0 without a pair).
 func (r *Recording) Baseline() float64 { return r.baseline }
+
+// Rectified reports whether the recording node rectified the camera's
+// frames before recording them (metadata msgs.MetadataKeyRectified).
+func (r *Recording) Rectified(camera string) bool {
+	return slices.Contains(strings.Split(r.meta[msgs.MetadataKeyRectified], ","), camera)
+}
 
 // Metadata returns the recorder's metadata record (empty when absent).
 func (r *Recording) Metadata() map[string]string {

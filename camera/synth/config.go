@@ -101,7 +101,32 @@ type Config struct {
 	// Exposure is the amplitude of the slow brightness drift along the
 	// drive, 0 (none) to 0.5. It defaults to 0.12; a negative value means none.
 	Exposure float64
+	// K1, K2, P1, P2 and K3 are a lens distortion both views are rendered
+	// with, OpenCV's plumb_bob model (radial k1 k2 k3, tangential p1 p2) on
+	// normalised image coordinates, each within ±1 (k1 = -0.2 is a
+	// typical wide-angle lens's barrel). The frames are then raw, as a real
+	// camera's: their Intrinsics give only the pinhole part (Fx, Fy, Cx,
+	// Cy), and World.Calibration gives the model that rectifies them;
+	// ground truth stays exact (each pixel's depth along the raw optical
+	// axis). They default to 0: an ideal pinhole.
+	K1, K2, P1, P2, K3 float64
+	// RightYaw, RightPitch and RightRoll rotate the right camera about its
+	// own centre, in degrees within ±10, so the pair is not rectified: yaw
+	// about its y axis (positive looks right), pitch about its x axis
+	// (positive looks down), roll about its optical axis (applied in that
+	// order, as the left camera's pitch and roll). The right camera's
+	// ground-truth pose includes the rotation. They default to 0: a
+	// rectified pair.
+	RightYaw, RightPitch, RightRoll float64
 }
+
+// Distorted reports whether the config renders through a lens distortion.
+func (c Config) Distorted() bool {
+	return c.K1 != 0 || c.K2 != 0 || c.P1 != 0 || c.P2 != 0 || c.K3 != 0
+}
+
+// Unrectified reports whether the right camera is rotated.
+func (c Config) Unrectified() bool { return c.RightYaw != 0 || c.RightPitch != 0 || c.RightRoll != 0 }
 
 // withDefaults returns the config with every zero field set to its default.
 // Fields that depend on the seed (sun) are resolved by NewWorld.
@@ -188,6 +213,8 @@ func (c Config) validate() error {
 		{"Cy", c.Cy, -float64(c.Height), 2 * float64(c.Height)},
 		{"Density", c.Density, 0, 4},
 		{"Exposure", c.Exposure, 0, 0.5},
+		{"K1", c.K1, -1, 1}, {"K2", c.K2, -1, 1}, {"P1", c.P1, -1, 1}, {"P2", c.P2, -1, 1}, {"K3", c.K3, -1, 1},
+		{"RightYaw", c.RightYaw, -10, 10}, {"RightPitch", c.RightPitch, -10, 10}, {"RightRoll", c.RightRoll, -10, 10},
 	}
 	for _, k := range checks {
 		if !finite(k.v) || k.v < k.lo || k.v > k.hi {
@@ -202,6 +229,9 @@ func (c Config) validate() error {
 	}
 	if !finite(c.Ambient) || (c.Ambient != 0 && (c.Ambient < 0.05 || c.Ambient > 1)) {
 		return bad("Ambient", "is %v, want 0 (style default) or 0.05 to 1", c.Ambient)
+	}
+	if c.Unrectified() && !c.Stereo {
+		return bad("RightYaw", "(and RightPitch, RightRoll) rotate the right camera: they need Stereo")
 	}
 	if c.Path != PathCar && c.Path != PathRobot {
 		return bad("Path", "is %q, want %q or %q", c.Path, PathCar, PathRobot)
@@ -243,6 +273,14 @@ var urlKeys = map[string]func(c *Config, v string) error{
 	"sun_azimuth":   floatKey(func(c *Config) *float64 { return &c.SunAzimuth }),
 	"ambient":       floatKey(func(c *Config) *float64 { return &c.Ambient }),
 	"exposure":      floatKey(func(c *Config) *float64 { return &c.Exposure }),
+	"k1":            floatKey(func(c *Config) *float64 { return &c.K1 }),
+	"k2":            floatKey(func(c *Config) *float64 { return &c.K2 }),
+	"p1":            floatKey(func(c *Config) *float64 { return &c.P1 }),
+	"p2":            floatKey(func(c *Config) *float64 { return &c.P2 }),
+	"k3":            floatKey(func(c *Config) *float64 { return &c.K3 }),
+	"right_yaw":     floatKey(func(c *Config) *float64 { return &c.RightYaw }),
+	"right_pitch":   floatKey(func(c *Config) *float64 { return &c.RightPitch }),
+	"right_roll":    floatKey(func(c *Config) *float64 { return &c.RightRoll }),
 	"path":          func(c *Config, v string) error { c.Path = v; return nil },
 	"style":         func(c *Config, v string) error { c.Style = v; return nil },
 }
@@ -367,6 +405,8 @@ func (c Config) URL() string {
 		{"fx", c.Fx}, {"fy", c.Fy}, {"cx", c.Cx}, {"cy", c.Cy},
 		{"density", c.Density}, {"sun_elevation", c.SunElevation},
 		{"sun_azimuth", c.SunAzimuth}, {"ambient", c.Ambient}, {"exposure", c.Exposure},
+		{"k1", c.K1}, {"k2", c.K2}, {"p1", c.P1}, {"p2", c.P2}, {"k3", c.K3},
+		{"right_yaw", c.RightYaw}, {"right_pitch", c.RightPitch}, {"right_roll", c.RightRoll},
 	} {
 		if f.v != 0 {
 			q.Set(f.k, strconv.FormatFloat(f.v, 'g', -1, 64))

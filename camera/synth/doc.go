@@ -19,6 +19,15 @@
 // function of Config and the frame index: frames are deterministic and
 // random access, whatever GOMAXPROCS is.
 //
+// A rig can also be a real camera's imperfect one: Config.K1..K3 and P1,
+// P2 render both views through a plumb_bob lens, and RightYaw, RightPitch
+// and RightRoll rotate the right camera, so the frames are raw and
+// unrectified (synth://?stereo=1&k1=-0.18&right_yaw=0.8). The ground truth
+// stays exact (each raw pixel's depth along its camera's axis, the right
+// camera's rotated pose), and World.Calibration returns the calibration
+// that rectifies the frames back into the ideal rig's (camera/rectify;
+// write it with calibration.WriteFile for a launch file).
+//
 // NewWorld builds a World from a Config (ParseURL reads one from a
 // synth://?seed=7&stereo=1 URL); World.Render(i) returns frame i of both
 // views with msgs.GroundTruth (z-depth in metres, the camera-to-world pose;

@@ -61,6 +61,8 @@ type frameSetup struct {
 	w          *World
 	ox, oy, oz float64    // camera centre
 	d0, ex, ey [3]float64 // ray(x, y) = d0 + ex*(x+0.5) + ey*(y+0.5), z-component 1 in the camera
+	rot        [9]float64 // the camera-to-world rotation, for rays through a lens
+	lens       *lens      // nil: a pinhole, rays are linear in the pixel
 	cOut       float64    // ox²+oy²-rOut²
 	cCore      float64    // ox²+oy²-rCore²
 	fpScale    float64    // pixel footprint per metre of range
@@ -76,6 +78,7 @@ func (w *World) renderView(name string, i int, t float64, pose msgs.Pose) *msgs.
 	W, H := w.cfg.Width, w.cfg.Height
 	f := &frameSetup{w: w, pix: make([]byte, W*H*3), depth: make([]float32, W*H)}
 	R := pose.R
+	f.rot, f.lens = R, w.lens
 	f.ox, f.oy, f.oz = pose.T[0], pose.T[1], pose.T[2]
 	k := w.intr
 	for r := 0; r < 3; r++ {
@@ -137,8 +140,16 @@ func (w *World) renderView(name string, i int, t float64, pose msgs.Pose) *msgs.
 	}
 }
 
-// ray returns the world direction through the point (x, y) of the image.
+// ray returns the world direction through the point (x, y) of the image
+// (z-component 1 in the camera frame), through the lens when there is one.
 func (f *frameSetup) ray(x, y float64) [3]float64 {
+	if f.lens != nil {
+		a, b, ok := f.lens.undistort(x, y)
+		if !ok {
+			a, b = (x-f.lens.k.Cx)/f.lens.k.Fx, (y-f.lens.k.Cy)/f.lens.k.Fy
+		}
+		return f.rayNorm(a, b)
+	}
 	return [3]float64{
 		f.d0[0] + f.ex[0]*x + f.ey[0]*y,
 		f.d0[1] + f.ex[1]*x + f.ey[1]*y,
@@ -146,11 +157,36 @@ func (f *frameSetup) ray(x, y float64) [3]float64 {
 	}
 }
 
+// rayNorm returns the world direction of the undistorted normalised image
+// point (a, b): R [a b 1].
+func (f *frameSetup) rayNorm(a, b float64) [3]float64 {
+	r := &f.rot
+	return [3]float64{r[0]*a + r[1]*b + r[2], r[3]*a + r[4]*b + r[5], r[6]*a + r[7]*b + r[8]}
+}
+
+// centreRay returns the ray through the centre of pixel (x, y).
+func (f *frameSetup) centreRay(x, y int) [3]float64 {
+	if l := f.lens; l != nil {
+		i := 2 * (y*l.k.Width + x)
+		return f.rayNorm(float64(l.cent[i]), float64(l.cent[i+1]))
+	}
+	return f.ray(float64(x)+0.5, float64(y)+0.5)
+}
+
 // frustum returns the four side planes (normals pointing inside, through the
-// camera centre) of the image rectangle [x0,x1]x[y0,y1].
+// camera centre) of the image rectangle [x0,x1]x[y0,y1]; through a lens, of
+// the bounding box of its undistorted image.
 func (f *frameSetup) frustum(x0, y0, x1, y1 float64) [4][3]float64 {
-	c := [4][3]float64{f.ray(x0, y0), f.ray(x1, y0), f.ray(x1, y1), f.ray(x0, y1)}
-	mid := f.ray((x0+x1)/2, (y0+y1)/2)
+	var c [4][3]float64
+	var mid [3]float64
+	if f.lens != nil {
+		a0, b0, a1, b1 := f.lens.box(x0, y0, x1, y1)
+		c = [4][3]float64{f.rayNorm(a0, b0), f.rayNorm(a1, b0), f.rayNorm(a1, b1), f.rayNorm(a0, b1)}
+		mid = f.rayNorm((a0+a1)/2, (b0+b1)/2)
+	} else {
+		c = [4][3]float64{f.ray(x0, y0), f.ray(x1, y0), f.ray(x1, y1), f.ray(x0, y1)}
+		mid = f.ray((x0+x1)/2, (y0+y1)/2)
+	}
 	var p [4][3]float64
 	for i := 0; i < 4; i++ {
 		a, b := c[i], c[(i+1)%4]
@@ -206,7 +242,7 @@ func (f *frameSetup) renderTile(tx, ty int, cand []int32) []int32 {
 	for y := y0; y < y1; y++ {
 		for x := x0; x < x1; x++ {
 			// The depth is always that of the ray through the pixel centre.
-			d := f.ray(float64(x)+0.5, float64(y)+0.5)
+			d := f.centreRay(x, y)
 			var h hit
 			f.trace(d, cand, &h)
 			f.depth[y*W+x] = float32(h.t)

@@ -73,9 +73,11 @@ type World struct {
 	amb   float64
 	sunC  [3]float64 // sun colour
 	intr  msgs.Intrinsics
-	camH  float64 // camera height above the ground
-	rOut  float64 // radius of the far ring wall
-	rCore float64 // radius of the central tower
+	lens  *lens     // the lens distortion, nil for an ideal pinhole
+	right msgs.Pose // the right camera in the left camera's frame
+	camH  float64   // camera height above the ground
+	rOut  float64   // radius of the far ring wall
+	rCore float64   // radius of the central tower
 
 	// the centreline: rc(theta) = ringRadius + a1 sin(3 theta + p1) + a2 sin(5 theta + p2)
 	a1, p1, a2, p2 float64
@@ -133,6 +135,13 @@ func NewWorld(cfg Config) (*World, error) {
 	rngLay := rand.New(rand.NewPCG(seed, 0x1a90))
 
 	w.intr = msgs.Intrinsics{Width: cfg.Width, Height: cfg.Height, Fx: cfg.Fx, Fy: cfg.Fy, Cx: cfg.Cx, Cy: cfg.Cy}
+	if cfg.Distorted() {
+		var err error
+		if w.lens, err = newLens(cfg, w.intr); err != nil {
+			return nil, err
+		}
+	}
+	w.right = rightInLeft(cfg)
 	w.camH = 1.65
 	if cfg.Path == PathRobot {
 		w.camH = 0.6
@@ -401,10 +410,25 @@ func (w *World) PoseAt(t float64) msgs.Pose {
 	return base.Compose(rx.Compose(rz))
 }
 
-// rightOf returns the pose of the right camera of a rectified pair: the left
-// camera shifted by the baseline along its own x axis.
-func (w *World) rightOf(left msgs.Pose) msgs.Pose {
-	return left.Compose(msgs.Pose{R: [9]float64{1, 0, 0, 0, 1, 0, 0, 0, 1}, T: [3]float64{w.cfg.Baseline, 0, 0}})
+// rightOf returns the pose of the right camera: the left camera shifted by
+// the baseline along its own x axis and, for an unrectified rig, rotated
+// about its own centre.
+func (w *World) rightOf(left msgs.Pose) msgs.Pose { return left.Compose(w.right) }
+
+// rightInLeft is the right camera's pose in the left camera's frame:
+// centre at (Baseline, 0, 0), axes rotated by yaw (about y), then pitch
+// (about x, positive looks down), then roll (about z).
+func rightInLeft(c Config) msgs.Pose {
+	rad := math.Pi / 180
+	cy, sy := math.Cos(c.RightYaw*rad), math.Sin(c.RightYaw*rad)
+	cp, sp := math.Cos(c.RightPitch*rad), math.Sin(c.RightPitch*rad)
+	cr, sr := math.Cos(c.RightRoll*rad), math.Sin(c.RightRoll*rad)
+	ry := msgs.Pose{R: [9]float64{cy, 0, sy, 0, 1, 0, -sy, 0, cy}}
+	rx := msgs.Pose{R: [9]float64{1, 0, 0, 0, cp, sp, 0, -sp, cp}}
+	rz := msgs.Pose{R: [9]float64{cr, -sr, 0, sr, cr, 0, 0, 0, 1}}
+	p := ry.Compose(rx.Compose(rz))
+	p.T = [3]float64{c.Baseline, 0, 0}
+	return p
 }
 
 // Clearance returns the horizontal distance from (x, y) to the nearest

@@ -35,6 +35,7 @@ func commands() []command {
 		{"replay", "run the node on a recorded drive: parallax replay mcap://drive.mcap | kitti://FOLDER --rate 1", runReplay},
 		{"train", "train depth and pose self-supervised: parallax train --source synth://?stereo=1 --mode stereo --out CKPT", runTrain},
 		{"pretrain", "pre-train the depth encoder on unlabeled frames: parallax pretrain --source SOURCE --method simclr --steps N --out CKPT", runPretrain},
+		{"calibrate", "calibrate a camera or stereo pair from chessboard images or RTSP cameras: writes ROS or OpenCV calibration files", runCalibrate},
 		{"bench", "measure depth inference, adaptation steps, both at once and the node on this computer's CPU or GPU", runBench},
 		{"version", "print the version, commit, libtorch and device of this binary", runVersion},
 		{"completion", "print a shell completion script: parallax completion bash|zsh", runCompletion},

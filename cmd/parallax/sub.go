@@ -161,15 +161,20 @@ func summarize(subject string, data []byte) string {
 		return fmt.Sprintf("odom seq %d position (%.3f, %.3f, %.3f) frame %s child %s", v.GetSeq(), p.GetX(), p.GetY(), p.GetZ(), v.GetFrameId(), v.GetChildFrameId())
 	case *foxglove.CameraCalibration:
 		k := v.GetK()
+		label := s.Kind.String() // camera_info, or calibration: the raw camera
 		if len(k) != 9 {
-			return fmt.Sprintf("camera_info %dx%d: K has %d values, want 9", v.GetWidth(), v.GetHeight(), len(k))
+			return fmt.Sprintf("%s %dx%d: K has %d values, want 9", label, v.GetWidth(), v.GetHeight(), len(k))
 		}
 		b, err := msgs.StereoBaseline(v)
 		base := fmt.Sprintf("%.4f m", b)
 		if err != nil {
 			base = "none"
 		}
-		return fmt.Sprintf("camera_info %dx%d fx %.2f fy %.2f cx %.2f cy %.2f baseline %s", v.GetWidth(), v.GetHeight(), k[0], k[4], k[2], k[5], base)
+		out := fmt.Sprintf("%s %dx%d fx %.2f fy %.2f cx %.2f cy %.2f baseline %s", label, v.GetWidth(), v.GetHeight(), k[0], k[4], k[2], k[5], base)
+		if s.Kind == msgs.KindCalibration {
+			out += fmt.Sprintf(" %s D %.4g", v.GetDistortionModel(), v.GetD())
+		}
+		return out
 	case *foxglove.CompressedImage:
 		return fmt.Sprintf("image %s %d bytes", v.GetFormat(), len(v.GetData()))
 	case *parallaxv1.Diagnostics:

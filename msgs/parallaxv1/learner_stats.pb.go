@@ -39,6 +39,64 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Where the scale of the learner's camera's published depth comes from.
+type LearnerStats_DepthScale int32
+
+const (
+	// As the network gives it: metric for a stereo pair (its baseline) and
+	// for a mono camera running a network trained with one; no scale is
+	// applied.
+	LearnerStats_DEPTH_SCALE_MODEL LearnerStats_DepthScale = 0
+	// Made metric from the ground plane and the launch file's camera_height
+	// (a mono camera): depth_scale is the factor applied.
+	LearnerStats_DEPTH_SCALE_GROUND LearnerStats_DepthScale = 1
+	// Relative: the mono camera has a camera_height but too little ground
+	// has been seen lately to recover the scale, so the depth is published
+	// unscaled (also a WARN on <ns>.diagnostics).
+	LearnerStats_DEPTH_SCALE_RELATIVE LearnerStats_DepthScale = 2
+)
+
+// Enum value maps for LearnerStats_DepthScale.
+var (
+	LearnerStats_DepthScale_name = map[int32]string{
+		0: "DEPTH_SCALE_MODEL",
+		1: "DEPTH_SCALE_GROUND",
+		2: "DEPTH_SCALE_RELATIVE",
+	}
+	LearnerStats_DepthScale_value = map[string]int32{
+		"DEPTH_SCALE_MODEL":    0,
+		"DEPTH_SCALE_GROUND":   1,
+		"DEPTH_SCALE_RELATIVE": 2,
+	}
+)
+
+func (x LearnerStats_DepthScale) Enum() *LearnerStats_DepthScale {
+	p := new(LearnerStats_DepthScale)
+	*p = x
+	return p
+}
+
+func (x LearnerStats_DepthScale) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LearnerStats_DepthScale) Descriptor() protoreflect.EnumDescriptor {
+	return file_parallax_v1_learner_stats_proto_enumTypes[0].Descriptor()
+}
+
+func (LearnerStats_DepthScale) Type() protoreflect.EnumType {
+	return &file_parallax_v1_learner_stats_proto_enumTypes[0]
+}
+
+func (x LearnerStats_DepthScale) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LearnerStats_DepthScale.Descriptor instead.
+func (LearnerStats_DepthScale) EnumDescriptor() ([]byte, []int) {
+	return file_parallax_v1_learner_stats_proto_rawDescGZIP(), []int{0, 0}
+}
+
 // Progress of the online learner. Published on "<ns>.learner.stats",
 // about once a second while the learner runs.
 type LearnerStats struct {
@@ -92,7 +150,12 @@ type LearnerStats struct {
 	LearningRateScale float64 `protobuf:"fixed64,17,opt,name=learning_rate_scale,json=learningRateScale,proto3" json:"learning_rate_scale,omitempty"`
 	// Mean duration of the optimisation steps since the previous message, in
 	// seconds (forward, backward and update); 0 when no step ran.
-	StepSeconds   float64 `protobuf:"fixed64,18,opt,name=step_seconds,json=stepSeconds,proto3" json:"step_seconds,omitempty"`
+	StepSeconds float64 `protobuf:"fixed64,18,opt,name=step_seconds,json=stepSeconds,proto3" json:"step_seconds,omitempty"`
+	// Where the scale of the depth comes from, at the latest result.
+	DepthScaleSource LearnerStats_DepthScale `protobuf:"varint,19,opt,name=depth_scale_source,json=depthScaleSource,proto3,enum=parallax.v1.LearnerStats_DepthScale" json:"depth_scale_source,omitempty"`
+	// Factor applied to the network's depth to make it metric (with
+	// DEPTH_SCALE_GROUND); 0 otherwise.
+	DepthScale    float64 `protobuf:"fixed64,20,opt,name=depth_scale,json=depthScale,proto3" json:"depth_scale,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -249,6 +312,20 @@ func (x *LearnerStats) GetLearningRateScale() float64 {
 func (x *LearnerStats) GetStepSeconds() float64 {
 	if x != nil {
 		return x.StepSeconds
+	}
+	return 0
+}
+
+func (x *LearnerStats) GetDepthScaleSource() LearnerStats_DepthScale {
+	if x != nil {
+		return x.DepthScaleSource
+	}
+	return LearnerStats_DEPTH_SCALE_MODEL
+}
+
+func (x *LearnerStats) GetDepthScale() float64 {
+	if x != nil {
+		return x.DepthScale
 	}
 	return 0
 }
@@ -441,7 +518,7 @@ var File_parallax_v1_learner_stats_proto protoreflect.FileDescriptor
 
 const file_parallax_v1_learner_stats_proto_rawDesc = "" +
 	"\n" +
-	"\x1fparallax/v1/learner_stats.proto\x12\vparallax.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe4\x05\n" +
+	"\x1fparallax/v1/learner_stats.proto\x12\vparallax.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb0\a\n" +
 	"\fLearnerStats\x128\n" +
 	"\ttimestamp\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\x12\x14\n" +
 	"\x05steps\x18\x02 \x01(\x04R\x05steps\x12(\n" +
@@ -462,7 +539,15 @@ const file_parallax_v1_learner_stats_proto_rawDesc = "" +
 	"\fdrift_checks\x18\x0f \x01(\x04R\vdriftChecks\x12)\n" +
 	"\x10validation_error\x18\x10 \x01(\x01R\x0fvalidationError\x12.\n" +
 	"\x13learning_rate_scale\x18\x11 \x01(\x01R\x11learningRateScale\x12!\n" +
-	"\fstep_seconds\x18\x12 \x01(\x01R\vstepSeconds\"4\n" +
+	"\fstep_seconds\x18\x12 \x01(\x01R\vstepSeconds\x12R\n" +
+	"\x12depth_scale_source\x18\x13 \x01(\x0e2$.parallax.v1.LearnerStats.DepthScaleR\x10depthScaleSource\x12\x1f\n" +
+	"\vdepth_scale\x18\x14 \x01(\x01R\n" +
+	"depthScale\"U\n" +
+	"\n" +
+	"DepthScale\x12\x15\n" +
+	"\x11DEPTH_SCALE_MODEL\x10\x00\x12\x16\n" +
+	"\x12DEPTH_SCALE_GROUND\x10\x01\x12\x18\n" +
+	"\x14DEPTH_SCALE_RELATIVE\x10\x02\"4\n" +
 	"\bLossTerm\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value\"\xf2\x01\n" +
@@ -491,22 +576,25 @@ func file_parallax_v1_learner_stats_proto_rawDescGZIP() []byte {
 	return file_parallax_v1_learner_stats_proto_rawDescData
 }
 
+var file_parallax_v1_learner_stats_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_parallax_v1_learner_stats_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_parallax_v1_learner_stats_proto_goTypes = []any{
-	(*LearnerStats)(nil),          // 0: parallax.v1.LearnerStats
-	(*LossTerm)(nil),              // 1: parallax.v1.LossTerm
-	(*DepthMetrics)(nil),          // 2: parallax.v1.DepthMetrics
-	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
+	(LearnerStats_DepthScale)(0),  // 0: parallax.v1.LearnerStats.DepthScale
+	(*LearnerStats)(nil),          // 1: parallax.v1.LearnerStats
+	(*LossTerm)(nil),              // 2: parallax.v1.LossTerm
+	(*DepthMetrics)(nil),          // 3: parallax.v1.DepthMetrics
+	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
 }
 var file_parallax_v1_learner_stats_proto_depIdxs = []int32{
-	3, // 0: parallax.v1.LearnerStats.timestamp:type_name -> google.protobuf.Timestamp
-	1, // 1: parallax.v1.LearnerStats.losses:type_name -> parallax.v1.LossTerm
-	2, // 2: parallax.v1.LearnerStats.depth_metrics:type_name -> parallax.v1.DepthMetrics
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	4, // 0: parallax.v1.LearnerStats.timestamp:type_name -> google.protobuf.Timestamp
+	2, // 1: parallax.v1.LearnerStats.losses:type_name -> parallax.v1.LossTerm
+	3, // 2: parallax.v1.LearnerStats.depth_metrics:type_name -> parallax.v1.DepthMetrics
+	0, // 3: parallax.v1.LearnerStats.depth_scale_source:type_name -> parallax.v1.LearnerStats.DepthScale
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_parallax_v1_learner_stats_proto_init() }
@@ -519,13 +607,14 @@ func file_parallax_v1_learner_stats_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parallax_v1_learner_stats_proto_rawDesc), len(file_parallax_v1_learner_stats_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      1,
 			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_parallax_v1_learner_stats_proto_goTypes,
 		DependencyIndexes: file_parallax_v1_learner_stats_proto_depIdxs,
+		EnumInfos:         file_parallax_v1_learner_stats_proto_enumTypes,
 		MessageInfos:      file_parallax_v1_learner_stats_proto_msgTypes,
 	}.Build()
 	File_parallax_v1_learner_stats_proto = out.File

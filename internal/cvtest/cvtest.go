@@ -1,0 +1,113 @@
+// Package cvtest holds what the OpenCV tests of several packages share
+// (test helpers cannot be imported across packages from _test.go files):
+// finding a Python with python3-opencv for the reference script, and
+// OpenCV's own stereo chessboard sample from Debian's opencv-doc.
+package cvtest
+
+import (
+	"compress/gzip"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"testing"
+)
+
+// SampleDir is where Debian's opencv-doc puts OpenCV's sample data.
+const SampleDir = "/usr/share/doc/opencv-doc/examples/data"
+
+// Python finds a python3 that imports cv2: $PARALLAX_PYTHON, then python3
+// on PATH, then Debian's /usr/bin/python3 (python3-opencv, installed by
+// make deps). A missing cv2 fails the test: the OpenCV reference is part of
+// the build's promises.
+func Python(t testing.TB) string {
+	t.Helper()
+	cands := []string{os.Getenv("PARALLAX_PYTHON"), "python3", "/usr/bin/python3"}
+	for _, c := range cands {
+		if c == "" {
+			continue
+		}
+		if err := exec.Command(c, "-c", "import cv2").Run(); err == nil {
+			return c
+		}
+	}
+	t.Fatalf("no python3 with cv2 (tried %q): run make deps (python3-opencv) or set PARALLAX_PYTHON", cands)
+	return ""
+}
+
+var sampleRE = regexp.MustCompile(`^(left|right)(\d\d)\.jpg(\.gz)?$`)
+
+// StereoSample returns OpenCV's stereo chessboard pairs (9x6 inner
+// corners, 640x480: left01..14.jpg and right01..14.jpg, 13 pairs, there is
+// no 10), in order, as plain JPEG files: a package that ships them gzipped
+// has them decompressed into a temporary folder. A missing opencv-doc fails
+// the test.
+func StereoSample(t testing.TB) (left, right []string) {
+	t.Helper()
+	entries, err := os.ReadDir(SampleDir)
+	if err != nil {
+		t.Fatalf("OpenCV's sample data: %v: run make deps (opencv-doc)", err)
+	}
+	tmp := ""
+	byNum := map[string][2]string{}
+	for _, e := range entries {
+		m := sampleRE.FindStringSubmatch(e.Name())
+		if m == nil {
+			continue
+		}
+		path := filepath.Join(SampleDir, e.Name())
+		if m[3] != "" {
+			if tmp == "" {
+				tmp = t.TempDir()
+			}
+			path = gunzip(t, path, filepath.Join(tmp, m[1]+m[2]+".jpg"))
+		}
+		p := byNum[m[2]]
+		if m[1] == "left" {
+			p[0] = path
+		} else {
+			p[1] = path
+		}
+		byNum[m[2]] = p
+	}
+	var nums []string
+	for n, p := range byNum {
+		if p[0] != "" && p[1] != "" {
+			nums = append(nums, n)
+		}
+	}
+	sort.Strings(nums)
+	for _, n := range nums {
+		left, right = append(left, byNum[n][0]), append(right, byNum[n][1])
+	}
+	if len(left) < 10 {
+		t.Fatalf("only %d chessboard pairs in %s: run make deps (opencv-doc)", len(left), SampleDir)
+	}
+	return left, right
+}
+
+func gunzip(t testing.TB, src, dst string) string {
+	t.Helper()
+	f, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", src, err)
+	}
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, zr); err != nil {
+		t.Fatalf("%s: %v", src, err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
