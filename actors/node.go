@@ -298,7 +298,21 @@ func (n *Node) loadModel(l *launch.Launch, d gotch.Device) error {
 			perception.DepthConfig{Size: l.Model.Size, MinDepth: l.Model.MinDepth, MaxDepth: l.Model.MaxDepth},
 			perception.PoseConfig{Size: l.Model.Size}), d)
 		n.modelOf = "random init"
-		return err
+		if err != nil || l.Model.EncoderInit == "" {
+			return err
+		}
+		enc := l.Resolve(l.Model.EncoderInit)
+		c, err := perception.ReadCheckpoint(enc)
+		if err == nil {
+			_, err = n.model.LoadEncoder(c, perception.NetDepth)
+		}
+		if err != nil {
+			n.model.Close()
+			n.model = nil
+			return fmt.Errorf("model.encoder_init %s: %w", enc, err)
+		}
+		n.modelOf = "random init, encoder from " + enc
+		return nil
 	})
 }
 

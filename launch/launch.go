@@ -170,6 +170,11 @@ type Model struct {
 	// Checkpoint is a weights file, relative to Dir unless absolute.
 	// It defaults to "": random initialisation.
 	Checkpoint string
+	// EncoderInit is a checkpoint (parallax pretrain's, or a depth one of
+	// the same size) whose encoder the depth net starts from when the node
+	// starts from random initialisation (no checkpoint); decoder and pose
+	// net stay fresh. Relative to Dir unless absolute. It defaults to "".
+	EncoderInit string
 	// Width and Height are the network's input size, multiples of 32.
 	// They default to 320 and 96.
 	Width, Height int

@@ -409,3 +409,34 @@ func TestDemoIsTheShippedFile(t *testing.T) {
 		t.Errorf("Demo() = %+v, want the demo rig of demo.yaml", l)
 	}
 }
+
+// TestEncoderInit: model.encoder_init decodes, resolves against the launch
+// file and is checked by CheckFiles like model.checkpoint.
+func TestEncoderInit(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "l.yaml")
+	data := "cameras:\n  - name: left\n    url: synth://\nmodel:\n  encoder_init: pre/simclr.ckpt\n"
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Model.EncoderInit != "pre/simclr.ckpt" {
+		t.Fatalf("EncoderInit %q", l.Model.EncoderInit)
+	}
+	if err := l.CheckFiles(); err == nil || !strings.Contains(err.Error(), "model.encoder_init") {
+		t.Errorf("CheckFiles without the file: %v, want it named", err)
+	}
+	p := filepath.Join(dir, "pre", "simclr.ckpt")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.CheckFiles(); err != nil {
+		t.Errorf("CheckFiles with the file: %v", err)
+	}
+}

@@ -458,7 +458,7 @@ func (l *Launch) CheckFiles() error {
 			files = append(files, file{camKey(i, "url"), camera.FilePath(u), d.Path == camera.PathFolder})
 		}
 	}
-	files = append(files, file{"model.checkpoint", l.Model.Checkpoint, false},
+	files = append(files, file{"model.checkpoint", l.Model.Checkpoint, false}, file{"model.encoder_init", l.Model.EncoderInit, false},
 		file{"nats.credentials", l.NATS.Credentials, false}, file{"nats.nkey_file", l.NATS.NkeyFile, false})
 	if t := l.NATS.TLS; t != nil {
 		files = append(files, file{"nats.tls.cert", t.Cert, false}, file{"nats.tls.key", t.Key, false}, file{"nats.tls.ca", t.CA, false})

@@ -32,6 +32,23 @@ type Objective interface {
 	Loss(s *perception.Scope, m *perception.Model, b *Batch) (Loss, error)
 }
 
+// StatefulObjective is an Objective with state of its own besides the
+// model's weights (MoCo's queue of keys): Trainer.Save writes it to the
+// checkpoint section SectionObjective and Trainer.Resume restores it, so a
+// resumed run continues exactly. Such an objective is a pointer, used by one
+// Trainer.
+type StatefulObjective interface {
+	Objective
+	// MarshalState encodes the state.
+	MarshalState() ([]byte, error)
+	// CheckState reports whether data is a state LoadState would accept,
+	// changing nothing.
+	CheckState(data []byte) error
+	// LoadState replaces the state with data, or returns an error and
+	// changes nothing.
+	LoadState(data []byte) error
+}
+
 // Loss is an objective's loss on one batch.
 type Loss struct {
 	// Total is the scalar the step minimises.

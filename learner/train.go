@@ -271,6 +271,7 @@ func (t *Trainer) Step(batch []Sample) (st StepStats, err error) {
 		return st, err
 	}
 	defer bt.free()
+	bt.Step = t.opt.t
 	st.LR = t.lrAt(t.opt.t)
 	s := perception.NewScope("learner: step")
 	defer s.Free()
@@ -418,6 +419,7 @@ func (t *Trainer) Validate(batch []Sample) (st StepStats, err error) {
 			return err
 		}
 		defer bt.free()
+		bt.Step, bt.Validation = t.opt.t, true
 		s := perception.NewScope("learner: validate")
 		defer s.Free()
 		loss, err := t.cfg.Objective.Loss(s, t.m, bt)
@@ -430,10 +432,12 @@ func (t *Trainer) Validate(batch []Sample) (st StepStats, err error) {
 }
 
 // Checkpoint sections written by Save: "optim" holds the Adam state
-// (adam.go), "trainer" the JSON trainerMeta.
+// (adam.go), "trainer" the JSON trainerMeta, "objstate" the state of a
+// StatefulObjective.
 const (
-	SectionOptim   = "optim"
-	SectionTrainer = "trainer"
+	SectionOptim     = "optim"
+	SectionTrainer   = "trainer"
+	SectionObjective = "objstate"
 )
 
 // trainerMeta is the "trainer" section.
@@ -478,13 +482,21 @@ func (t *Trainer) Save(path string, meta perception.CheckpointMeta) error {
 		meta.Values = v
 	}
 	meta.Values["objective"] = t.cfg.Objective.Name()
-	return t.m.Save(path, meta, perception.Section{Name: SectionOptim, Data: opt}, perception.Section{Name: SectionTrainer, Data: tm})
+	secs := []perception.Section{{Name: SectionOptim, Data: opt}, {Name: SectionTrainer, Data: tm}}
+	if so, ok := t.cfg.Objective.(StatefulObjective); ok {
+		state, err := so.MarshalState()
+		if err != nil {
+			return fmt.Errorf("learner: save %s state: %w", so.Name(), err)
+		}
+		secs = append(secs, perception.Section{Name: SectionObjective, Data: state})
+	}
+	return t.m.Save(path, meta, secs...)
 }
 
 // Resume restores a checkpoint written by Save: the weights into the model
 // (in place, perception.Model.LoadCheckpoint), the Adam moments and step
-// count, the skipped-step count and the LR scale, so training continues
-// exactly as if it had not stopped. The checkpoint must hold the same
+// count, the skipped-step count, the LR scale and a StatefulObjective's
+// state, so training continues exactly as if it had not stopped. The checkpoint must hold the same
 // trained variables; a checkpoint without optimizer state (a plain model
 // checkpoint) returns ErrResume and changes nothing — load it with
 // LoadCheckpoint and train with fresh Adam state instead. Run it on the
@@ -525,6 +537,16 @@ func (t *Trainer) Resume(c *perception.Checkpoint) error {
 			return fmt.Errorf("%w: Adam state of %s has %d values, the variable %d", ErrResume, n, len(mv), t.vars[i].Numel())
 		}
 	}
+	so, stateful := t.cfg.Objective.(StatefulObjective)
+	var state []byte
+	if stateful {
+		if state, ok = c.Section(SectionObjective); !ok {
+			return fmt.Errorf("%w: the checkpoint has no %s state (section %s)", ErrResume, so.Name(), SectionObjective)
+		}
+		if err := so.CheckState(state); err != nil {
+			return fmt.Errorf("%w: %s state: %w", ErrResume, so.Name(), err)
+		}
+	}
 	// Everything checked: load the weights (checks the architecture first
 	// and leaves the weights alone on error), then the moments.
 	if err := t.m.LoadCheckpoint(c); err != nil {
@@ -545,6 +567,11 @@ func (t *Trainer) Resume(c *perception.Checkpoint) error {
 	if err != nil {
 		return fmt.Errorf("learner: resume: %w", err)
 	}
+	if stateful {
+		if err := so.LoadState(state); err != nil {
+			return fmt.Errorf("learner: resume %s state: %w", so.Name(), err)
+		}
+	}
 	t.opt.t = d.t
 	t.skipped = tm.Skipped
 	if tm.LRScale > 0 {
@@ -555,7 +582,8 @@ func (t *Trainer) Resume(c *perception.Checkpoint) error {
 
 // TrainerState is an in-memory copy of a Trainer's weights (all the model's
 // variables) and optimizer state, for the adaptation drift guard's
-// rollback. Free releases its tensors (on the Worker).
+// rollback. A StatefulObjective's own state is not part of it (the online
+// learner runs none). Free releases its tensors (on the Worker).
 type TrainerState struct {
 	weights []*ts.Tensor // in the order of Trainer.all
 	m, v    *ts.Tensor   // Adam's flat moments

@@ -31,6 +31,14 @@ type Batch struct {
 	// FxB/depth); StereoT and StereoTInv are the left->right and
 	// right->left target-to-source transforms [B,4,4]. Stereo only.
 	FxB, StereoT, StereoTInv *ts.Tensor
+	// Step is the Trainer's step count before this step (Trainer.Steps),
+	// what an objective that draws random numbers (augmentations, masks)
+	// seeds them with, so a resumed run draws what the uninterrupted one
+	// would have.
+	Step int64
+	// Validation is true for Trainer.Validate: no gradient, and an
+	// objective with state (MoCo's key encoder and queue) leaves it alone.
+	Validation bool
 }
 
 func (bt *Batch) free() {

@@ -177,11 +177,10 @@ func (c *conv2d) forwardELU(x *ts.Tensor) (*ts.Tensor, error) {
 // must freeze BN for that reason; without it there is nothing to freeze and
 // train and eval behave the same.
 type DepthNet struct {
-	cfg   DepthConfig
-	enc   [5][2]*conv2d
-	up    [5][2]*conv2d
-	disp  [NumScales]*conv2d
-	width [5]int64
+	cfg  DepthConfig
+	enc  *Encoder
+	up   [5][2]*conv2d
+	disp [NumScales]*conv2d
 }
 
 // NewDepthNet makes a depth network with its variables under p.
@@ -191,18 +190,12 @@ func NewDepthNet(p *nn.Path, cfg DepthConfig) (*DepthNet, error) {
 		return nil, err
 	}
 	wd := depthWidths[cfg.Size]
-	n := &DepthNet{cfg: cfg, width: wd.enc}
+	n := &DepthNet{cfg: cfg}
+	// The encoder's variables come first, under p itself (depth.enc0.conv0
+	// ...), as they always did: names and seeded initial values unchanged.
 	var err error
-	in := int64(3)
-	for i := 0; i < 5; i++ {
-		s := p.Sub(fmt.Sprintf("enc%d", i))
-		if n.enc[i][0], err = newConv(s.Sub("conv0"), in, wd.enc[i], 3, 2, false); err != nil {
-			return nil, err
-		}
-		if n.enc[i][1], err = newConv(s.Sub("conv1"), wd.enc[i], wd.enc[i], 3, 1, false); err != nil {
-			return nil, err
-		}
-		in = wd.enc[i]
+	if n.enc, err = newEncoder(p, EncoderConfig{Size: cfg.Size}); err != nil {
+		return nil, err
 	}
 	for i := 4; i >= 0; i-- {
 		s := p.Sub(fmt.Sprintf("dec%d", i))
@@ -278,6 +271,11 @@ func (n *DepthNet) Config() DepthConfig { return n.cfg }
 // NetConfig returns Config as a NetConfig.
 func (n *DepthNet) NetConfig() NetConfig { return n.cfg }
 
+// Encoder returns the network's encoder: its variables are the depth
+// net's own (depth.enc0 .. depth.enc4), and Encoder.Forward returns the
+// features Forward's decoder reads.
+func (n *DepthNet) Encoder() *Encoder { return n.enc }
+
 // checkInput verifies x is [B,channels,H,W] with H and W multiples of 32
 // (5 stride-2 stages) and at least MinInputSize.
 func checkInput(x *ts.Tensor, channels int64) ([]int64, error) {
@@ -323,12 +321,10 @@ func (n *DepthNet) Forward(x *ts.Tensor, train bool) (out []*ts.Tensor, err erro
 	if _, err := checkInput(x, 3); err != nil {
 		return nil, err
 	}
-	var feats [5]*ts.Tensor
+	var feats []*ts.Tensor
 	defer func() {
 		for _, f := range feats {
-			if f != nil {
-				f.MustDrop()
-			}
+			f.MustDrop()
 		}
 		if err != nil {
 			for _, d := range out {
@@ -338,24 +334,8 @@ func (n *DepthNet) Forward(x *ts.Tensor, train bool) (out []*ts.Tensor, err erro
 			err = fmt.Errorf("perception: depth forward: %w", err)
 		}
 	}()
-	h, err := normalise(x)
-	if err != nil {
+	if feats, err = n.enc.forward(x); err != nil {
 		return nil, err
-	}
-	for i := 0; i < 5; i++ {
-		a, err := n.enc[i][0].forwardELU(h)
-		if i == 0 {
-			h.MustDrop() // the normalised input; later h are feats, kept for the skips
-		}
-		if err != nil {
-			return nil, err
-		}
-		if feats[i], err = n.enc[i][1].forwardELU(a); err != nil {
-			a.MustDrop()
-			return nil, err
-		}
-		a.MustDrop()
-		h = feats[i]
 	}
 	out = make([]*ts.Tensor, NumScales)
 	d := feats[4] // not dropped below: feats owns it

@@ -52,6 +52,20 @@
 // initialises it to forward motion (plain mono training collapsed without).
 // PoseMatrix turns it into [B,4,4] (Rodrigues, differentiable).
 //
+// Encoder (encoder.go) is DepthNet's encoder on its own: DepthNet runs one
+// (its variables stay depth.enc0 .. depth.enc4) and Encoder() returns it,
+// and the "encoder" kind (EncoderConfig) is the same network alone in a
+// pre-training model, whose variables are named alike under its own name
+// (encoder.enc0.conv0.weight). It accepts inputs from 32x32 up (no
+// decoder). Model.LoadEncoder copies a checkpoint's encoder (a
+// pre-training model's, or a depth net's) into a model's depth net or
+// encoder, nothing else, checking names and shapes first; the input sizes
+// may differ. The pre-training heads (heads.go) are kinds too: "projection"
+// (a two-layer MLP to a contrastive embedding), "classifier" (linear, or
+// one hidden layer, to logits) and "inpaint" (Context Encoders' decoder
+// from the coarsest feature back to RGB, no skips); like every network
+// here they have no normalisation layer.
+//
 // A Model (model.go) is a set of named sub-networks in one VarStore:
 // network "depth"'s variables are named "depth.…". ModelConfig is the
 // input size and a NetConfig per name; a NetConfig is one kind of network

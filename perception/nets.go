@@ -99,4 +99,8 @@ func decodeNet(kind string, data json.RawMessage) (NetConfig, error) {
 func init() {
 	RegisterNet(DepthConfig{}.Kind(), decodeAs[DepthConfig])
 	RegisterNet(PoseConfig{}.Kind(), decodeAs[PoseConfig])
+	RegisterNet(EncoderConfig{}.Kind(), decodeAs[EncoderConfig])
+	RegisterNet(ProjectionConfig{}.Kind(), decodeAs[ProjectionConfig])
+	RegisterNet(ClassifierConfig{}.Kind(), decodeAs[ClassifierConfig])
+	RegisterNet(InpaintConfig{}.Kind(), decodeAs[InpaintConfig])
 }

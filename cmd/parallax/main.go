@@ -34,6 +34,7 @@ func commands() []command {
 		{"record recover", "rebuild the index of a recording cut short (crash, power loss)", runRecordRecover},
 		{"replay", "run the node on a recorded drive: parallax replay mcap://drive.mcap | kitti://FOLDER --rate 1", runReplay},
 		{"train", "train depth and pose self-supervised: parallax train --source synth://?stereo=1 --mode stereo --out CKPT", runTrain},
+		{"pretrain", "pre-train the depth encoder on unlabeled frames: parallax pretrain --source SOURCE --method simclr --steps N --out CKPT", runPretrain},
 		{"calibrate", "calibrate a camera or stereo pair from chessboard images or RTSP cameras: writes ROS or OpenCV calibration files", runCalibrate},
 		{"model push", "store a checkpoint in the fleet's JetStream model registry: parallax model push FAMILY CKPT", runModelPush},
 		{"model pull", "fetch a model version (digest-checked): parallax model pull FAMILY [VERSION] -o CKPT", runModelPull},

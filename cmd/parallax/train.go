@@ -20,6 +20,7 @@ import (
 // trainOptions are runTrain's parsed flags.
 type trainOptions struct {
 	source, out, evalSource, net, device string
+	initEncoder                          string
 	mode                                 learner.Mode
 	steps                                int64
 	batch, width, height, frames         int
@@ -61,6 +62,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	evalSource := fs.String("eval-source", "synth://?seed=11&style=suburb&stereo=1", "held-out source with ground truth for --eval-every")
 	evalFrames := fs.Int("eval-frames", 30, "frames evaluated by --eval-every")
 	saveEvery := fs.Int64("save-every", 250, "write the checkpoint every this many steps (0: only at the end)")
+	initEncoder := fs.String("init-encoder", "", "start the depth net's encoder from this checkpoint's encoder (parallax pretrain's, or another depth checkpoint's); decoder and pose net start fresh")
 	device := fs.String("device", "cpu", "torch device: cpu or cuda[:N]")
 	threads := fs.Int("threads", 2, "torch threads")
 	if err := parseFlags(fs, args); err != nil {
@@ -76,7 +78,8 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	o := trainOptions{source: *source, out: *out, evalSource: *evalSource, net: *net, device: *device,
 		steps: *steps, batch: *batch, frames: *frames, evalEvery: *evalEvery, evalFrames: int64(*evalFrames),
-		saveEvery: *saveEvery, threads: *threads, seed: *seed, resume: *resume, force: *force, prior: *prior}
+		saveEvery: *saveEvery, threads: *threads, seed: *seed, resume: *resume, force: *force, prior: *prior,
+		initEncoder: *initEncoder}
 	var err error
 	if o.mode, err = learner.ParseMode(*mode); err != nil {
 		return bad("--mode %q: want mono, stereo or both", *mode)
@@ -123,6 +126,9 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	set := fs.set()
 	if o.resume && (set["size"] || set["net"]) {
 		return bad("--size and --net come from the checkpoint when resuming")
+	}
+	if o.resume && o.initEncoder != "" {
+		return bad("--init-encoder starts a new run; a resumed one has its encoder in --out")
 	}
 	if err := trainLoop(ctx, o, stdout, stderr); err != nil {
 		return fmt.Errorf("train: %w", err)
@@ -221,6 +227,12 @@ func trainLoop(ctx context.Context, o trainOptions, stdout, stderr io.Writer) er
 		if err != nil {
 			return err
 		}
+		if o.initEncoder != "" {
+			if err := loadEncoder(m, o.initEncoder, stderr); err != nil {
+				m.Close()
+				return err
+			}
+		}
 		if tr, err = learner.NewTrainer(m, o.cfg); err != nil {
 			m.Close()
 		}
@@ -305,6 +317,25 @@ func trainLoop(ctx context.Context, o trainOptions, stdout, stderr io.Writer) er
 		return err
 	}
 	fmt.Fprintf(stderr, "train: %d steps (%d skipped) in %s; saved %s\n", tr.Steps(), tr.SkippedSteps(), bar.elapsed().Round(time.Second), o.out)
+	return nil
+}
+
+// loadEncoder moves the encoder weights of the checkpoint at path into
+// m's depth net (perception.Model.LoadEncoder) and says so on stderr.
+func loadEncoder(m *perception.Model, path string, stderr io.Writer) error {
+	c, err := perception.ReadCheckpoint(path)
+	if err != nil {
+		return fmt.Errorf("--init-encoder: %w", err)
+	}
+	src, err := m.LoadEncoder(c, perception.NetDepth)
+	if err != nil {
+		return fmt.Errorf("--init-encoder %s: %w", path, err)
+	}
+	how := c.Header.Meta.Values["method"]
+	if how == "" {
+		how = c.Header.Meta.Values["objective"]
+	}
+	fmt.Fprintf(stderr, "train: depth encoder from %s (its %s, %s, %d steps)\n", path, src, how, c.Header.Meta.Steps)
 	return nil
 }
 

@@ -24,6 +24,7 @@ type progress struct {
 	drawn      bool
 	printed    int64 // step of the last line printed
 	printEvery time.Duration
+	prefix     string // of the plain lines: the command's name
 }
 
 func newProgress(w io.Writer, first, total int64) *progress {
@@ -34,7 +35,7 @@ func newProgress(w io.Writer, first, total int64) *progress {
 		}
 	}
 	now := time.Now()
-	return &progress{w: w, tty: tty, start: now, first: first, total: total, step: first, loss: -1, lastPrint: now, printEvery: 10 * time.Second}
+	return &progress{w: w, tty: tty, start: now, first: first, total: total, step: first, loss: -1, lastPrint: now, printEvery: 10 * time.Second, prefix: "train"}
 }
 
 func (p *progress) elapsed() time.Duration { return time.Since(p.start) }
@@ -75,7 +76,7 @@ func (p *progress) line() string {
 func (p *progress) draw() {
 	p.printed = p.step
 	if !p.tty {
-		fmt.Fprintf(p.w, "train: %s\n", p.line())
+		fmt.Fprintf(p.w, "%s: %s\n", p.prefix, p.line())
 		return
 	}
 	const width = 24
