@@ -196,36 +196,47 @@ func TestNodeLearnerMemoryFlat(t *testing.T) {
 	}
 }
 
-// poisoned is a stereo view of the test world whose frames in [from, to)
-// are poisoned: noise (each frame and view independent) in the first
-// half, then the frame at the half repeated (a frozen camera) for a
-// quarter, then black.
+// poisoned is a stereo view of the test world whose frames are poisoned
+// while the test says so: noise (each frame and view independent), the
+// first frame of the phase repeated (a frozen camera), or black.
 type poisoned struct {
 	*synth.Camera
-	from, to uint64
-	frozen   *msgs.Frame
-	rng      *rand.Rand
+	phase  *atomic.Int32 // one of the poison* phases, set by the test
+	frozen *msgs.Frame
+	rng    *rand.Rand
 }
+
+// The phases of a poisoned stream: the test moves the cameras on once the
+// learner has shown it saw each one, so a loaded machine, where a learner
+// step takes seconds, lengthens a phase instead of failing the test.
+const (
+	poisonClean int32 = iota
+	poisonNoise
+	poisonFrozen
+	poisonBlack
+)
 
 func (p *poisoned) Read(ctx context.Context) (*msgs.Frame, error) {
 	f, err := p.Camera.Read(ctx)
-	if err != nil || f.Seq < p.from || f.Seq >= p.to {
+	if err != nil {
 		return f, err
 	}
 	g := *f
-	switch k := f.Seq - p.from; {
-	case k < (p.to-p.from)/2:
+	switch p.phase.Load() {
+	case poisonNoise:
 		g.Pix = make([]byte, len(f.Pix))
 		for i := range g.Pix {
 			g.Pix[i] = byte(p.rng.IntN(256))
 		}
-	case k < 3*(p.to-p.from)/4:
+	case poisonFrozen:
 		if p.frozen == nil {
 			p.frozen = f
 		}
 		g.Pix = p.frozen.Pix
-	default:
+	case poisonBlack:
 		g.Pix = make([]byte, len(f.Pix))
+	default:
+		return f, nil
 	}
 	return &g, nil
 }
@@ -252,8 +263,7 @@ func TestNodePoisonedStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	// 20 s clean, 16 s poisoned (8 noise, 4 frozen, 4 black), then clean.
-	const from, to = 300, 540
+	var phase atomic.Int32
 	start := time.Now()
 	for i, v := range []string{synth.ViewLeft, synth.ViewRight} {
 		cam := w.Camera(v, true)
@@ -261,7 +271,7 @@ func TestNodePoisonedStream(t *testing.T) {
 		if err := cam.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if err := srv.Serve(v, &poisoned{Camera: cam, from: from, to: to, rng: rand.New(rand.NewPCG(uint64(i), 9))}, 0); err != nil {
+		if err := srv.Serve(v, &poisoned{Camera: cam, phase: &phase, rng: rand.New(rand.NewPCG(uint64(i), 9))}, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -280,12 +290,29 @@ func TestNodePoisonedStream(t *testing.T) {
 		}}},
 	})
 	c := subscribe(t, n)
-	frameAt := func(i int) time.Time { return start.Add(time.Duration(float64(i) / cfg.FPS * float64(time.Second))) }
-	time.Sleep(time.Until(frameAt(from)))
+	// Clean until the learner has a full buffer of clean tuples, then noise
+	// until the guard has acted on it, a frozen camera and a black one until
+	// the gate has skipped each, then clean again.
+	waitFor(t, 120*time.Second, "a full buffer of clean frames", func() bool {
+		st := n.LearnerStats()
+		return st != nil && st.BufferFill >= 4
+	})
 	before := n.LearnerStats()
-	time.Sleep(time.Until(frameAt(to)))
+	phase.Store(poisonNoise)
+	waitFor(t, 150*time.Second, "the noise to be refused or rolled back", func() bool {
+		st := n.LearnerStats()
+		return st.SkippedAnomaly > before.SkippedAnomaly || st.Rollbacks > before.Rollbacks
+	})
+	for _, ph := range []int32{poisonFrozen, poisonBlack} {
+		mark := n.LearnerStats()
+		phase.Store(ph)
+		waitFor(t, 90*time.Second, "the frozen or black camera to be skipped as static", func() bool {
+			return n.LearnerStats().SkippedStatic > mark.SkippedStatic+4
+		})
+	}
+	phase.Store(poisonClean)
 	during := n.LearnerStats()
-	waitFor(t, 90*time.Second, "training to resume after the poison", func() bool {
+	waitFor(t, 150*time.Second, "training to resume after the poison", func() bool {
 		st := n.LearnerStats()
 		return st != nil && st.Steps >= during.Steps+3
 	})
@@ -299,12 +326,6 @@ func TestNodePoisonedStream(t *testing.T) {
 		t.Errorf("no drift guard diagnostic; learner diagnostics: %v", learnerLines(diags))
 	} else if containsAfter(diags, guard, "learner/left: adapting") < 0 {
 		t.Errorf("the learner did not report adapting again after the guard: %v", learnerLines(diags))
-	}
-	if during.SkippedAnomaly == before.SkippedAnomaly && during.Rollbacks == before.Rollbacks {
-		t.Errorf("the noise neither was refused nor caused a rollback: %v -> %v", before, during)
-	}
-	if during.SkippedStatic == before.SkippedStatic {
-		t.Errorf("the frozen and black camera were not skipped as static: %v -> %v", before, during)
 	}
 	if bad.Load() != 0 {
 		t.Errorf("%d of %d published depth maps had non-finite values", bad.Load(), depths.Load())
