@@ -262,8 +262,18 @@ func TestFollowerAcrossOutage(t *testing.T) {
 	}
 	waitFor("the current version at start", 1)
 	cl.Stop(0)
-	if _, err := reg.Promote(ctx, "street", vb.Digest, "test", "during the outage"); err != nil {
-		t.Fatal(err)
+	// The stopped server may have led the KV's stream: until the cluster
+	// has elected another, a request finds no responders; retry as an
+	// operator would.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		_, err := reg.Promote(ctx, "street", vb.Digest, "test", "during the outage")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	time.Sleep(time.Second) // the follower polls a dead server meanwhile
 	cl.Restart(t, 0)
