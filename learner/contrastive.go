@@ -35,6 +35,24 @@ func embed2(fn, name string, x *ts.Tensor, minN int64) ([]int64, error) {
 	return sz, nil
 }
 
+// embedPair checks two views' embeddings z1, z2: both [N,D] with N >= 2
+// (a batch with negatives) and the same shape, row i of each a positive
+// pair. It returns their shape.
+func embedPair(fn string, z1, z2 *ts.Tensor) ([]int64, error) {
+	sz, err := embed2(fn, "z1", z1, 2)
+	if err != nil {
+		return nil, err
+	}
+	sz2, err := embed2(fn, "z2", z2, 2)
+	if err != nil {
+		return nil, err
+	}
+	if sz[0] != sz2[0] || sz[1] != sz2[1] {
+		return nil, fmt.Errorf("%w: %s: z1 %v and z2 %v differ", ErrLossInput, fn, sz, sz2)
+	}
+	return sz, nil
+}
+
 func checkTemperature(fn string, t float64) error {
 	if !(t > 0) || math.IsInf(t, 0) {
 		return fmt.Errorf("%w: %s: temperature %v (want > 0)", ErrLossInput, fn, t)
@@ -78,16 +96,9 @@ func L2Normalize(x *ts.Tensor) (out *ts.Tensor, err error) {
 func InfoNCE(z1, z2 *ts.Tensor, temperature float64) (out *ts.Tensor, err error) {
 	const fn = "InfoNCE"
 	defer perception.Recover("learner", fn, &err)
-	sz, err := embed2(fn, "z1", z1, 2)
+	sz, err := embedPair(fn, z1, z2)
 	if err != nil {
 		return nil, err
-	}
-	sz2, err := embed2(fn, "z2", z2, 2)
-	if err != nil {
-		return nil, err
-	}
-	if sz[0] != sz2[0] || sz[1] != sz2[1] {
-		return nil, fmt.Errorf("%w: %s: z1 %v and z2 %v differ", ErrLossInput, fn, sz, sz2)
 	}
 	if err := checkTemperature(fn, temperature); err != nil {
 		return nil, err
@@ -183,16 +194,9 @@ const BarlowEps = 1e-5
 func BarlowTwinsLoss(z1, z2 *ts.Tensor, lambda float64) (out *ts.Tensor, err error) {
 	const fn = "BarlowTwinsLoss"
 	defer perception.Recover("learner", fn, &err)
-	sz, err := embed2(fn, "z1", z1, 2)
+	sz, err := embedPair(fn, z1, z2)
 	if err != nil {
 		return nil, err
-	}
-	sz2, err := embed2(fn, "z2", z2, 2)
-	if err != nil {
-		return nil, err
-	}
-	if sz[0] != sz2[0] || sz[1] != sz2[1] {
-		return nil, fmt.Errorf("%w: %s: z1 %v and z2 %v differ", ErrLossInput, fn, sz, sz2)
 	}
 	if !(lambda >= 0) || math.IsInf(lambda, 0) {
 		return nil, fmt.Errorf("%w: %s: lambda %v (want >= 0)", ErrLossInput, fn, lambda)
