@@ -1,20 +1,13 @@
 package perception
 
 import (
-	"bytes"
-	"encoding/binary"
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/nn"
@@ -220,100 +213,13 @@ func TestInitialDepthMidRange(t *testing.T) {
 	}
 }
 
-type refResult struct {
-	MaxAbsDiff []float64 `json:"max_abs_diff"`
-	MsPerFrame float64   `json:"ms_per_frame"`
-	Torch      string    `json:"torch"`
-	Threads    int       `json:"threads"`
-}
-
-func writeFloats(path string, v []float32) error {
-	var buf bytes.Buffer
-	binary.Write(&buf, binary.LittleEndian, v)
-	return os.WriteFile(path, buf.Bytes(), 0o644)
-}
-
-// exportDepthNet writes a model's depth weights, an input batch and the Go
-// outputs for scripts/reference_depthnet.py. Run it on a Worker.
-func exportDepthNet(dir string, m *Model, x *ts.Tensor) error {
-	type tensorMeta struct {
-		Name   string  `json:"name"`
-		Shape  []int64 `json:"shape"`
-		Offset int     `json:"offset"`
-	}
-	wd := depthWidths[m.Depth().Config().Size]
-	meta := struct {
-		Enc        [5]int64     `json:"enc"`
-		Dec        [5]int64     `json:"dec"`
-		Numel      int          `json:"numel"`
-		InputShape []int64      `json:"input_shape"`
-		Tensors    []tensorMeta `json:"tensors"`
-	}{Enc: wd.enc, Dec: wd.dec, InputShape: sizeOf(x)}
-	var flat []float32
-	for _, nv := range m.NamedVariables() {
-		if !strings.HasPrefix(nv.Name, "depth.") {
-			continue
-		}
-		v, err := TensorFloat32s(nv.Tensor)
-		if err != nil {
-			return err
-		}
-		meta.Tensors = append(meta.Tensors, tensorMeta{Name: nv.Name, Shape: sizeOf(nv.Tensor), Offset: len(flat)})
-		flat = append(flat, v...)
-	}
-	meta.Numel = len(flat)
-	js, err := json.Marshal(meta)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "weights.json"), js, 0o644); err != nil {
-		return err
-	}
-	if err := writeFloats(filepath.Join(dir, "weights.bin"), flat); err != nil {
-		return err
-	}
-	in, err := TensorFloat32s(x)
-	if err != nil {
-		return err
-	}
-	if err := writeFloats(filepath.Join(dir, "input.bin"), in); err != nil {
-		return err
-	}
-	return NoGrad(func() error {
-		out, err := m.Depth().Forward(x, false)
-		if err != nil {
-			return err
-		}
-		defer dropAll(out)
-		for s, d := range out {
-			v, err := TensorFloat32s(d)
-			if err != nil {
-				return err
-			}
-			if err := writeFloats(filepath.Join(dir, fmt.Sprintf("go_out%d.bin", s)), v); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-func runReference(t testing.TB, dir string, threads, iters int) refResult {
+// runReference runs the PyTorch reference on what ExportDepthReference
+// wrote into dir.
+func runReference(t testing.TB, dir string, threads, iters int) DepthReference {
 	t.Helper()
-	py := torchtest.Python(t)
-	cmd := exec.Command(py, filepath.Join("..", "scripts", "reference_depthnet.py"), dir,
-		"--threads", fmt.Sprint(threads), "--iters", fmt.Sprint(iters))
-	out, err := cmd.Output()
+	r, err := RunDepthReference(context.Background(), torchtest.Python(t), dir, threads, iters)
 	if err != nil {
-		var stderr []byte
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = ee.Stderr
-		}
-		t.Fatalf("%s reference_depthnet.py: %v\n%s", py, err, stderr)
-	}
-	var r refResult
-	if err := json.Unmarshal(bytes.TrimSpace(out), &r); err != nil {
-		t.Fatalf("reference output %q: %v", out, err)
+		t.Fatal(err)
 	}
 	return r
 }
@@ -336,7 +242,7 @@ func TestDepthNetMatchesPyTorch(t *testing.T) {
 					return err
 				}
 				defer x.MustDrop()
-				return exportDepthNet(dir, m, x)
+				return ExportDepthReference(dir, m, x)
 			})
 			r := runReference(t, dir, 2, 2)
 			t.Logf("torch %s: max |python - go| per scale %v", r.Torch, r.MaxAbsDiff)
@@ -350,34 +256,6 @@ func TestDepthNetMatchesPyTorch(t *testing.T) {
 			}
 		})
 	}
-}
-
-// goForwardMs times DepthNet.Forward in no-grad mode on the worker: the
-// median milliseconds per frame over iters batches after 3 warm-up runs
-// (the median, as the Python side, is robust on a shared machine).
-func goForwardMs(w *Worker, m *Model, x *ts.Tensor, iters int) (float64, error) {
-	times := make([]float64, 0, iters)
-	err := w.Do(func() error {
-		return NoGrad(func() error {
-			for i := 0; i < 3+iters; i++ {
-				t0 := time.Now()
-				out, err := m.Depth().Forward(x, false)
-				if err != nil {
-					return err
-				}
-				dropAll(out)
-				if i >= 3 {
-					times = append(times, float64(time.Since(t0).Nanoseconds())/1e6)
-				}
-			}
-			return nil
-		})
-	})
-	if err != nil {
-		return 0, err
-	}
-	sort.Float64s(times)
-	return times[len(times)/2] / float64(sizeOf(x)[0]), nil
 }
 
 // BenchmarkDepthForward: depth inference, batch 1, 2 threads, no grad.
@@ -449,7 +327,7 @@ func BenchmarkDepthGoVsPython(b *testing.B) {
 				if x, err = randImage(1, 1, 192, 640); err != nil {
 					return err
 				}
-				return exportDepthNet(dir, m, x)
+				return ExportDepthReference(dir, m, x)
 			}); err != nil {
 				b.Fatal(err)
 			}
@@ -458,12 +336,12 @@ func BenchmarkDepthGoVsPython(b *testing.B) {
 			// speed; others share this machine's 2 cores.
 			goMs, pyMs := math.Inf(1), math.Inf(1)
 			for i := 0; i < b.N; i++ {
-				g1, err := goForwardMs(w, m, x, iters)
+				g1, err := TimeDepthForward(w, m, x, iters)
 				if err != nil {
 					b.Fatal(err)
 				}
 				r := runReference(b, dir, 2, iters)
-				g2, err := goForwardMs(w, m, x, iters)
+				g2, err := TimeDepthForward(w, m, x, iters)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"math"
 	"strings"
 	"testing"
@@ -18,7 +19,7 @@ import (
 func TestBenchCPU(t *testing.T) {
 	var out, errb bytes.Buffer
 	args := []string{"bench", "--device", "cpu", "--sizes", "128x64,64x64", "--model-size", "small", "--batches", "1,2",
-		"--duration", "300ms", "--warmup", "1", "--e2e", "2s", "--e2e-fps", "10", "--threads", "1", "--json"}
+		"--duration", "300ms", "--warmup", "1", "--e2e", "2s", "--e2e-fps", "10", "--threads", "1", "--compare-python", "--json"}
 	if err := dispatch(context.Background(), args, &out, &errb); err != nil {
 		t.Fatalf("%v\n%s", err, errb.String())
 	}
@@ -66,6 +67,17 @@ func TestBenchCPU(t *testing.T) {
 	if e.FramesIn < 10 || e.Processed < 1 || e.Published < 1 || e.Latencies < 1 || !(e.LatencyP50ms > 0) {
 		t.Errorf("node run: %+v", e)
 	}
+	// The python phase: the same network in PyTorch on 1 and 2 threads at
+	// the first size, both sides' outputs equal.
+	if len(rep.Python) != len(bench.PythonThreads) {
+		t.Fatalf("python results %+v, want one per thread count %v", rep.Python, bench.PythonThreads)
+	}
+	for i, p := range rep.Python {
+		if p.Threads != bench.PythonThreads[i] || p.Width != 128 || p.Height != 64 || !(p.GoMs > 0) || !(p.PythonMs > 0) ||
+			math.Abs(p.Ratio-p.GoMs/p.PythonMs) > 1e-9 || !(p.MaxAbsDiff <= 1e-4) || p.Torch == "" {
+			t.Errorf("python phase: %+v", p)
+		}
+	}
 	if !strings.Contains(errb.String(), "depth  128x64   batch 1:") || !strings.Contains(errb.String(), "node   128x64") {
 		t.Errorf("progress lines missing:\n%s", errb.String())
 	}
@@ -88,6 +100,7 @@ func TestBenchFlags(t *testing.T) {
 		{[]string{"--e2e-fps", "0"}, "--e2e-fps", bench.ErrFlag},
 		{[]string{"--paced-fps", "0"}, "--paced-fps", bench.ErrFlag},
 		{[]string{"--device", "tpu"}, "tpu", perception.ErrDevice},
+		{[]string{"--phases", "python", "--python", "/nonexistent/python3"}, "/nonexistent/python3", fs.ErrNotExist},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out, errb bytes.Buffer

@@ -37,6 +37,7 @@ type Config struct {
 	Phases      map[string]bool
 	E2EMaxSteps float64 // learner.steps_per_s of the node run
 	PacedFPS    float64 // depth frame rate of the paced phase
+	Python      string  // interpreter of the python phase ("": pytorch.Find)
 }
 
 // Report is the JSON `parallax bench --json` prints.
@@ -51,6 +52,7 @@ type Report struct {
 	Concurrent *ConcurrentResult `json:"concurrent,omitempty"`
 	Paced      *ConcurrentResult `json:"paced,omitempty"`
 	E2E        *NodeResult       `json:"e2e,omitempty"`
+	Python     []PythonResult    `json:"python,omitempty"`
 	Notes      []string          `json:"notes,omitempty"`
 	Started    time.Time         `json:"started"`
 	Elapsed    float64           `json:"elapsed_s"`
@@ -126,6 +128,10 @@ type Flags struct {
 	E2EFPS, E2ESteps                                float64
 	Threads                                         int
 	PacedFPS                                        float64
+	// ComparePython adds the python phase to Phases; Python is its
+	// interpreter ("": found).
+	ComparePython bool
+	Python        string
 }
 
 // Config checks the flag values (errors wrap ErrFlag and name the flag)
@@ -134,7 +140,7 @@ func (f Flags) Config() (Config, error) {
 	device, sizes, modelSize, batches, mode, phases := f.Device, f.Sizes, f.ModelSize, f.Batches, f.Mode, f.Phases
 	d, warmup, e2e, e2eFPS, e2eSteps, threads := f.Duration, f.Warmup, f.E2E, f.E2EFPS, f.E2ESteps, f.Threads
 	cfg := Config{Device: device, ModelSize: modelSize, Duration: d, Warmup: warmup, E2E: e2e,
-		E2EFPS: e2eFPS, E2EMaxSteps: e2eSteps, Threads: threads, Phases: map[string]bool{}, PacedFPS: f.PacedFPS}
+		E2EFPS: e2eFPS, E2EMaxSteps: e2eSteps, Threads: threads, Phases: map[string]bool{}, PacedFPS: f.PacedFPS, Python: f.Python}
 	if !(f.PacedFPS > 0 && f.PacedFPS <= 10000) {
 		return cfg, fmt.Errorf("%w: --paced-fps %g: want a rate in (0, 10000]", ErrFlag, f.PacedFPS)
 	}
@@ -163,11 +169,14 @@ func (f Flags) Config() (Config, error) {
 	for _, p := range strings.Split(phases, ",") {
 		p = strings.TrimSpace(p)
 		switch p {
-		case "depth", "adapt", "both", "paced", "e2e":
+		case "depth", "adapt", "both", "paced", "e2e", "python":
 			cfg.Phases[p] = true
 		default:
-			return cfg, fmt.Errorf("%w: --phases: unknown phase %q (depth, adapt, both, paced, e2e)", ErrFlag, p)
+			return cfg, fmt.Errorf("%w: --phases: unknown phase %q (depth, adapt, both, paced, e2e, python)", ErrFlag, p)
 		}
+	}
+	if f.ComparePython {
+		cfg.Phases["python"] = true
 	}
 	if d <= 0 {
 		return cfg, fmt.Errorf("%w: --duration %v: must be positive", ErrFlag, d)
@@ -275,6 +284,17 @@ func Run(ctx context.Context, cfg Config, progress func(string)) (*Report, error
 		rep.E2E = &r
 		progress(fmt.Sprintf("node  %4dx%-4d stereo synth:// at %g fps for %.0f s: frames in %.1f/s, stereo pairs estimated %.1f/s, messages published %.1f/s, latency p50 %.1f ms p99 %.1f ms, learner %.1f steps/s",
 			r.Width, r.Height, r.CameraFPS, r.Seconds, r.InPerS, r.ProcessedPS, r.PublishedPS, r.LatencyP50ms, r.LatencyP99ms, r.StepsPerS))
+	}
+	if cfg.Phases["python"] {
+		rs, err := python(ctx, cfg, w0, h0)
+		rep.Python = rs
+		if err != nil {
+			return rep, fmt.Errorf("go vs python %dx%d: %w", w0, h0, err)
+		}
+		for _, r := range rs {
+			progress(fmt.Sprintf("python %4dx%-4d %d thread(s): go %6.2f ms/frame  pytorch %s %6.2f ms/frame  go/python %.3f  (outputs agree to %.1e; best of %d rounds, CPU)",
+				r.Width, r.Height, r.Threads, r.GoMs, r.Torch, r.PythonMs, r.Ratio, r.MaxAbsDiff, pythonRounds))
+		}
 	}
 	rep.Elapsed = time.Since(start).Seconds()
 	return rep, nil

@@ -1,10 +1,10 @@
 package torchtest
 
 import (
-	"os"
-	"os/exec"
 	"runtime"
 	"testing"
+
+	"github.com/parallax-robotics/parallax/internal/pytorch"
 )
 
 // LockThread pins the test goroutine to its OS thread until the test ends:
@@ -14,21 +14,14 @@ func LockThread(t testing.TB) {
 	t.Cleanup(runtime.UnlockOSThread)
 }
 
-// Python finds a python3 that imports torch: $PARALLAX_PYTHON, then python3
-// on PATH, then Debian's /usr/bin/python3 (python3-torch, installed by make
-// deps). A missing torch fails the test: the PyTorch references are part of
-// the build's promises.
+// Python finds a python3 that imports torch (pytorch.Find). A missing
+// torch fails the test: the PyTorch references are part of the build's
+// promises.
 func Python(t testing.TB) string {
 	t.Helper()
-	cands := []string{os.Getenv("PARALLAX_PYTHON"), "python3", "/usr/bin/python3"}
-	for _, c := range cands {
-		if c == "" {
-			continue
-		}
-		if err := exec.Command(c, "-c", "import torch").Run(); err == nil {
-			return c
-		}
+	py, err := pytorch.Find()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no python3 with torch (tried %q): run make deps (python3-torch) or set PARALLAX_PYTHON", cands)
-	return ""
+	return py
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Reference for perception.DepthNet: the same network in PyTorch.
 
-Reads what a Go test exported into DIR (perception/depthnet_test.go,
-exportDepthNet): weights.json (widths, depth range, tensor names, shapes and
+Reads what perception.ExportDepthReference (reference.go, which embeds this
+script) wrote into DIR: weights.json (widths, depth range, tensor names, shapes and
 offsets into weights.bin), weights.bin (float32 little-endian), input.bin
 (the [B,3,H,W] input) and go_out0..3.bin (the Go disparities). Rebuilds the
 architecture with torch.nn.functional, checks its outputs against Go's and
@@ -12,7 +12,7 @@ Prints one JSON line: {"max_abs_diff": [...per scale], "ms_per_frame": x,
 "torch": version, "threads": n}. Exit status 0 unless something failed to
 load; the caller judges the numbers.
 
-Usage: python3 scripts/reference_depthnet.py DIR [--threads 2] [--iters 20] [--no-mallopt]
+Usage: python3 perception/reference_depthnet.py DIR [--threads 2] [--iters 20] [--no-mallopt]
 
 By default it applies the same glibc malloc settings as the Go side
 (perception.TuneMalloc: M_MMAP_THRESHOLD 32 MiB, M_TRIM_THRESHOLD 1 GiB), so
