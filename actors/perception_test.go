@@ -162,26 +162,34 @@ func TestPerceptionLatencyFlat(t *testing.T) {
 	if len(all) < 6 {
 		t.Fatalf("only %d results", len(all))
 	}
-	third := len(all) / 3
-	var early, late []time.Duration
+	// A frame waits at most for the inference in progress, then its own:
+	// what its latency has beyond those two inferences is hand-over, and
+	// a queue would make that excess grow by an inference per result. The
+	// bounds are relative to the inferences measured in this run, so a
+	// loaded machine (slower inferences) does not fail a node that drops
+	// stale frames as it should.
+	excess := make([]time.Duration, 0, len(all))
 	var maxInf time.Duration
 	for i, a := range all {
 		maxInf = max(maxInf, a.inf)
-		if i < third {
-			early = append(early, a.lat)
-		} else if i >= len(all)-third {
-			late = append(late, a.lat)
+		if i > 0 {
+			excess = append(excess, a.lat-a.inf-all[i-1].inf)
 		}
 	}
+	third := len(excess) / 3
+	early, late := excess[:third], excess[len(excess)-third:]
 	e, l := Percentile(early, 50), Percentile(late, 50)
-	t.Logf("%d results; median latency first third %v, last third %v; slowest inference %v; %d stale", len(all), e, l, maxInf, c.stale.Load())
-	// A frame waits at most for the inference in progress, then its own:
-	// latency is bounded by about two inferences, whatever the feed rate.
-	if bound := 2*e + 100*time.Millisecond; l > bound {
-		t.Errorf("latency grew from %v to %v (bound %v): frames are queueing", e, l, bound)
+	t.Logf("%d results; median latency beyond two inferences: first third %v, last third %v; slowest inference %v; %d stale",
+		len(all), e, l, maxInf, c.stale.Load())
+	if bound := 300 * time.Millisecond; l > bound {
+		t.Errorf("latency beyond two inferences grew to %v in the last third (bound %v): frames are queueing", l, bound)
 	}
-	if bound := 3*maxInf + 200*time.Millisecond; Percentile(late, 100) > bound {
-		t.Errorf("latest latency %v above %v: frames are queueing", Percentile(late, 100), bound)
+	var lastLat time.Duration
+	for _, a := range all[len(all)-third:] {
+		lastLat = max(lastLat, a.lat)
+	}
+	if bound := 3*maxInf + 200*time.Millisecond; lastLat > bound {
+		t.Errorf("latest latency %v above %v: frames are queueing", lastLat, bound)
 	}
 }
 

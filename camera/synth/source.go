@@ -24,6 +24,15 @@ type Camera struct {
 	// StartTime + (i-First)/FPS, for serving a live stream. It defaults to
 	// false: frames come as fast as they render.
 	Realtime bool
+	// MaxLag is how late, in Realtime mode, a frame may be before Read skips
+	// it and every frame after it up to the one due now, as a real sensor
+	// drops the frames nobody took: without it a renderer that falls behind
+	// the clock (a starved CPU) serves ever older frames, and the latency a
+	// consumer measures from the stamps is the renderer's lag. The views of
+	// one World skip to the same frame, so a stereo pair stays paired. Seq
+	// shows the gap; Skipped counts the frames. It defaults to
+	// DefaultMaxLag; a negative MaxLag never skips.
+	MaxLag time.Duration
 	// StartTime stamps the first frame. It defaults to the time Start is called.
 	StartTime time.Time
 	// First is the index of the first frame read. It defaults to 0.
@@ -37,8 +46,62 @@ type Camera struct {
 	mu      sync.Mutex
 	started bool
 	next    int
+	skipped int
 	done    chan struct{}
 	closed  bool
+}
+
+// DefaultMaxLag is Camera.MaxLag's default: a few frames of any rate, so
+// that scheduling jitter never skips a frame and a starved renderer does.
+const DefaultMaxLag = 500 * time.Millisecond
+
+// pace is the frame the realtime cameras of one World last skipped to.
+type pace struct {
+	mu sync.Mutex
+	to int
+}
+
+// align returns the frame a view reads next: i, or the frame another view
+// of the world skipped to when that is later. skipped says that this view
+// itself skips to i, which the others then follow.
+func (p *pace) align(i int, skipped bool) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if skipped && i > p.to {
+		p.to = i
+	}
+	return max(i, p.to)
+}
+
+// Skipped is the number of frames a Realtime camera skipped because they
+// were more than MaxLag late.
+func (c *Camera) Skipped() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.skipped
+}
+
+// stamp is frame i's time.
+func (c *Camera) stamp(i int) time.Time {
+	return c.StartTime.Add(time.Duration(float64(i-c.First) / c.World.cfg.FPS * float64(time.Second)))
+}
+
+// catchUp returns the frame a Realtime camera reads instead of frame i: i
+// itself while it is at most MaxLag late, else the frame due now; either
+// way no earlier than where another view of the world skipped to.
+func (c *Camera) catchUp(i int) int {
+	lag := c.MaxLag
+	if lag == 0 {
+		lag = DefaultMaxLag
+	}
+	if lag < 0 {
+		return i
+	}
+	late := time.Since(c.stamp(i)) > lag
+	if late {
+		i = max(i, c.First+int(time.Since(c.StartTime).Seconds()*c.World.cfg.FPS))
+	}
+	return c.World.pace.align(i, late)
 }
 
 // Camera returns a source of one view ("left", "right" or "mono"; "" picks
@@ -92,6 +155,9 @@ func (c *Camera) Read(ctx context.Context) (*msgs.Frame, error) {
 		return nil, fmt.Errorf("synth: Read before Start")
 	}
 	i := c.next
+	if c.Realtime {
+		i = c.catchUp(i)
+	}
 	if c.Frames > 0 && i-c.First >= c.Frames {
 		c.mu.Unlock()
 		return nil, camera.ErrEOF
@@ -99,8 +165,7 @@ func (c *Camera) Read(ctx context.Context) (*msgs.Frame, error) {
 	done := c.done
 	c.mu.Unlock()
 
-	offset := time.Duration(float64(i-c.First) / c.World.cfg.FPS * float64(time.Second))
-	stamp := c.StartTime.Add(offset)
+	stamp := c.stamp(i)
 	if c.Realtime {
 		if wait := time.Until(stamp); wait > 0 {
 			timer := time.NewTimer(wait)
@@ -129,6 +194,7 @@ func (c *Camera) Read(ctx context.Context) (*msgs.Frame, error) {
 	}
 	// Advance only on success: a cancelled Read does not drop a frame.
 	c.mu.Lock()
+	c.skipped += i - c.next
 	c.next = i + 1
 	c.mu.Unlock()
 	return f, nil

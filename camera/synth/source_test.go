@@ -121,3 +121,49 @@ func TestCameraRealtime(t *testing.T) {
 		}
 	})
 }
+
+// TestCameraSkipsLateFrames checks that a realtime camera whose reader fell
+// more than MaxLag behind skips to the frame due now, as a sensor drops the
+// frames nobody took, and that the other view of the world follows it to the
+// same frame so the pair stays paired. On synctest's fake clock, so the
+// lateness is exact.
+func TestCameraSkipsLateFrames(t *testing.T) {
+	w := mustWorld(t, Config{Width: 32, Height: 16, FPS: 10, Stereo: true})
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		start := time.Now()
+		left, right, never := w.Camera(ViewLeft, true), w.Camera(ViewRight, true), w.Camera(ViewLeft, true)
+		right.MaxLag = time.Hour // late only by what the left view says
+		never.MaxLag = -1
+		for _, c := range []*Camera{left, right, never} {
+			c.StartTime = start
+			if err := c.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if f, err := left.Read(ctx); err != nil || f.Seq != 0 {
+			t.Fatalf("first frame: %v, %v", f, err)
+		}
+		time.Sleep(2050 * time.Millisecond) // a stalled reader: frames 1-20 are due
+		l, err := left.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Seq != 20 || !l.Stamp.Equal(start.Add(2*time.Second)) || left.Skipped() != 19 {
+			t.Errorf("left after a 2 s stall: seq %d stamped %v, %d skipped; want frame 20 at 2s, 19 skipped", l.Seq, l.Stamp.Sub(start), left.Skipped())
+		}
+		r, err := right.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Seq != l.Seq || !r.Stamp.Equal(l.Stamp) || right.Skipped() != 20 {
+			t.Errorf("right: seq %d stamped %v, %d skipped; want the left's frame %d (20 skipped)", r.Seq, r.Stamp.Sub(start), right.Skipped(), l.Seq)
+		}
+		if f, err := left.Read(ctx); err != nil || f.Seq != 21 || !time.Now().Equal(start.Add(2100*time.Millisecond)) {
+			t.Errorf("left after catching up: %v, %v at %v; want frame 21 at its time", f, err, time.Since(start))
+		}
+		if f, err := never.Read(ctx); err != nil || f.Seq != 0 || never.Skipped() != 0 {
+			t.Errorf("MaxLag < 0: %v, %v; want frame 0, none skipped", f, err)
+		}
+	})
+}

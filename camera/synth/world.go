@@ -63,7 +63,8 @@ func (o *object) bound() {
 
 // World is a procedural, closed street world with a camera rig driving
 // through it. It is immutable after NewWorld, so Render may be called from
-// several goroutines at once.
+// several goroutines at once; the one shared state, the frame its live
+// cameras last skipped to (pace), has a lock of its own.
 type World struct {
 	cfg   Config
 	pal   palette
@@ -98,6 +99,7 @@ type World struct {
 	s0     float64    // arc length at frame 0
 	movers []mover    // moving objects (motion.go), after objs in object ids
 	phase  [8]float64 // phases of the path and exposure oscillations
+	pace   *pace      // where the realtime cameras of this world skipped to
 }
 
 // rc is the centreline radius at angle theta.
@@ -127,7 +129,7 @@ func NewWorld(cfg Config) (*World, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	w := &World{cfg: cfg, pal: palettes[cfg.Style]}
+	w := &World{cfg: cfg, pal: palettes[cfg.Style], pace: &pace{}}
 	// Separate streams for layout and textures so that changing Density
 	// keeps the textures and the drive of a seed.
 	seed := uint64(cfg.Seed)
