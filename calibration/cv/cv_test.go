@@ -4,11 +4,13 @@ package cv
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -356,4 +358,84 @@ func BenchmarkCalibrateSample(b *testing.B) {
 	}
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/calibration")
 	b.ReportMetric(float64(len(left)), "pairs")
+}
+
+// TestRejectOutlierViews: two of OpenCV's sample pairs are spoiled the
+// ways real captures go wrong: a detection with a few corners off by 3 px
+// (view 2's left image: its left and stereo fits show it), and a left image paired with the right image of
+// another moment (view 6's right corners are view 7's). With MaxViewError
+// both are rejected and named, and the calibration is the one of the
+// clean views without them; without it the spoiled views drag the fit.
+func TestRejectOutlierViews(t *testing.T) {
+	left, right := cvtest.StereoSample(t)
+	b, _ := ParseBoard("9x6", 0.025)
+	views, w, h := sampleViews(t, left, right, b)
+	bad := append([]View(nil), views...)
+	bad[1].Left = append([]Point(nil), bad[1].Left...)
+	for _, i := range []int{3, 17, 30, 44} {
+		bad[1].Left[i].X += 3
+		bad[1].Left[i].Y -= 2
+	}
+	bad[5].Right = views[6].Right
+	o := Options{Board: b, HoldOut: 4, MaxViewError: 1}
+	rep, err := Calibrate(bad, w, h, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rejected) != 2 || rep.Rejected[0].Name != views[5].Name || rep.Rejected[0].Fit != "stereo" || rep.Rejected[1].Name != views[1].Name || rep.Rejected[1].Fit == "right" {
+		t.Fatalf("rejected %v, want %s (stereo) then %s (left or stereo)", rep.Rejected, views[5].Name, views[1].Name)
+	}
+	for _, n := range rep.Train {
+		if n == views[1].Name || n == views[5].Name {
+			t.Errorf("rejected view %s still in Train %v", n, rep.Train)
+		}
+	}
+	if len(rep.Train) != len(rep.Left.PerView) || len(rep.HeldOut) != 3 {
+		t.Errorf("%d training views for %d per-view errors, %d held out", len(rep.Train), len(rep.Left.PerView), len(rep.HeldOut))
+	}
+	// The same as calibrating the clean training views without the two:
+	// every remaining view fits within 1 px.
+	var clean []View
+	for i, v := range views {
+		if i != 1 && i != 5 {
+			clean = append(clean, v)
+		}
+	}
+	hold := map[string]bool{}
+	for _, n := range rep.HeldOut {
+		hold[n] = true
+	}
+	var trainOnly []View
+	for _, v := range clean {
+		if !hold[v.Name] {
+			trainOnly = append(trainOnly, v)
+		}
+	}
+	want, err := Calibrate(trainOnly, w, h, Options{Board: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, exp := rep.Stereo.Stereo, want.Stereo.Stereo
+	if relErr(got.Left.K[0], exp.Left.K[0]) > 1e-9 || relErr(got.Baseline(), exp.Baseline()) > 1e-9 || math.Abs(rep.Stereo.RMS-want.Stereo.RMS) > 1e-9 {
+		t.Errorf("fx %.4f baseline %.6f RMS %.4f, the clean views' %.4f %.6f %.4f", got.Left.K[0], got.Baseline(), rep.Stereo.RMS, exp.Left.K[0], exp.Baseline(), want.Stereo.RMS)
+	}
+	if rep.EpipolarHeldOut >= 0.5 {
+		t.Errorf("held-out epipolar error %.4f px", rep.EpipolarHeldOut)
+	}
+	// Without the limit the spoiled views are kept, and they show.
+	o.MaxViewError = 0
+	all, err := Calibrate(bad, w, h, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all.Rejected) != 0 || all.Stereo.RMS < 2*rep.Stereo.RMS {
+		t.Errorf("without MaxViewError: rejected %v, stereo RMS %.4f (with it %.4f)", all.Rejected, all.Stereo.RMS, rep.Stereo.RMS)
+	}
+	t.Logf("rejected %v; stereo RMS %.4f (kept: %.4f), baseline %.5f (kept: %.5f)", rep.Rejected, rep.Stereo.RMS, all.Stereo.RMS, got.Baseline(), all.Stereo.Stereo.Baseline())
+
+	// A limit no view meets leaves too few views: an error naming them.
+	o.MaxViewError = 1e-3
+	if _, err := Calibrate(views, w, h, o); !errors.Is(err, ErrViews) || !strings.Contains(err.Error(), "rejected: ") {
+		t.Errorf("MaxViewError 0.001: %v", err)
+	}
 }
