@@ -3,12 +3,9 @@
 package cv
 
 import (
-	"encoding/json"
 	"errors"
 	"math"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -17,49 +14,6 @@ import (
 	"github.com/parallax-robotics/parallax/calibration"
 	"github.com/parallax-robotics/parallax/internal/cvtest"
 )
-
-// reference is scripts/calib_reference.py's output.
-type reference struct {
-	Size          []int    `json:"size"`
-	Used          []string `json:"used"`
-	HeldOut       []string `json:"held_out"`
-	Rejected      []string `json:"rejected"`
-	Left, Right   refMono
-	R, T          []float64
-	RMS           float64 `json:"rms"`
-	R1, R2        []float64
-	P1, P2        []float64
-	Baseline      float64 `json:"baseline"`
-	EpipolarTrain float64 `json:"epipolar_train"`
-	EpipolarHeld  float64 `json:"epipolar_held_out"`
-}
-
-type refMono struct {
-	K, D    []float64
-	RMS     float64   `json:"rms"`
-	PerView []float64 `json:"per_view"`
-}
-
-// runReference runs the python3-opencv reference on the pairs.
-func runReference(t *testing.T, left, right []string, extra ...string) reference {
-	t.Helper()
-	py := cvtest.Python(t)
-	args := []string{filepath.Join("..", "..", "scripts", "calib_reference.py"), "--board", "9x6", "--square", "0.025", "--holdout", "4"}
-	args = append(args, extra...)
-	args = append(append(args, "--left"), left...)
-	args = append(append(args, "--right"), right...)
-	cmd := exec.Command(py, args...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("calib_reference.py: %v", err)
-	}
-	var ref reference
-	if err := json.Unmarshal(out, &ref); err != nil {
-		t.Fatalf("calib_reference.py's output: %v\n%s", err, out)
-	}
-	return ref
-}
 
 // sampleViews finds the board in OpenCV's stereo sample, in parallel.
 func sampleViews(t testing.TB, left, right []string, b Board) (views []View, w, h int) {
@@ -118,7 +72,7 @@ func relErr(a, b float64) float64 { return math.Abs(a-b) / math.Abs(b) }
 // error on held-out pairs must be below 0.5 px.
 func TestStereoSampleMatchesPython(t *testing.T) {
 	left, right := cvtest.StereoSample(t)
-	ref := runReference(t, left, right)
+	ref := cvtest.Reference(t, left, right, "--holdout", "4")
 	b, err := ParseBoard("9x6", 0.025)
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +93,7 @@ func TestStereoSampleMatchesPython(t *testing.T) {
 		name string
 		got  *Mono
 		cam  calibration.Camera
-		want refMono
+		want cvtest.RefMono
 	}{{"left", rep.Left, st.Left, ref.Left}, {"right", rep.Right, st.Right, ref.Right}} {
 		if relErr(c.cam.K[0], c.want.K[0]) > 0.005 || relErr(c.cam.K[4], c.want.K[4]) > 0.005 {
 			t.Errorf("%s: fx %.3f fy %.3f, python %.3f %.3f", c.name, c.cam.K[0], c.cam.K[4], c.want.K[0], c.want.K[4])
@@ -186,7 +140,7 @@ func TestStereoSampleMatchesPython(t *testing.T) {
 // TestRationalSampleMatchesPython: the same with the rational model.
 func TestRationalSampleMatchesPython(t *testing.T) {
 	left, right := cvtest.StereoSample(t)
-	ref := runReference(t, left, right, "--rational")
+	ref := cvtest.Reference(t, left, right, "--holdout", "4", "--rational")
 	b, _ := ParseBoard("9x6", 0.025)
 	views, w, h := sampleViews(t, left, right, b)
 	rep, err := Calibrate(views, w, h, Options{Board: b, HoldOut: 4, Model: calibration.RationalPolynomial})
