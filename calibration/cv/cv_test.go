@@ -3,61 +3,17 @@
 package cv
 
 import (
-	"encoding/json"
+	"errors"
 	"math"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/parallax-robotics/parallax/calibration"
 	"github.com/parallax-robotics/parallax/internal/cvtest"
 )
-
-// reference is scripts/calib_reference.py's output.
-type reference struct {
-	Size          []int    `json:"size"`
-	Used          []string `json:"used"`
-	HeldOut       []string `json:"held_out"`
-	Rejected      []string `json:"rejected"`
-	Left, Right   refMono
-	R, T          []float64
-	RMS           float64 `json:"rms"`
-	R1, R2        []float64
-	P1, P2        []float64
-	Baseline      float64 `json:"baseline"`
-	EpipolarTrain float64 `json:"epipolar_train"`
-	EpipolarHeld  float64 `json:"epipolar_held_out"`
-}
-
-type refMono struct {
-	K, D    []float64
-	RMS     float64   `json:"rms"`
-	PerView []float64 `json:"per_view"`
-}
-
-// runReference runs the python3-opencv reference on the pairs.
-func runReference(t *testing.T, left, right []string, extra ...string) reference {
-	t.Helper()
-	py := cvtest.Python(t)
-	args := []string{filepath.Join("..", "..", "scripts", "calib_reference.py"), "--board", "9x6", "--square", "0.025", "--holdout", "4"}
-	args = append(args, extra...)
-	args = append(append(args, "--left"), left...)
-	args = append(append(args, "--right"), right...)
-	cmd := exec.Command(py, args...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("calib_reference.py: %v", err)
-	}
-	var ref reference
-	if err := json.Unmarshal(out, &ref); err != nil {
-		t.Fatalf("calib_reference.py's output: %v\n%s", err, out)
-	}
-	return ref
-}
 
 // sampleViews finds the board in OpenCV's stereo sample, in parallel.
 func sampleViews(t testing.TB, left, right []string, b Board) (views []View, w, h int) {
@@ -116,7 +72,7 @@ func relErr(a, b float64) float64 { return math.Abs(a-b) / math.Abs(b) }
 // error on held-out pairs must be below 0.5 px.
 func TestStereoSampleMatchesPython(t *testing.T) {
 	left, right := cvtest.StereoSample(t)
-	ref := runReference(t, left, right)
+	ref := cvtest.Reference(t, left, right, "--holdout", "4")
 	b, err := ParseBoard("9x6", 0.025)
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +93,7 @@ func TestStereoSampleMatchesPython(t *testing.T) {
 		name string
 		got  *Mono
 		cam  calibration.Camera
-		want refMono
+		want cvtest.RefMono
 	}{{"left", rep.Left, st.Left, ref.Left}, {"right", rep.Right, st.Right, ref.Right}} {
 		if relErr(c.cam.K[0], c.want.K[0]) > 0.005 || relErr(c.cam.K[4], c.want.K[4]) > 0.005 {
 			t.Errorf("%s: fx %.3f fy %.3f, python %.3f %.3f", c.name, c.cam.K[0], c.cam.K[4], c.want.K[0], c.want.K[4])
@@ -184,7 +140,7 @@ func TestStereoSampleMatchesPython(t *testing.T) {
 // TestRationalSampleMatchesPython: the same with the rational model.
 func TestRationalSampleMatchesPython(t *testing.T) {
 	left, right := cvtest.StereoSample(t)
-	ref := runReference(t, left, right, "--rational")
+	ref := cvtest.Reference(t, left, right, "--holdout", "4", "--rational")
 	b, _ := ParseBoard("9x6", 0.025)
 	views, w, h := sampleViews(t, left, right, b)
 	rep, err := Calibrate(views, w, h, Options{Board: b, HoldOut: 4, Model: calibration.RationalPolynomial})
@@ -345,15 +301,111 @@ func TestParseBoard(t *testing.T) {
 	}
 }
 
+// BenchmarkCalibrateSample times parallax calibrate's work on OpenCV's 13
+// stereo pairs: finding the board in the 26 images and calibrating (two
+// calibrateCamera, stereoCalibrate, stereoRectify, the epipolar check),
+// and the calibration alone on corners found once.
 func BenchmarkCalibrateSample(b *testing.B) {
 	left, right := cvtest.StereoSample(b)
 	board, _ := ParseBoard("9x6", 0.025)
-	for b.Loop() {
+	b.Run("find+calibrate", func(b *testing.B) {
+		for b.Loop() {
+			views, w, h := sampleViews(b, left, right, board)
+			if _, err := Calibrate(views, w, h, Options{Board: board}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/calibration")
+		b.ReportMetric(float64(len(left)), "pairs")
+	})
+	b.Run("calibrate", func(b *testing.B) {
 		views, w, h := sampleViews(b, left, right, board)
-		if _, err := Calibrate(views, w, h, Options{Board: board}); err != nil {
-			b.Fatal(err)
+		for b.Loop() {
+			if _, err := Calibrate(views, w, h, Options{Board: board, HoldOut: 4, MaxViewError: 2}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/calibration")
+		b.ReportMetric(float64(len(views)), "pairs")
+	})
+}
+
+// TestRejectOutlierViews: two of OpenCV's sample pairs are spoiled the
+// ways real captures go wrong: a detection with a few corners off by 3 px
+// (view 2's left image: its left and stereo fits show it), and a left image paired with the right image of
+// another moment (view 6's right corners are view 7's). With MaxViewError
+// both are rejected and named, and the calibration is the one of the
+// clean views without them; without it the spoiled views drag the fit.
+func TestRejectOutlierViews(t *testing.T) {
+	left, right := cvtest.StereoSample(t)
+	b, _ := ParseBoard("9x6", 0.025)
+	views, w, h := sampleViews(t, left, right, b)
+	bad := append([]View(nil), views...)
+	bad[1].Left = append([]Point(nil), bad[1].Left...)
+	for _, i := range []int{3, 17, 30, 44} {
+		bad[1].Left[i].X += 3
+		bad[1].Left[i].Y -= 2
+	}
+	bad[5].Right = views[6].Right
+	o := Options{Board: b, HoldOut: 4, MaxViewError: 1}
+	rep, err := Calibrate(bad, w, h, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rejected) != 2 || rep.Rejected[0].Name != views[5].Name || rep.Rejected[0].Fit != "stereo" || rep.Rejected[1].Name != views[1].Name || rep.Rejected[1].Fit == "right" {
+		t.Fatalf("rejected %v, want %s (stereo) then %s (left or stereo)", rep.Rejected, views[5].Name, views[1].Name)
+	}
+	for _, n := range rep.Train {
+		if n == views[1].Name || n == views[5].Name {
+			t.Errorf("rejected view %s still in Train %v", n, rep.Train)
 		}
 	}
-	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/calibration")
-	b.ReportMetric(float64(len(left)), "pairs")
+	if len(rep.Train) != len(rep.Left.PerView) || len(rep.HeldOut) != 3 {
+		t.Errorf("%d training views for %d per-view errors, %d held out", len(rep.Train), len(rep.Left.PerView), len(rep.HeldOut))
+	}
+	// The same as calibrating the clean training views without the two:
+	// every remaining view fits within 1 px.
+	var clean []View
+	for i, v := range views {
+		if i != 1 && i != 5 {
+			clean = append(clean, v)
+		}
+	}
+	hold := map[string]bool{}
+	for _, n := range rep.HeldOut {
+		hold[n] = true
+	}
+	var trainOnly []View
+	for _, v := range clean {
+		if !hold[v.Name] {
+			trainOnly = append(trainOnly, v)
+		}
+	}
+	want, err := Calibrate(trainOnly, w, h, Options{Board: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, exp := rep.Stereo.Stereo, want.Stereo.Stereo
+	if relErr(got.Left.K[0], exp.Left.K[0]) > 1e-9 || relErr(got.Baseline(), exp.Baseline()) > 1e-9 || math.Abs(rep.Stereo.RMS-want.Stereo.RMS) > 1e-9 {
+		t.Errorf("fx %.4f baseline %.6f RMS %.4f, the clean views' %.4f %.6f %.4f", got.Left.K[0], got.Baseline(), rep.Stereo.RMS, exp.Left.K[0], exp.Baseline(), want.Stereo.RMS)
+	}
+	if rep.EpipolarHeldOut >= 0.5 {
+		t.Errorf("held-out epipolar error %.4f px", rep.EpipolarHeldOut)
+	}
+	// Without the limit the spoiled views are kept, and they show.
+	o.MaxViewError = 0
+	all, err := Calibrate(bad, w, h, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all.Rejected) != 0 || all.Stereo.RMS < 2*rep.Stereo.RMS {
+		t.Errorf("without MaxViewError: rejected %v, stereo RMS %.4f (with it %.4f)", all.Rejected, all.Stereo.RMS, rep.Stereo.RMS)
+	}
+	t.Logf("rejected %v; stereo RMS %.4f (kept: %.4f), baseline %.5f (kept: %.5f)", rep.Rejected, rep.Stereo.RMS, all.Stereo.RMS, got.Baseline(), all.Stereo.Stereo.Baseline())
+
+	// A limit no view meets leaves too few views: an error naming them.
+	o.MaxViewError = 1e-3
+	if _, err := Calibrate(views, w, h, o); !errors.Is(err, ErrViews) || !strings.Contains(err.Error(), "rejected: ") {
+		t.Errorf("MaxViewError 0.001: %v", err)
+	}
 }

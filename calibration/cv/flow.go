@@ -3,6 +3,7 @@ package cv
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/parallax-robotics/parallax/calibration"
 )
@@ -85,6 +86,30 @@ type Options struct {
 	// ...) out of the calibration, for the epipolar check on views it has
 	// not seen. It defaults to 0: none held out.
 	HoldOut int
+	// MaxViewError rejects outliers: a training view whose RMS
+	// reprojection error is above MaxViewError pixels in either camera's
+	// own calibration or in the stereo fit (a corner detection gone wrong,
+	// a blurred frame, a left and right image of different moments) is
+	// dropped, the worst first, and the calibration redone without it,
+	// until every view fits; rejecting more than half the views is an
+	// error (ErrViews). It defaults to 0: every view is kept.
+	MaxViewError float64
+}
+
+// Rejection is a view MaxViewError left out of the calibration.
+type Rejection struct {
+	// Name is the view's name.
+	Name string
+	// Fit is the fit the view did not fit: "left", "right" (or "camera"
+	// for mono) or "stereo".
+	Fit string
+	// RMS is the view's RMS reprojection error in pixels in that fit, when
+	// it was dropped.
+	RMS float64
+}
+
+func (r Rejection) String() string {
+	return fmt.Sprintf("%s (%s RMS %.3f px)", r.Name, r.Fit, r.RMS)
 }
 
 // View is one view of the board: its corners in the left (or mono) image
@@ -102,8 +127,12 @@ type Report struct {
 	Left, Right *Mono
 	// Stereo is the pair's calibration, rectified; nil for mono.
 	Stereo *StereoFit
-	// Train and HeldOut name the views used and held out.
+	// Train and HeldOut name the views used and held out, in the order of
+	// the per-view errors.
 	Train, HeldOut []string
+	// Rejected lists the training views MaxViewError dropped, in the
+	// order they were dropped.
+	Rejected []Rejection
 	// EpipolarTrain and EpipolarHeldOut are the rectified epipolar errors
 	// (mean |y_left - y_right| in pixels) on the training and held-out
 	// views; -1 without held-out views.
@@ -134,28 +163,98 @@ func Calibrate(views []View, w, h int, o Options) (*Report, error) {
 		rep.Train = append(rep.Train, v.Name)
 		trL, trR = append(trL, v.Left), append(trR, v.Right)
 	}
-	var err error
-	if rep.Left, err = CalibrateCamera(trL, o.Board, w, h, o.Model); err != nil {
-		return nil, fmt.Errorf("left camera: %w", err)
+	for {
+		if err := fit(rep, trL, trR, w, h, o, stereo); err != nil {
+			return nil, err
+		}
+		worst := worstView(rep, o.MaxViewError, stereo)
+		if worst < 0 {
+			break
+		}
+		// Rejecting most views says the limit is wrong for this lens (or
+		// the board's size is), not that the views are bad.
+		if len(rep.Train) <= 3 || 2*(len(rep.Rejected)+1) > len(rep.Train)+len(rep.Rejected) {
+			return nil, fmt.Errorf("%w: more than half the %d training views have an RMS reprojection error above %g px: raise the limit (rejected: %s)",
+				ErrViews, len(rep.Train)+len(rep.Rejected), o.MaxViewError, rejectedList(append(rep.Rejected, rep.viewError(worst, stereo))))
+		}
+		rep.Rejected = append(rep.Rejected, rep.viewError(worst, stereo))
+		rep.Train = append(rep.Train[:worst:worst], rep.Train[worst+1:]...)
+		trL = append(trL[:worst:worst], trL[worst+1:]...)
+		trR = append(trR[:worst:worst], trR[worst+1:]...)
 	}
-	rep.Left.Camera.Name = "left"
 	if !stereo {
-		rep.Left.Camera.Name = "camera"
 		return rep, nil
-	}
-	if rep.Right, err = CalibrateCamera(trR, o.Board, w, h, o.Model); err != nil {
-		return nil, fmt.Errorf("right camera: %w", err)
-	}
-	rep.Right.Camera.Name = "right"
-	if rep.Stereo, err = StereoCalibrate(trL, trR, o.Board, rep.Left.Camera, rep.Right.Camera, o.Refine); err != nil {
-		return nil, err
-	}
-	if rep.Stereo.Stereo, err = StereoRectify(rep.Stereo.Stereo, o.Alpha); err != nil {
-		return nil, err
 	}
 	rep.EpipolarTrain, _ = Epipolar(rep.Stereo.Stereo, trL, trR)
 	if len(hoL) > 0 {
 		rep.EpipolarHeldOut, _ = Epipolar(rep.Stereo.Stereo, hoL, hoR)
 	}
 	return rep, nil
+}
+
+// fit runs the calibration proper on the training views: each camera,
+// then for a pair stereoCalibrate and stereoRectify.
+func fit(rep *Report, trL, trR [][]Point, w, h int, o Options, stereo bool) error {
+	var err error
+	if rep.Left, err = CalibrateCamera(trL, o.Board, w, h, o.Model); err != nil {
+		return fmt.Errorf("left camera: %w", err)
+	}
+	rep.Left.Camera.Name = "left"
+	if !stereo {
+		rep.Left.Camera.Name = "camera"
+		return nil
+	}
+	if rep.Right, err = CalibrateCamera(trR, o.Board, w, h, o.Model); err != nil {
+		return fmt.Errorf("right camera: %w", err)
+	}
+	rep.Right.Camera.Name = "right"
+	if rep.Stereo, err = StereoCalibrate(trL, trR, o.Board, rep.Left.Camera, rep.Right.Camera, o.Refine); err != nil {
+		return err
+	}
+	rep.Stereo.Stereo, err = StereoRectify(rep.Stereo.Stereo, o.Alpha)
+	return err
+}
+
+// viewError is training view i's largest RMS reprojection error over the
+// fits (each camera's, and the stereo fit's both images).
+func (rep *Report) viewError(i int, stereo bool) Rejection {
+	r := Rejection{Name: rep.Train[i], Fit: rep.Left.Camera.Name, RMS: rep.Left.PerView[i]}
+	if !stereo {
+		return r
+	}
+	if e := rep.Right.PerView[i]; e > r.RMS {
+		r.Fit, r.RMS = "right", e
+	}
+	if i < len(rep.Stereo.PerView) {
+		if e := max(rep.Stereo.PerView[i][0], rep.Stereo.PerView[i][1]); e > r.RMS {
+			r.Fit, r.RMS = "stereo", e
+		}
+	}
+	return r
+}
+
+// worstView returns the training view with the largest error above limit,
+// or -1 when every view fits (or limit is 0).
+func worstView(rep *Report, limit float64, stereo bool) int {
+	if limit <= 0 {
+		return -1
+	}
+	worst, e := -1, limit
+	for i := range rep.Train {
+		if v := rep.viewError(i, stereo); v.RMS > e || math.IsNaN(v.RMS) {
+			worst, e = i, v.RMS
+			if math.IsNaN(e) {
+				return i
+			}
+		}
+	}
+	return worst
+}
+
+func rejectedList(rs []Rejection) string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.String()
+	}
+	return strings.Join(out, ", ")
 }

@@ -128,6 +128,56 @@ func TestRectifiesSynthBack(t *testing.T) {
 	}
 }
 
+// TestMonoUndistortsSynth: a mono camera with a distorted lens, whose
+// file gives K and D only (a plain calibrateCamera result, no R or P), is
+// undistorted to its own K by Mono: the frames, depth and intrinsics of the
+// same world seen through an ideal lens.
+func TestMonoUndistortsSynth(t *testing.T) {
+	cfg := synth.Config{Seed: 5, Width: 320, Height: 96, Exposure: -1, K1: -0.18, K2: 0.05, P1: 0.001, P2: -0.0008, K3: -0.01}
+	raw, err := synth.NewWorld(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.K1, cfg.K2, cfg.P1, cfg.P2, cfg.K3 = 0, 0, 0, 0, 0
+	ideal, err := synth.NewWorld(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := raw.Calibration().Cameras[0]
+	c.R, c.P = [9]float64{}, [12]float64{}
+	mc, err := Mono(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := New(mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	if rec.Baseline() != 0 {
+		t.Errorf("a mono camera's baseline %v", rec.Baseline())
+	}
+	for _, i := range []int{0, 40} {
+		rf, _ := raw.Render(i)
+		want, _ := ideal.Render(i)
+		got, err := rec.Rectify(rf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *got.Intrinsics != *want.Intrinsics {
+			t.Errorf("intrinsics %+v, want the ideal lens's %+v", *got.Intrinsics, *want.Intrinsics)
+		}
+		before, after := meanDiff(want, rf), meanDiff(got, want)
+		if after > 8 || after > before/2 {
+			t.Errorf("frame %d: undistorted differs from the ideal lens by %.2f grey levels (raw: %.2f)", i, after, before)
+		}
+		if e, n := medianRelDepth(got.Truth.Depth, want.Truth.Depth); e > 0.005 || n < 320*96*8/10 {
+			t.Errorf("frame %d: ground-truth depth off by a median %.4f over %d pixels", i, e, n)
+		}
+		t.Logf("frame %d: %.2f grey levels from the ideal lens (raw %.2f)", i, after, before)
+	}
+}
+
 // TestStereoRectifyFromExtrinsics: a calibration with only R and T is
 // rectified by OpenCV's stereoRectify; the rectified pair is then
 // row-aligned: the right image sampled at the true disparity matches the

@@ -15,8 +15,6 @@ import (
 
 	"github.com/parallax-robotics/parallax/calibration"
 	"github.com/parallax-robotics/parallax/calibration/cv"
-	"github.com/parallax-robotics/parallax/camera"
-	"github.com/parallax-robotics/parallax/msgs"
 )
 
 // runCalibrate calibrates a mono camera or a stereo pair from chessboard
@@ -44,6 +42,9 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	model := fs.String("model", "plumb_bob", "the distortion model: plumb_bob, rational_polynomial or equidistant (fisheye)")
 	alpha := fs.Float64("alpha", 0, "stereoRectify's free scaling: 0 keeps valid pixels only, 1 every raw pixel")
 	refine := fs.Bool("refine", false, "refine both cameras' intrinsics in stereoCalibrate instead of fixing each camera's own")
+	maxViewError := fs.Float64("max-view-error", 2, "reject views whose RMS reprojection error is above this many pixels (a bad corner detection, a blurred frame, a left and right frame of different moments), the worst first, recalibrating after each; 0 keeps every view")
+	still := fs.Duration("still", 500*time.Millisecond, "with --source: keep a view only when the board has stood still this long in every camera (unsynchronised cameras then show the same moment)")
+	minMove := fs.Float64("min-move", 15, "with --source: keep a view only when the board's corners moved on average this many pixels from every view kept so far")
 	check := fs.Int("check", 0, "hold every Nth view out of the calibration and report the rectified epipolar error on those views (stereo)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -58,6 +59,9 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	if *format != "ros" && *format != "opencv" {
 		return usageErr(fs, fmt.Errorf("--format %q: want ros or opencv", *format))
+	}
+	if !(*maxViewError >= 0) {
+		return usageErr(fs, fmt.Errorf("--max-view-error %g: want 0 (keep every view) or a positive number of pixels", *maxViewError))
 	}
 	if *check < 0 || *check == 1 {
 		return usageErr(fs, fmt.Errorf("--check %d: want 0 (no check) or N >= 2 (every Nth view held out)", *check))
@@ -74,7 +78,11 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if *views < 3 {
 			return usageErr(fs, fmt.Errorf("--views %d: want at least 3", *views))
 		}
-		vs, w, h, err = grabViews(ctx, stdout, b, *source, *rightSource, *views, *interval, *timeout)
+		if *still < 0 || *interval < 0 || !(*minMove >= 0) || *timeout <= 0 {
+			return usageErr(fs, fmt.Errorf("--still %v, --interval %v, --min-move %g, --timeout %v: want none negative and a positive timeout", *still, *interval, *minMove, *timeout))
+		}
+		g := &grabber{board: b, n: *views, interval: *interval, still: *still, minMove: *minMove}
+		vs, w, h, err = g.grab(ctx, stdout, *source, *rightSource, *timeout)
 	case *leftGlob != "" || *rightGlob != "":
 		if *leftGlob == "" || *rightGlob == "" || fs.NArg() > 0 {
 			return usageErr(fs, errors.New("a stereo calibration takes both --left and --right, and no other image files"))
@@ -127,7 +135,7 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fmt.Fprintf(stdout, "calibrating %s from %d views of %dx%d images (board %dx%d, %g m squares, %s)\n",
 		map[bool]string{true: "a stereo pair", false: "a camera"}[stereo], len(vs), w, h, b.Cols, b.Rows, b.Square, m)
 	began := time.Now()
-	rep, err := cv.Calibrate(vs, w, h, cv.Options{Board: b, Model: m, Alpha: *alpha, Refine: *refine, HoldOut: *check})
+	rep, err := cv.Calibrate(vs, w, h, cv.Options{Board: b, Model: m, Alpha: *alpha, Refine: *refine, HoldOut: *check, MaxViewError: *maxViewError})
 	if err != nil {
 		return fmt.Errorf("calibrate: %w", err)
 	}
@@ -235,90 +243,6 @@ func findViews(stdout io.Writer, b cv.Board, left, right []string) (vs []cv.View
 	return vs, w, h, rejected, nil
 }
 
-// grabViews reads frames from one RTSP camera (or two, a stereo pair) and
-// keeps a frame (pair) whenever the whole board is in it (both), at most
-// one every interval, until n views are kept.
-func grabViews(ctx context.Context, stdout io.Writer, b cv.Board, left, right string, n int, interval, timeout time.Duration) ([]cv.View, int, int, error) {
-	urls := []string{left}
-	if right != "" {
-		urls = append(urls, right)
-	}
-	var srcs []*camera.RTSP
-	defer func() {
-		for _, s := range srcs {
-			s.Close()
-		}
-	}()
-	for i, u := range urls {
-		s := &camera.RTSP{URL: u, Camera: []string{"left", "right"}[i], Transport: "tcp", ReadTimeout: 10 * time.Second, Buffer: 2}
-		if err := s.Start(ctx); err != nil {
-			return nil, 0, 0, fmt.Errorf("calibrate: %s: %w", msgs.RedactURL(u), err)
-		}
-		srcs = append(srcs, s)
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	fmt.Fprintf(stdout, "grabbing %d views with the %dx%d board from %s (one every %v at most): move the board around\n", n, b.Cols, b.Rows, strings.Join(redactAll(urls), " and "), interval)
-	var vs []cv.View
-	var w, h int
-	var last time.Time
-	for tries := 0; len(vs) < n; tries++ {
-		var frames []*msgs.Frame
-		for i, s := range srcs {
-			f, err := s.Read(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil, 0, 0, fmt.Errorf("calibrate: %w: %d of %d views with the board within %v (%d frames looked at)", cv.ErrViews, len(vs), n, timeout, tries)
-				}
-				return nil, 0, 0, fmt.Errorf("calibrate: %s: %w", msgs.RedactURL(urls[i]), err)
-			}
-			frames = append(frames, f)
-		}
-		if time.Since(last) < interval {
-			continue
-		}
-		var pts [][]cv.Point
-		ok := true
-		for _, f := range frames {
-			if w == 0 {
-				w, h = f.Width, f.Height
-			}
-			if f.Width != w || f.Height != h {
-				return nil, 0, 0, fmt.Errorf("calibrate: %w: a %dx%d frame, the first was %dx%d", cv.ErrImage, f.Width, f.Height, w, h)
-			}
-			g, err := cv.GrayFromRGB(f.Width, f.Height, f.Pix)
-			if err != nil {
-				return nil, 0, 0, fmt.Errorf("calibrate: %w", err)
-			}
-			p, found, err := cv.FindCorners(g, b)
-			if err != nil {
-				return nil, 0, 0, fmt.Errorf("calibrate: %w", err)
-			}
-			ok = ok && found
-			pts = append(pts, p)
-		}
-		if !ok {
-			continue
-		}
-		last = time.Now()
-		v := cv.View{Name: fmt.Sprintf("view%02d", len(vs)+1), Left: pts[0]}
-		if len(pts) > 1 {
-			v.Right = pts[1]
-		}
-		vs = append(vs, v)
-		fmt.Fprintf(stdout, "  %s board found (%d of %d)\n", v.Name, len(vs), n)
-	}
-	return vs, w, h, nil
-}
-
-func redactAll(urls []string) []string {
-	out := make([]string, len(urls))
-	for i, u := range urls {
-		out[i] = msgs.RedactURL(u)
-	}
-	return out
-}
-
 // printReport prints each view's RMS reprojection error, the overall ones,
 // and for a pair the extrinsics, the rectified model and the epipolar
 // errors.
@@ -336,6 +260,16 @@ func printReport(stdout io.Writer, rep *cv.Report, stereo bool, took time.Durati
 	}
 	for _, name := range rep.HeldOut {
 		fmt.Fprintf(stdout, "  %-28s held out for --check\n", name)
+	}
+	for _, r := range rep.Rejected {
+		fmt.Fprintf(stdout, "  %-28s rejected: %s RMS %.4f px is above --max-view-error\n", r.Name, r.Fit, r.RMS)
+	}
+	if len(rep.Rejected) > 0 {
+		names := make([]string, len(rep.Rejected))
+		for i, r := range rep.Rejected {
+			names[i] = r.Name
+		}
+		fmt.Fprintf(stdout, "rejected  %d views above --max-view-error: %s\n", len(rep.Rejected), strings.Join(names, ", "))
 	}
 	cams := []struct {
 		name string

@@ -6,11 +6,13 @@ package cvtest
 
 import (
 	"compress/gzip"
+	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"testing"
 )
@@ -35,6 +37,54 @@ func Python(t testing.TB) string {
 	}
 	t.Fatalf("no python3 with cv2 (tried %q): run make deps (python3-opencv) or set PARALLAX_PYTHON", cands)
 	return ""
+}
+
+// Ref is scripts/calib_reference.py's output: python3-opencv's
+// calibration of a stereo pair (matrices row-major, OpenCV's pixels).
+type Ref struct {
+	Size          []int    `json:"size"`
+	Used          []string `json:"used"`
+	HeldOut       []string `json:"held_out"`
+	Rejected      []string `json:"rejected"`
+	Left, Right   RefMono
+	R, T          []float64
+	RMS           float64 `json:"rms"`
+	R1, R2        []float64
+	P1, P2        []float64
+	Baseline      float64 `json:"baseline"`
+	EpipolarTrain float64 `json:"epipolar_train"`
+	EpipolarHeld  float64 `json:"epipolar_held_out"`
+}
+
+// RefMono is one camera's part of Ref.
+type RefMono struct {
+	K, D    []float64
+	RMS     float64   `json:"rms"`
+	PerView []float64 `json:"per_view"`
+}
+
+// Reference runs scripts/calib_reference.py (python3-opencv) on the pairs
+// with a 9x6 board of 25 mm squares and the extra flags (--holdout 4,
+// --rational, --alpha A).
+func Reference(t testing.TB, left, right []string, extra ...string) Ref {
+	t.Helper()
+	py := Python(t)
+	_, here, _, _ := runtime.Caller(0)
+	script := filepath.Join(filepath.Dir(here), "..", "..", "scripts", "calib_reference.py")
+	args := append([]string{script, "--board", "9x6", "--square", "0.025"}, extra...)
+	args = append(append(args, "--left"), left...)
+	args = append(append(args, "--right"), right...)
+	cmd := exec.Command(py, args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("calib_reference.py: %v", err)
+	}
+	var ref Ref
+	if err := json.Unmarshal(out, &ref); err != nil {
+		t.Fatalf("calib_reference.py's output: %v\n%s", err, out)
+	}
+	return ref
 }
 
 var sampleRE = regexp.MustCompile(`^(left|right)(\d\d)\.jpg(\.gz)?$`)
