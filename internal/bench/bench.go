@@ -286,7 +286,7 @@ func Run(ctx context.Context, cfg Config, progress func(string)) (*Report, error
 			r.Width, r.Height, r.CameraFPS, r.Seconds, r.InPerS, r.ProcessedPS, r.PublishedPS, r.LatencyP50ms, r.LatencyP99ms, r.StepsPerS))
 	}
 	if cfg.Phases["python"] {
-		rs, err := python(ctx, cfg, w0, h0)
+		rs, err := comparePython(ctx, cfg, w0, h0)
 		rep.Python = rs
 		if err != nil {
 			return rep, fmt.Errorf("go vs python %dx%d: %w", w0, h0, err)

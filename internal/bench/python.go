@@ -9,7 +9,7 @@ import (
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
-	"github.com/parallax-robotics/parallax/internal/pytorch"
+	"github.com/parallax-robotics/parallax/internal/python"
 	"github.com/parallax-robotics/parallax/perception"
 )
 
@@ -40,14 +40,14 @@ type PythonResult struct {
 	Torch      string  `json:"python_torch"`
 }
 
-// python compares Go with PyTorch (the embedded reference script) at w x h
+// comparePython compares Go with PyTorch (the embedded reference script) at w x h
 // on the CPU for each of PythonThreads. The outputs must agree to 1e-4,
 // or the timing compares different computations.
-func python(ctx context.Context, cfg Config, w, h int) ([]PythonResult, error) {
+func comparePython(ctx context.Context, cfg Config, w, h int) ([]PythonResult, error) {
 	py := cfg.Python
 	if py == "" {
 		var err error
-		if py, err = pytorch.Find(); err != nil {
+		if py, err = python.Torch(); err != nil {
 			return nil, err
 		}
 	}

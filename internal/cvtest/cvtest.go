@@ -15,28 +15,22 @@ import (
 	"runtime"
 	"sort"
 	"testing"
+
+	"github.com/parallax-robotics/parallax/internal/python"
 )
 
 // SampleDir is where Debian's opencv-doc puts OpenCV's sample data.
 const SampleDir = "/usr/share/doc/opencv-doc/examples/data"
 
-// Python finds a python3 that imports cv2: $PARALLAX_PYTHON, then python3
-// on PATH, then Debian's /usr/bin/python3 (python3-opencv, installed by
-// make deps). A missing cv2 fails the test: the OpenCV reference is part of
-// the build's promises.
+// Python finds a python3 that imports cv2 (python.Find). A missing cv2
+// fails the test: the OpenCV reference is part of the build's promises.
 func Python(t testing.TB) string {
 	t.Helper()
-	cands := []string{os.Getenv("PARALLAX_PYTHON"), "python3", "/usr/bin/python3"}
-	for _, c := range cands {
-		if c == "" {
-			continue
-		}
-		if err := exec.Command(c, "-c", "import cv2").Run(); err == nil {
-			return c
-		}
+	py, err := python.Find("cv2", "python3-opencv")
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no python3 with cv2 (tried %q): run make deps (python3-opencv) or set PARALLAX_PYTHON", cands)
-	return ""
+	return py
 }
 
 // Ref is scripts/calib_reference.py's output: python3-opencv's

@@ -4,7 +4,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/parallax-robotics/parallax/internal/pytorch"
+	"github.com/parallax-robotics/parallax/internal/python"
 )
 
 // LockThread pins the test goroutine to its OS thread until the test ends:
@@ -14,12 +14,12 @@ func LockThread(t testing.TB) {
 	t.Cleanup(runtime.UnlockOSThread)
 }
 
-// Python finds a python3 that imports torch (pytorch.Find). A missing
+// Python finds a python3 that imports torch (python.Torch). A missing
 // torch fails the test: the PyTorch references are part of the build's
 // promises.
 func Python(t testing.TB) string {
 	t.Helper()
-	py, err := pytorch.Find()
+	py, err := python.Torch()
 	if err != nil {
 		t.Fatal(err)
 	}
