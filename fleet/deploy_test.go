@@ -34,8 +34,8 @@ func TestDeployConfigs(t *testing.T) {
 		if err != nil {
 			t.Fatalf("server-%d.conf: %v", i, err)
 		}
-		if !o.JetStream || o.Cluster.Name != "parallax-fleet" || len(o.Routes) != 3 {
-			t.Errorf("server-%d.conf: jetstream %v cluster %q routes %d", i, o.JetStream, o.Cluster.Name, len(o.Routes))
+		if !o.JetStream || o.Cluster.Name != "parallax-fleet" || len(o.Routes) != 3 || o.LeafNode.Port != 7422 {
+			t.Errorf("server-%d.conf: jetstream %v cluster %q routes %d leaf port %d", i, o.JetStream, o.Cluster.Name, len(o.Routes), o.LeafNode.Port)
 		}
 	}
 	dir := t.TempDir()

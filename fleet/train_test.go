@@ -38,12 +38,12 @@ func worker(t testing.TB) *perception.Worker {
 
 // The two robots' worlds: another seed, style, layout, palette and sun.
 const (
-	worldA = "synth://?seed=3&stereo=1&width=128&height=64"
-	worldB = "synth://?seed=11&style=suburb&stereo=1&width=128&height=64"
+	worldA = "synth://?seed=3&stereo=1&width=64&height=64"
+	worldB = "synth://?seed=11&style=suburb&stereo=1&width=64&height=64"
 )
 
 func smallArch() perception.ModelConfig {
-	return perception.DepthPose(128, 64, perception.DepthConfig{Size: perception.SizeSmall}, perception.PoseConfig{Size: perception.SizeSmall})
+	return perception.DepthPose(64, 64, perception.DepthConfig{Size: perception.SizeSmall}, perception.PoseConfig{Size: perception.SizeSmall})
 }
 
 // seededModel is a fresh small model with seeded initial weights, saved
@@ -154,6 +154,9 @@ func TestFleetTrain(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Small enough for 2 shared cores: 64x64, 3 rounds of 40 steps; each
+	// robot's own model gets as many steps on its own samples.
+	const rounds, roundSteps = 3, 40
 	drives := map[string]camera.Drive{"robot-a": testDrive(t, worldA), "robot-b": testDrive(t, worldB)}
 	const from, to = 30, 110 // sample centres uploaded: 80 a robot
 	picks := map[string][]learner.Sample{}
@@ -223,7 +226,7 @@ func TestFleetTrain(t *testing.T) {
 
 	tnc := connect(t, c.URL())
 	tr, err := fleet.NewTrainer(ctx, tnc, worker(t), gotch.CPU, fleet.TrainerConfig{Family: "street", Registry: fleet.Config{Replicas: 3},
-		Stream: fleet.StreamConfig{Replicas: 3}, LR: 3e-4, RoundSteps: 40, HoldOut: 40, Name: "fleet-train@test", FetchWait: 500 * time.Millisecond})
+		Stream: fleet.StreamConfig{Replicas: 3}, LR: 3e-4, RoundSteps: roundSteps, HoldOut: 40, Name: "fleet-train@test", FetchWait: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +259,7 @@ func TestFleetTrain(t *testing.T) {
 	t.Logf("trainer took %d training and %d held-out samples, %d bad", st.Samples, st.HeldOut, st.Bad)
 
 	var promoted []*fleet.Version
-	for i := 0; i < 5; i++ {
+	for i := 0; i < rounds; i++ {
 		rep, err := tr.Round(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -283,8 +286,8 @@ func TestFleetTrain(t *testing.T) {
 	}
 
 	// The shared model against each robot's own, each on the other's world.
-	ownA := ownModel(t, v0, picks["robot-a"], 5*40, 3e-4)
-	ownB := ownModel(t, v0, picks["robot-b"], 5*40, 3e-4)
+	ownA := ownModel(t, v0, picks["robot-a"], rounds*roundSteps, 3e-4)
+	ownB := ownModel(t, v0, picks["robot-b"], rounds*roundSteps, 3e-4)
 	sharedA, sharedB := absRel(t, tr.Model(), drives["robot-a"], worldA), absRel(t, tr.Model(), drives["robot-b"], worldB)
 	aOnB, bOnA := absRel(t, ownA, drives["robot-b"], worldB), absRel(t, ownB, drives["robot-a"], worldA)
 	t.Logf("metric abs_rel: world A shared %.3f, robot B's own %.3f (robot A's own %.3f); world B shared %.3f, robot A's own %.3f (robot B's own %.3f)",
