@@ -439,8 +439,10 @@ var params = []*Param{
 
 	{Name: "fleet", Type: "map", kind: kindMap,
 		Description: "Optional: follow a model family of the fleet's JetStream registry (needs nats.url with JetStream, and learner.adapt: the candidate is validated on the learner's held-out frames).",
-		open:        func(l *Launch, _ *Camera) { l.Fleet = &Fleet{Bucket: "parallax-models", Poll: 10 * time.Second, Budget: 512 << 10} },
-		present:     func(l *Launch, _ *Camera) bool { return l.Fleet != nil }},
+		open: func(l *Launch, _ *Camera) {
+			l.Fleet = &Fleet{Bucket: "parallax-models", Poll: 10 * time.Second, Budget: 512 << 10}
+		},
+		present: func(l *Launch, _ *Camera) bool { return l.Fleet != nil }},
 	{Name: "fleet.model", Type: "string", kind: kindString, required: true,
 		Range: "1 to 64 of a-z 0-9 _ -, starting with a letter or digit", Description: "The model family followed: each version promoted to it (parallax model promote) is pulled, validated on this node's held-out frames, and served when not worse; a worse one is refused and reported on diagnostics.",
 		ptr: field(func(l *Launch, _ *Camera) *string {
