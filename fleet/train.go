@@ -54,7 +54,9 @@ type TrainerConfig struct {
 	// to 32.
 	HoldOut int
 	// Buffer bounds the training pool (a learner.Replay: recent samples
-	// and a reservoir over all). It defaults to 1024.
+	// and a reservoir over all), decoded in memory: a 320x96 stereo tuple
+	// is 368 kB of RGB, so the default holds about 380 MB. It defaults to
+	// 1024.
 	Buffer int
 	// MinSamples is how many training and held-out samples a round waits
 	// for. They default to 8 and 2.
