@@ -16,6 +16,7 @@ import (
 	"github.com/parallax-robotics/parallax/camera"
 	"github.com/parallax-robotics/parallax/fleet"
 	"github.com/parallax-robotics/parallax/fleet/fleettest"
+	"github.com/parallax-robotics/parallax/internal/memtest"
 	"github.com/parallax-robotics/parallax/learner"
 	"github.com/parallax-robotics/parallax/perception"
 )
@@ -368,5 +369,82 @@ func TestTrainersShareDurable(t *testing.T) {
 	}
 	if info.Delivered.Consumer != n || info.NumAckPending != 0 || info.NumRedelivered != 0 {
 		t.Errorf("consumer delivered %d, pending acks %d, redelivered %d: want %d, 0, 0", info.Delivered.Consumer, info.NumAckPending, info.NumRedelivered, n)
+	}
+}
+
+// TestTrainerMemoryFlat: fleet-train's loop of rounds (training steps,
+// both validations on the held-out set) keeps the resident set flat. The
+// margin keeps every candidate from promotion: the in-process JetStream
+// server's own memory would otherwise grow with the stored versions.
+func TestTrainerMemoryFlat(t *testing.T) {
+	c := fleettest.Start(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	nc := connect(t, c.URL())
+	reg, err := fleet.Open(ctx, nc, fleet.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _, err := reg.Push(ctx, "street", seededModel(t, 3), fleet.Version{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Promote(ctx, "street", v.Digest, "test", ""); err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fleet.EnsureSamples(ctx, js, fleet.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	d := testDrive(t, worldA)
+	for i := 1; i <= 20; i++ {
+		data, err := fleet.EncodeSample(fleet.SampleHeader{Robot: "r1", Seq: uint64(i)}, driveSample(t, d, i), fleet.EncodeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := js.Publish(ctx, fleet.SampleSubject("r1"), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr, err := fleet.NewTrainer(ctx, nc, worker(t), gotch.CPU, fleet.TrainerConfig{Family: "street", RoundSteps: 5, Margin: 0.99,
+		FetchWait: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	for took := 0; took < 20; {
+		k, err := tr.Pull(ctx, 64)
+		if err != nil || k == 0 {
+			t.Fatalf("took %d of 20: %v", took, err)
+		}
+		took += k
+	}
+	round := func() {
+		rep, err := tr.Round(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Promoted != nil {
+			t.Fatal("a candidate was promoted past a 99% margin")
+		}
+	}
+	for i := 0; i < 4; i++ { // warm up allocator caches
+		round()
+	}
+	before := memtest.SettledRSS(t)
+	const n = 20
+	for i := 0; i < n; i++ {
+		round()
+	}
+	after := memtest.SettledRSS(t)
+	growth := after - before
+	t.Logf("RSS %d MB -> %d MB over %d rounds of 5 steps and 2 validations (%+d KB/round)", before>>20, after>>20, n, growth/1024/n)
+	// A leaked batch (4 tuples of 4 64x64 images as float) is ~0.8 MB a
+	// step, 80 MB over the run; allow allocator noise only.
+	if growth > 30<<20 {
+		t.Errorf("RSS grew by %d MB over %d rounds", growth>>20, n)
 	}
 }
