@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/nats-io/nats.go"
 
 	"github.com/parallax-robotics/parallax/fleet"
 	"github.com/parallax-robotics/parallax/launch"
@@ -38,6 +39,10 @@ type FleetStats struct {
 	// HandOverLatency is the time from the last accepted version's
 	// promotion (the pointer's stamp) to perception serving it.
 	HandOverLatency time.Duration
+	// Upload are fleet.upload's counters (zero without).
+	Upload fleet.UploadStats
+	// Deltas counts the weight deltas published (fleet.delta_every).
+	Deltas int64
 }
 
 // fleetState is the node's side of fleet.model: the Follower's goroutine
@@ -48,6 +53,16 @@ type fleetState struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	wake   chan struct{} // one token when a candidate arrives
+
+	uploader *fleet.Uploader // fleet.upload's, nil without
+	nc       *nats.Conn
+
+	// The federated option's state, the learning goroutine's: the version
+	// last adopted (what deltas are made from), the adapter's accepted
+	// count then, and when the last delta went out.
+	base         *fleetCandidate
+	baseAccepted int64
+	lastDelta    time.Time
 
 	mu        sync.Mutex
 	candidate *fleetCandidate
@@ -94,8 +109,12 @@ func (f *fleetState) take() *fleetCandidate {
 
 func (f *fleetState) stats() FleetStats {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.st
+	st := f.st
+	f.mu.Unlock()
+	if f.uploader != nil {
+		st.Upload = f.uploader.Stats()
+	}
+	return st
 }
 
 // startFleet runs the Follower of the launch file's fleet section on the
@@ -105,7 +124,7 @@ func (n *Node) startFleet(l *launch.Launch) {
 	if l.Fleet == nil || n.learn == nil || n.learn.adapt == nil {
 		return
 	}
-	f := &fleetState{cfg: *l.Fleet, done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	f := &fleetState{cfg: *l.Fleet, done: make(chan struct{}), wake: make(chan struct{}, 1), nc: n.nc}
 	n.learn.fleet = f
 	ctx, cancel := context.WithCancel(context.Background())
 	f.cancel = cancel
@@ -129,6 +148,16 @@ func (n *Node) startFleet(l *launch.Launch) {
 		defer close(f.done)
 		fw.Run(ctx)
 	}()
+	if f.cfg.Upload {
+		u, err := fleet.NewUploader(n.nc, fleet.UploadConfig{Robot: f.cfg.Robot, Family: f.cfg.Model, Budget: float64(f.cfg.Budget)})
+		if err != nil {
+			f.report(parallaxv1.DiagnosticStatus_ERROR, fmt.Sprintf("fleet upload: %v", err))
+			return
+		}
+		f.uploader = u
+		offer := func(s learner.Sample) { u.Offer(s) }
+		n.learn.pick.Store(&offer)
+	}
 }
 
 // fleetWake is signalled when a fleet version arrives; nil (never ready)
@@ -145,9 +174,13 @@ func (s *learnerState) stopFleet() {
 	if s == nil || s.fleet == nil || s.fleet.cancel == nil {
 		return
 	}
+	s.pick.Store(nil)
 	s.fleet.cancel()
 	<-s.fleet.done
 	s.fleet.cancel = nil
+	if s.fleet.uploader != nil {
+		s.fleet.uploader.Close()
+	}
 }
 
 // setFleetDiag hooks the fleet's statuses to the diagnostics actor.
@@ -200,6 +233,7 @@ func (a *learnerActor) adoptFleet() error {
 	if err := a.handOver(); err != nil {
 		return err
 	}
+	f.base, f.baseAccepted, f.lastDelta = c, a.s.adapt.Stats().Accepted, time.Now()
 	f.mu.Lock()
 	f.st.Accepted++
 	f.st.Serving = c.ptr.Digest
@@ -209,6 +243,51 @@ func (a *learnerActor) adoptFleet() error {
 		short, r.Candidate, r.Current), "digest", c.ptr.Digest,
 		"candidate_error", fmt.Sprint(r.Candidate), "current_error", fmt.Sprint(r.Current))
 	return nil
+}
+
+// publishDelta publishes the learner's weight delta from the fleet version
+// it adopted last, when fleet.delta_every asks for one now (the federated
+// option). Run it on the learning goroutine, after a passed drift check
+// (the weights are the checked ones); the publish itself runs apart, so a
+// slow uplink never holds the learner.
+func (a *learnerActor) publishDelta() {
+	f := a.s.fleet
+	if f == nil || f.cfg.DeltaEvery <= 0 || f.base == nil || time.Since(f.lastDelta) < f.cfg.DeltaEvery {
+		return
+	}
+	n := a.s.adapt.Stats().Accepted - f.baseAccepted
+	if n < 1 {
+		return
+	}
+	f.lastDelta = time.Now()
+	var data []byte
+	err := a.s.w.Do(func() error {
+		base, err := perception.NewModel(f.base.ckpt.Header.Arch, a.s.adapt.Model().Device())
+		if err != nil {
+			return err
+		}
+		defer base.Close()
+		if err := base.LoadCheckpoint(f.base.ckpt); err != nil {
+			return err
+		}
+		data, err = fleet.EncodeDelta(a.s.adapt.Model(), base, f.cfg.Robot, f.base.ptr.Digest, n)
+		return err
+	})
+	if err != nil {
+		f.report(parallaxv1.DiagnosticStatus_WARN, fmt.Sprintf("weight delta: %v", err))
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := fleet.PublishDelta(ctx, f.nc, f.cfg.Robot, data); err != nil {
+			f.report(parallaxv1.DiagnosticStatus_WARN, err.Error())
+			return
+		}
+		f.mu.Lock()
+		f.st.Deltas++
+		f.mu.Unlock()
+	}()
 }
 
 // FleetStats returns the fleet counters; false when the node follows no

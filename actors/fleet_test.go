@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sugarme/gotch"
 	"google.golang.org/protobuf/proto"
 
@@ -142,4 +143,90 @@ fleet: {model: street, poll: 500ms}`)})
 		return false
 	})
 	t.Logf("fleet statuses: %q", fleetStatuses(t, c))
+}
+
+// TestNodeUploadsSamplesAndDeltas: a node with fleet.upload and
+// fleet.delta_every publishes its learner's picks (decodable stereo tuples
+// with their intrinsics) on fleet.samples.<robot> within its budget, and,
+// once it serves a fleet version, weight deltas made on that version on
+// fleet.deltas.<robot>.
+func TestNodeUploadsSamplesAndDeltas(t *testing.T) {
+	cl := fleettest.Start(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	admin, err := nats.Connect(cl.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	reg, err := fleet.Open(ctx, admin, fleet.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _, err := reg.Push(ctx, "street", assets.DemoCheckpoint(), fleet.Version{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Promote(ctx, "street", good.Digest, "test", ""); err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fleet.EnsureSamples(ctx, js, fleet.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fleet.EnsureDeltas(ctx, js, fleet.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, &Node{Launch: parseLaunch(t, `
+namespace: test
+cameras:
+  - {name: left, url: "`+testWorld+`", role: left}
+  - {name: right, url: "`+testWorld+`", role: right}
+model: {width: 320, height: 96, size: small}
+device: cpu
+nats: {url: "`+cl.URL()+`"}
+learner: {adapt: true, steps_per_s: 2, check_every: 2, hand_over_every: 2, buffer: 8, replay: 1}
+fleet: {model: street, poll: 500ms, upload: true, robot: robot7, budget: 262144, delta_every: 1s}`)})
+	waitFor(t, 80*time.Second, "samples uploaded and a delta published", func() bool {
+		st, _ := n.FleetStats()
+		return st.Upload.Sent >= 3 && st.Deltas >= 1
+	})
+	st, _ := n.FleetStats()
+	t.Logf("fleet: %+v", st)
+	cons, err := js.OrderedConsumer(ctx, fleet.SamplesStream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, s, err := fleet.DecodeSample(m.Data())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Subject() != "fleet.samples.robot7" || h.Robot != "robot7" || h.Family != "street" || s.Right == nil || s.Prev == nil ||
+			s.Next == nil || s.Target.Intrinsics == nil || !(s.Baseline > 0) {
+			t.Errorf("sample %d on %s: header %+v", i, m.Subject(), h)
+		}
+	}
+	dc, err := js.OrderedConsumer(ctx, fleet.DeltasStream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := dc.Next(jetstream.FetchMaxWait(5 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := fleet.ParseDelta(m.Data())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Robot != "robot7" || d.Base != good.Digest || d.Samples < 1 || m.Subject() != "fleet.deltas.robot7" {
+		t.Errorf("delta on %s: robot %s base %s samples %d", m.Subject(), d.Robot, d.Base, d.Samples)
+	}
 }

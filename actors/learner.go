@@ -207,6 +207,9 @@ func (a *learnerActor) learn(ctx context.Context, diag func(*parallaxv1.Diagnost
 			failing = false
 			status(parallaxv1.DiagnosticStatus_OK, "adapting")
 		}
+		if checked {
+			a.publishDelta()
+		}
 		// Periodic checkpoints right after a passed drift check: the weights
 		// then are the checked ones, and nothing is discarded.
 		if checked && s.ckpt != "" && time.Since(s.lastSaveTime()) >= s.l.CheckpointEvery {

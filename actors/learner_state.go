@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -38,6 +39,9 @@ type learnerState struct {
 	truth     func(*msgs.Frame) *msgs.Frame
 	resumedAt int64       // steps of the checkpoint started from
 	fleet     *fleetState // fleet.model's follower, nil without
+	// pick receives the adapter's replay-buffer picks (fleet.upload's
+	// Uploader.Offer), nil without; set once the node has a connection.
+	pick atomic.Pointer[func(learner.Sample)]
 
 	// loop is held by the learning goroutine for its whole life: a
 	// restarted actor's goroutine waits for the previous one, and Node.Stop
@@ -124,6 +128,11 @@ func newLearnerState(l *launch.Launch, serving *perception.Model, ck *perception
 		DriftThreshold:   l.Learner.DriftThreshold,
 		AnomalyThreshold: l.Learner.AnomalyThreshold,
 		Partial:          l.Learner.Partial,
+		OnPick: func(p learner.Sample) {
+			if f := s.pick.Load(); f != nil {
+				(*f)(p)
+			}
+		},
 	}
 	if l.Learner.MinTranslation == 0 {
 		acfg.MinTranslation = -1 // 0 in the launch file turns the pose gate off

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/parallax-robotics/parallax/fleet"
 )
@@ -33,8 +34,8 @@ func TestDeployConfigs(t *testing.T) {
 		if err != nil {
 			t.Fatalf("server-%d.conf: %v", i, err)
 		}
-		if !o.JetStream || o.Cluster.Name != "parallax-fleet" || len(o.Routes) != 3 {
-			t.Errorf("server-%d.conf: jetstream %v cluster %q routes %d", i, o.JetStream, o.Cluster.Name, len(o.Routes))
+		if !o.JetStream || o.Cluster.Name != "parallax-fleet" || len(o.Routes) != 3 || o.LeafNode.Port != 7422 {
+			t.Errorf("server-%d.conf: jetstream %v cluster %q routes %d leaf port %d", i, o.JetStream, o.Cluster.Name, len(o.Routes), o.LeafNode.Port)
 		}
 	}
 	dir := t.TempDir()
@@ -148,5 +149,123 @@ func TestDeployConfigs(t *testing.T) {
 	}
 	if p, err := reg.Current(ctx, "street"); err != nil || p.Digest != vb.Digest || p.Revision != 2 {
 		t.Errorf("pointer after the robot's attempts: %+v %v", p, err)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func startConf(t *testing.T, o *server.Options) *server.Server {
+	t.Helper()
+	o.NoLog, o.NoSigs = true, true
+	s, err := server.NewServer(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	t.Cleanup(s.Shutdown)
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	return s
+}
+
+// TestDeployLeafUpload: a robot's leaf node (deploy/nats/leaf-robot.conf)
+// logged in to the cluster as robot7 (accounts.conf) carries the node's
+// sample uploads to the cluster's FLEET_SAMPLES stream; a sample published
+// as another robot never gets there.
+func TestDeployLeafUpload(t *testing.T) {
+	setPasswords(t)
+	dir := t.TempDir()
+	acc, err := os.ReadFile(filepath.Join("..", "deploy", "nats", "accounts.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "accounts.conf"), acc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port, leafPort := freePort(t), freePort(t)
+	conf := filepath.Join(dir, "hub.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("listen: 127.0.0.1:%d\nleafnodes {listen: 127.0.0.1:%d}\njetstream {store_dir: %q}\ninclude ./accounts.conf\n",
+		port, leafPort, filepath.Join(dir, "js"))), 0o644)
+	o, err := server.ProcessConfigFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startConf(t, o)
+	t.Setenv("FLEET_LEAF_URL", fmt.Sprintf("nats-leaf://robot7:pw-ROBOT7_PASSWORD@127.0.0.1:%d", leafPort))
+	lo, err := server.ProcessConfigFile(filepath.Join("..", "deploy", "nats", "leaf-robot.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo.Port = freePort(t)
+	leaf := startConf(t, lo)
+	deadline := time.Now().Add(10 * time.Second)
+	for leaf.NumLeafNodes() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the leaf node did not connect to the hub as robot7")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ctx := ctxT(t)
+	trainer := connect(t, fmt.Sprintf("nats://trainer:pw-TRAINER_PASSWORD@127.0.0.1:%d", port))
+	js, err := jetstream.New(trainer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fleet.EnsureSamples(ctx, js, fleet.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	robot, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", lo.Port), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer robot.Close()
+	d := testDrive(t, "synth://?seed=3&stereo=1&width=64&height=32")
+	u, err := fleet.NewUploader(robot, fleet.UploadConfig{Robot: "robot7", Retry: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		u.Offer(driveSample(t, d, i))
+	}
+	for deadline := time.Now().Add(20 * time.Second); u.Stats().Sent+u.Stats().Failed < 3 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	u.Close()
+	if st := u.Stats(); st.Sent != 3 {
+		t.Fatalf("robot7 through its leaf node: %+v, want 3 samples acknowledged", st)
+	}
+	other, err := fleet.EncodeSample(fleet.SampleHeader{Robot: "robot8"}, driveSample(t, d, 4), fleet.EncodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rjs, err := jetstream.New(robot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	_, err = rjs.Publish(pctx, fleet.SampleSubject("robot8"), other)
+	cancel()
+	if err == nil {
+		t.Error("robot7 published robot8's sample")
+	}
+	s, err := js.Stream(ctx, fleet.SamplesStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(fleet.SamplesPrefix+".>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 3 || info.State.Subjects["fleet.samples.robot7"] != 3 {
+		t.Errorf("stream holds %d samples (%v), want robot7's 3 only", info.State.Msgs, info.State.Subjects)
 	}
 }

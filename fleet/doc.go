@@ -22,6 +22,27 @@
 // The buckets are replicated (Replicas, 3 on a 3-server cluster): a server
 // of the cluster lost loses no acknowledged version or promotion.
 //
+// Samples up: a node's Uploader publishes the learner's replay-buffer picks
+// (EncodeSample: the frames as PNG or JPEG, intrinsics, stereo baseline,
+// pose when known, behind a checked header) to the JetStream stream
+// FLEET_SAMPLES on fleet.samples.<robot>, within a bandwidth budget (a
+// token bucket; picks over it are dropped so the learner never waits),
+// retrying each publish with the same message ID until it is acknowledged,
+// so a lost server loses no acknowledged sample and stores none twice.
+//
+// Models down: a Trainer (parallax fleet-train) takes the samples through
+// one durable pull consumer shared by every trainer (explicit acks; a
+// malformed sample is terminated with the reason), trains the family's
+// current version with learner's objectives and Trainer, and pushes and
+// promotes a version only when it beats the current one on held-out
+// samples (those whose stream sequence is a multiple of HoldOutEvery, so
+// every trainer agrees).
+//
+// Federated option: nodes publish weight deltas from the version they
+// adopted (EncodeDelta, on fleet.deltas.<robot>) instead of frames; the
+// Trainer's FedRound averages those made on the current version, weighted
+// by their samples (FedAvg, WeightedSum), into the next version.
+//
 // Package fleettest runs a real JetStream cluster of embedded servers for
 // tests.
 package fleet

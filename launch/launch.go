@@ -163,6 +163,20 @@ type Fleet struct {
 	// Poll is how often the pointer is also read directly, under the
 	// watch. It defaults to 10 seconds.
 	Poll time.Duration
+	// Upload publishes the learner's replay-buffer picks to the fleet's
+	// samples stream (fleet.samples.<Robot>) for off-board training. It
+	// defaults to false.
+	Upload bool
+	// Robot names this robot on the fleet's subjects; required with
+	// Upload or DeltaEvery.
+	Robot string
+	// Budget is the upload budget in bytes a second. It defaults to
+	// 524288 (512 KiB/s).
+	Budget int
+	// DeltaEvery, when above 0, publishes the learner's weight delta from
+	// the fleet version it started from this often (the federated option:
+	// no frame leaves the robot). It defaults to 0 (off).
+	DeltaEvery time.Duration
 }
 
 // Model is the depth network.

@@ -439,8 +439,10 @@ var params = []*Param{
 
 	{Name: "fleet", Type: "map", kind: kindMap,
 		Description: "Optional: follow a model family of the fleet's JetStream registry (needs nats.url with JetStream, and learner.adapt: the candidate is validated on the learner's held-out frames).",
-		open:        func(l *Launch, _ *Camera) { l.Fleet = &Fleet{Bucket: "parallax-models", Poll: 10 * time.Second} },
-		present:     func(l *Launch, _ *Camera) bool { return l.Fleet != nil }},
+		open: func(l *Launch, _ *Camera) {
+			l.Fleet = &Fleet{Bucket: "parallax-models", Poll: 10 * time.Second, Budget: 512 << 10}
+		},
+		present: func(l *Launch, _ *Camera) bool { return l.Fleet != nil }},
 	{Name: "fleet.model", Type: "string", kind: kindString, required: true,
 		Range: "1 to 64 of a-z 0-9 _ -, starting with a letter or digit", Description: "The model family followed: each version promoted to it (parallax model promote) is pulled, validated on this node's held-out frames, and served when not worse; a worse one is refused and reported on diagnostics.",
 		ptr: field(func(l *Launch, _ *Camera) *string {
@@ -472,6 +474,44 @@ var params = []*Param{
 		ptr: field(func(l *Launch, _ *Camera) *time.Duration {
 			if l.Fleet != nil {
 				return &l.Fleet.Poll
+			}
+			return nil
+		})},
+	{Name: "fleet.upload", Type: "bool", Default: "false", kind: kindBool,
+		Range: "true, false", Description: "Publish the learner's replay-buffer picks (frames as PNG, intrinsics, baseline, pose when known) to the JetStream stream FLEET_SAMPLES on fleet.samples.<fleet.robot>, within fleet.budget, for `parallax fleet-train`; picks over the budget are dropped, never queued.",
+		ptr: field(func(l *Launch, _ *Camera) *bool {
+			if l.Fleet != nil {
+				return &l.Fleet.Upload
+			}
+			return nil
+		})},
+	{Name: "fleet.robot", Type: "string", Default: `""`, kind: kindString,
+		Range: `"" or 1 to 64 of a-z 0-9 _ -, starting with a letter or digit`, Description: "This robot's name on the fleet's subjects (fleet.samples.<robot>, fleet.deltas.<robot>: what its NATS account may publish); required with fleet.upload or fleet.delta_every.",
+		ptr: field(func(l *Launch, _ *Camera) *string {
+			if l.Fleet != nil {
+				return &l.Fleet.Robot
+			}
+			return nil
+		}),
+		check: func(v any) error {
+			if s := *v.(*string); s != "" {
+				return checkFamily(s)
+			}
+			return nil
+		}},
+	{Name: "fleet.budget", Type: "int", Default: "524288", kind: kindInt, lo: 1024, hi: 1 << 30,
+		Range: "1024 to 1073741824", Description: "Upload budget in bytes a second (a token bucket with one second of burst).",
+		ptr: field(func(l *Launch, _ *Camera) *int {
+			if l.Fleet != nil {
+				return &l.Fleet.Budget
+			}
+			return nil
+		})},
+	{Name: "fleet.delta_every", Type: "duration", Default: "0s", kind: kindDuration, lo: 0, hi: float64(24 * time.Hour),
+		Range: "0 (off), or up to 24h", Description: "Federated option: publish the learner's weight delta (its weights minus the fleet version it started from, with the samples behind it) on fleet.deltas.<fleet.robot> this often; `parallax fleet-train --fedavg` averages them. 0: off.",
+		ptr: field(func(l *Launch, _ *Camera) *time.Duration {
+			if l.Fleet != nil {
+				return &l.Fleet.DeltaEvery
 			}
 			return nil
 		})},

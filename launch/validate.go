@@ -77,6 +77,9 @@ func (l *Launch) validate(pr *problems) {
 		if !l.Learner.Adapt {
 			pr.add(ErrInvalid, "fleet", "fleet models are validated on the learner's held-out frames: set learner.adapt: true")
 		}
+		if (l.Fleet.Upload || l.Fleet.DeltaEvery > 0) && l.Fleet.Robot == "" {
+			pr.add(ErrInvalid, "fleet.robot", "fleet.upload and fleet.delta_every publish on this robot's subjects: set fleet.robot")
+		}
 	}
 	l.validateViewer(pr)
 }

@@ -95,6 +95,11 @@ type AdaptConfig struct {
 	Partial bool
 	// Seed seeds the replay draws and block sampling. It defaults to 1.
 	Seed uint64
+	// OnPick, when set, is called (on Offer's goroutine) with each tuple
+	// the replay buffer takes: the tuples this robot found worth training
+	// on, which the fleet uploads for off-board training
+	// (fleet.Uploader.Offer). It must not block or change the frames.
+	OnPick func(Sample)
 }
 
 // Fill returns the configuration with defaults filled in.
@@ -414,6 +419,9 @@ func (a *Adapter) Offer(s Sample) (Offered, error) {
 	}
 	a.buf.Add(s)
 	a.fresh = &s
+	if a.cfg.OnPick != nil {
+		a.cfg.OnPick(s)
+	}
 	return o, nil
 }
 

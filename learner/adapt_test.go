@@ -389,3 +389,22 @@ func TestAdapterPartial(t *testing.T) {
 		}
 	}
 }
+
+// TestAdapterOnPick: OnPick sees exactly the tuples the replay buffer
+// takes (accepted and not held out), the frames the adapter trains on.
+func TestAdapterOnPick(t *testing.T) {
+	d := testDrive(t, adaptWorld)
+	var picks []Sample
+	a := newTestAdapter(t, AdaptConfig{Train: TrainConfig{Objective: Monodepth2{Mode: ModeStereo}}, HoldOutEvery: 3,
+		OnPick: func(s Sample) { picks = append(picks, s) }})
+	offerAndStep(t, a, d, 1, 13)
+	st := a.Stats()
+	if len(picks) == 0 || int64(len(picks)) != st.Accepted-st.HeldOut {
+		t.Fatalf("%d picks, %d accepted, %d held out: want the accepted tuples not held out", len(picks), st.Accepted, st.HeldOut)
+	}
+	for _, p := range picks {
+		if p.Target == nil || p.Prev == nil || p.Next == nil || p.Right == nil {
+			t.Errorf("a pick without its frames: %+v", p)
+		}
+	}
+}

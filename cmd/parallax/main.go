@@ -41,6 +41,7 @@ func commands() []command {
 		{"model list", "list model families, a family's versions, or its promotion history (--history)", runModelList},
 		{"model promote", "make a version the one every node of the family validates and serves", runModelPromote},
 		{"model rollback", "point a family back at the version it served before the current one", runModelRollback},
+		{"fleet-train", "train the fleet's shared model off board on the robots' samples (JetStream) and promote versions that beat the current one", runFleetTrain},
 		{"bench", "measure depth inference, adaptation steps, both at once and the node on this computer's CPU or GPU", runBench},
 		{"version", "print the version, commit, libtorch and device of this binary", runVersion},
 		{"completion", "print a shell completion script: parallax completion bash|zsh", runCompletion},
