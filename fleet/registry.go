@@ -294,7 +294,25 @@ func (r *Registry) Push(ctx context.Context, family string, ckpt []byte, v Versi
 	if err != nil {
 		return v, false, fmt.Errorf("fleet: push %s %s: %w", family, v.Short(), err)
 	}
-	return v, true, nil
+	// The Object Store answers metadata reads from any replica (direct
+	// get), and one that has not applied the put yet says there is no such
+	// version for a moment (seen with a server of the cluster down): wait
+	// until the version reads back, so that a Promote right after Push, by
+	// this process or by one it tells, finds it.
+	for wait := 50 * time.Millisecond; ; wait *= 2 {
+		_, err := r.Version(ctx, family, v.Digest)
+		if err == nil {
+			return v, true, nil
+		}
+		if !errors.Is(err, ErrNoVersion) || wait > 5*time.Second {
+			return v, true, fmt.Errorf("fleet: pushed %s %s but it does not read back: %w", family, v.Short(), err)
+		}
+		select {
+		case <-ctx.Done():
+			return v, true, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }
 
 // archSummary is a one-line description of an architecture.
@@ -511,7 +529,7 @@ func (r *Registry) History(ctx context.Context, family string) ([]Pointer, error
 // into the audit trail. It fails with ErrConflict when another promote or
 // rollback moved the pointer at the same time.
 func (r *Registry) Promote(ctx context.Context, family, digest, by, reason string) (Pointer, error) {
-	if _, err := r.Version(ctx, family, digest); err != nil {
+	if err := r.versionSettled(ctx, family, digest); err != nil {
 		return Pointer{}, err
 	}
 	cur, err := r.Current(ctx, family)
@@ -523,6 +541,25 @@ func (r *Registry) Promote(ctx context.Context, family, digest, by, reason strin
 	}
 	p := Pointer{Digest: digest, Action: ActionPromote, From: cur.Digest, By: by, Reason: reason, At: time.Now().UTC()}
 	return r.put(ctx, family, p, cur.Revision)
+}
+
+// versionSettled checks that a version exists, asking again for about a
+// second while the answer is "no such version": a replica that has not
+// applied a push made a moment ago says so (see Push), and a promotion
+// right after a push is the registry's usual order. A version that does
+// not exist costs the caller that second.
+func (r *Registry) versionSettled(ctx context.Context, family, digest string) error {
+	for wait := 50 * time.Millisecond; ; wait *= 2 {
+		_, err := r.Version(ctx, family, digest)
+		if !errors.Is(err, ErrNoVersion) || wait > time.Second {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }
 
 // Rollback points family back at the version current before the current

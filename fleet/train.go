@@ -527,20 +527,8 @@ func (t *Trainer) promote(ctx context.Context, score float64) (Version, error) {
 	if err != nil {
 		return v, err
 	}
-	// The Object Store answers metadata reads from any replica (direct
-	// get): one that has not applied the push yet says there is no such
-	// version for a moment (seen with a server of the cluster down).
-	for wait := 100 * time.Millisecond; ; wait *= 2 {
-		_, err = t.reg.Promote(ctx, t.cfg.Family, v.Digest, t.cfg.Name, reason)
-		if !errors.Is(err, ErrNoVersion) || wait > 5*time.Second {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return v, ctx.Err()
-		case <-time.After(wait):
-		}
-	}
+	// Push returns once the version reads back, so Promote finds it.
+	_, err = t.reg.Promote(ctx, t.cfg.Family, v.Digest, t.cfg.Name, reason)
 	if err != nil {
 		return v, err
 	}
