@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -173,6 +174,14 @@ type Registry struct {
 	obj    jetstream.ObjectStore
 	kv     jetstream.KeyValue
 	bucket string
+
+	// wrote is the last pointer revision this Registry wrote per family.
+	// KV reads are answered by any replica (direct get; a history
+	// consumer may sit on a follower), and one that has not applied a
+	// write yet answers from before it: reads wait for what this process
+	// wrote, so a rollback is in the history read right after it.
+	mu    sync.Mutex
+	wrote map[string]uint64
 }
 
 // Open binds the registry's buckets, creating them (cfg's replicas and
@@ -476,7 +485,13 @@ func (r *Registry) Current(ctx context.Context, family string) (Pointer, error) 
 	if err := CheckFamily(family); err != nil {
 		return Pointer{}, err
 	}
-	e, err := r.kv.Get(ctx, family)
+	var e jetstream.KeyValueEntry
+	err := r.readYourWrites(ctx, family, func() (rev uint64, err error) {
+		if e, err = r.kv.Get(ctx, family); err != nil {
+			return 0, err
+		}
+		return e.Revision(), nil
+	})
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return Pointer{}, fmt.Errorf("%w: %s was never promoted", ErrNoCurrent, family)
@@ -484,6 +499,32 @@ func (r *Registry) Current(ctx context.Context, family string) (Pointer, error) 
 		return Pointer{}, fmt.Errorf("fleet: current %s: %w", family, err)
 	}
 	return pointerOf(e)
+}
+
+// readYourWrites runs read, which returns the newest revision it saw,
+// again for up to two seconds while that is older than the last revision
+// this Registry wrote for family (see Registry.wrote).
+func (r *Registry) readYourWrites(ctx context.Context, family string, read func() (uint64, error)) error {
+	r.mu.Lock()
+	want := r.wrote[family]
+	r.mu.Unlock()
+	for wait := 25 * time.Millisecond; ; wait *= 2 {
+		rev, err := read()
+		if errors.Is(err, jetstream.ErrKeyNotFound) && want > 0 {
+			rev, err = 0, nil
+		}
+		if err != nil || rev >= want {
+			return err
+		}
+		if wait > 2*time.Second {
+			return fmt.Errorf("the registry answers revision %d, older than the %d written here", rev, want)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }
 
 func pointerOf(e jetstream.KeyValueEntry) (Pointer, error) {
@@ -504,7 +545,13 @@ func (r *Registry) History(ctx context.Context, family string) ([]Pointer, error
 	if err := CheckFamily(family); err != nil {
 		return nil, err
 	}
-	es, err := r.kv.History(ctx, family)
+	var es []jetstream.KeyValueEntry
+	err := r.readYourWrites(ctx, family, func() (rev uint64, err error) {
+		if es, err = r.kv.History(ctx, family); err != nil || len(es) == 0 {
+			return 0, err
+		}
+		return es[len(es)-1].Revision(), nil
+	})
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return nil, nil
@@ -623,5 +670,11 @@ func (r *Registry) put(ctx context.Context, family string, p Pointer, rev uint64
 		return p, fmt.Errorf("fleet: %s %s: %w", p.Action, family, err)
 	}
 	p.Revision = n
+	r.mu.Lock()
+	if r.wrote == nil {
+		r.wrote = map[string]uint64{}
+	}
+	r.wrote[family] = max(r.wrote[family], n)
+	r.mu.Unlock()
 	return p, nil
 }
