@@ -85,3 +85,8 @@ func (r *Remapper) Close() {}
 func SGBM(left, right Image, p SGBMParams) (Disparity, error) {
 	return Disparity{}, fmt.Errorf("%w (StereoSGBM: depth.method sgbm and parallax depth --method sgbm need OpenCV; --method mono works without it)", ErrNoOpenCV)
 }
+
+// Resize returns ErrNoOpenCV.
+func Resize(m Image, w, h int) (Image, error) {
+	return Image{}, fmt.Errorf("%w (resize)", ErrNoOpenCV)
+}

@@ -6,7 +6,12 @@ package cv
 // #include "shim.h"
 import "C"
 
-import "fmt"
+import (
+	"fmt"
+	"image"
+
+	"gocv.io/x/gocv"
+)
 
 // sgbm3Way is StereoSGBM::MODE_SGBM_3WAY.
 const sgbm3Way = 2
@@ -42,4 +47,36 @@ func SGBM(left, right Image, p SGBMParams) (Disparity, error) {
 		return Disparity{}, err
 	}
 	return fromFixed(left.Width, left.Height, fixed, p.MinDisparity), nil
+}
+
+// Resize resizes an 8-bit image to w x h with cv::resize: INTER_AREA when
+// shrinking (it averages, so fine texture does not alias into false
+// matches), INTER_LINEAR when enlarging.
+func Resize(m Image, w, h int) (Image, error) {
+	if err := m.check("input"); err != nil {
+		return Image{}, err
+	}
+	if w <= 0 || h <= 0 {
+		return Image{}, fmt.Errorf("%w: resizing to %dx%d", ErrImage, w, h)
+	}
+	if w == m.Width && h == m.Height {
+		return m, nil
+	}
+	typ := gocv.MatTypeCV8UC1
+	if m.Channels == 3 {
+		typ = gocv.MatTypeCV8UC3
+	}
+	src, err := gocv.NewMatFromBytes(m.Height, m.Width, typ, m.Pix)
+	if err != nil {
+		return Image{}, fmt.Errorf("%w: %v", ErrImage, err)
+	}
+	defer src.Close()
+	dst := gocv.NewMat()
+	defer dst.Close()
+	interp := gocv.InterpolationArea
+	if w > m.Width || h > m.Height {
+		interp = gocv.InterpolationLinear
+	}
+	gocv.Resize(src, &dst, image.Pt(w, h), 0, 0, interp)
+	return Image{Width: w, Height: h, Channels: m.Channels, Pix: dst.ToBytes()}, nil
 }
