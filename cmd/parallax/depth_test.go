@@ -1,0 +1,214 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"image/png"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/parallax-robotics/parallax/calibration/cv"
+	"github.com/parallax-robotics/parallax/camera/synth"
+	"github.com/parallax-robotics/parallax/internal/cvtest"
+	"github.com/parallax-robotics/parallax/internal/dispio"
+	"github.com/parallax-robotics/parallax/learner"
+	"github.com/parallax-robotics/parallax/msgs"
+)
+
+func readReport(t *testing.T, dir string) depthReport {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep depthReport
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func readMap(t *testing.T, path string) dispio.Map {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := dispio.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestDepthAloeMatchesPython: `parallax depth --method sgbm` on
+// Middlebury's aloe pair (real images with ground truth, from Debian's
+// opencv-doc) scores within 1 percentage point of python3-opencv's own
+// StereoSGBM with the same parameters (scripts/sgbm_reference.py), on
+// bad-2 over estimated pixels, bad-2 counting missing ones, and density;
+// the disparity PFM it writes scores the same when read back, its depth
+// PFM is fx*baseline/d, and the preview is a PNG of the image's width.
+func TestDepthAloeMatchesPython(t *testing.T) {
+	if !cv.Available {
+		t.Fatal("built without OpenCV: parallax depth --method sgbm needs it")
+	}
+	left, right, gt := cvtest.Aloe(t)
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	params := []string{"--num-disparities", "256", "--block-size", "5", "--uniqueness", "10", "--speckle-window", "100", "--speckle-range", "2"}
+	err := dispatch(context.Background(), append([]string{"depth", "--left", left, "--right", right, "--fx", "3740", "--baseline", "0.16",
+		"--gt", gt, "--out", dir}, params...), &out, &errb)
+	if err != nil {
+		t.Fatalf("%v\n%s%s", err, out.String(), errb.String())
+	}
+	t.Log(strings.TrimSpace(out.String()))
+	rep := readReport(t, dir)
+	if rep.Scores == nil || rep.Width != 1282 || rep.Height != 1110 {
+		t.Fatalf("report %+v", rep)
+	}
+
+	js, _ := json.Marshal(rep.SGBM)
+	cmd := exec.Command(cvtest.Python(t), filepath.Join("..", "..", "scripts", "sgbm_reference.py"), "--left", left, "--right", right, "--gt", gt, "--params", string(js))
+	cmd.Stderr = os.Stderr
+	raw, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("sgbm_reference.py: %v", err)
+	}
+	var ref struct {
+		Scores dispio.Scores `json:"scores"`
+	}
+	if err := json.Unmarshal(raw, &ref); err != nil {
+		t.Fatalf("sgbm_reference.py's output: %v\n%s", err, raw)
+	}
+	g, p := rep.Scores, ref.Scores
+	t.Logf("aloe SGBM: Go bad-1 %.2f%% bad-2 %.2f%% bad-3 %.2f%% EPE %.3f density %.2f%% bad-2 all %.2f%%; python bad-2 %.2f%% EPE %.3f density %.2f%% bad-2 all %.2f%%",
+		100*g.Bad1, 100*g.Bad2, 100*g.Bad3, g.EPE, 100*g.Density, 100*g.Bad2All, 100*p.Bad2, p.EPE, 100*p.Density, 100*p.Bad2All)
+	for _, c := range []struct {
+		name     string
+		go_, py_ float64
+	}{{"bad-2", g.Bad2, p.Bad2}, {"bad-2 counting missing", g.Bad2All, p.Bad2All}, {"density", g.Density, p.Density}} {
+		if math.Abs(c.go_-c.py_) > 0.01 {
+			t.Errorf("%s: Go %.2f%%, python3-opencv %.2f%%: more than 1 percentage point apart", c.name, 100*c.go_, 100*c.py_)
+		}
+	}
+	if g.Pixels != p.Pixels {
+		t.Errorf("ground truth: Go scores %d pixels, python %d", g.Pixels, p.Pixels)
+	}
+	if !(g.Bad2 < 0.1) {
+		t.Errorf("bad-2 %.2f%%: SGBM should match most of aloe within 2 px", 100*g.Bad2)
+	}
+
+	disp := readMap(t, filepath.Join(dir, "disparity.pfm"))
+	gtm := readMap(t, gt)
+	s, err := dispio.Score(disp, gtm, nil)
+	if err != nil || s != *g {
+		t.Errorf("disparity.pfm read back scores %+v (%v), the run %+v", s, err, *g)
+	}
+	// A disparity shifted by 3 px scores far worse: the agreement above is
+	// not two equally broken readings of the ground truth.
+	shifted := dispio.Map{Width: disp.Width, Height: disp.Height, Data: make([]float32, len(disp.Data))}
+	for i, v := range disp.Data {
+		shifted.Data[i] = v + 3
+	}
+	if s, _ := dispio.Score(shifted, gtm, nil); !(s.Bad2 > 0.5) {
+		t.Errorf("a disparity 3 px off scores bad-2 %.2f%%", 100*s.Bad2)
+	}
+	depth := readMap(t, filepath.Join(dir, "depth.pfm"))
+	for i, d := range disp.Data {
+		z := depth.Data[i]
+		if math.IsNaN(float64(d)) || d <= 0 {
+			if !math.IsNaN(float64(z)) {
+				t.Fatalf("pixel %d: no disparity but depth %g", i, z)
+			}
+			continue
+		}
+		if want := 3740 * 0.16 / float64(d); math.Abs(float64(z)-want) > 1e-4*want {
+			t.Fatalf("pixel %d: depth %g, want fx*B/d %g", i, z, want)
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "preview.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img, err := png.Decode(bytes.NewReader(data)); err != nil || img.Bounds().Dx() != 1282 || img.Bounds().Dy() <= 1110 {
+		t.Errorf("preview: %v, %v", err, img)
+	}
+}
+
+// TestDepthMono: --method mono on an image of another size than the
+// network's: depth comes back at the image's size, metric, close to the
+// synthetic world's truth (the built-in checkpoint was trained there).
+func TestDepthMono(t *testing.T) {
+	cfg, err := synth.ParseURL("synth://?stereo=1&width=400&height=150&seed=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := synth.NewWorld(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _ := w.Render(20)
+	dir := t.TempDir()
+	lp := filepath.Join(dir, "l.png")
+	if err := writePNG(lp, l); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if err := dispatch(context.Background(), []string{"depth", "--method", "mono", "--left", lp, "--out", dir}, &out, &errb); err != nil {
+		t.Fatalf("%v\n%s%s", err, out.String(), errb.String())
+	}
+	depth := readMap(t, filepath.Join(dir, "depth.pfm"))
+	if depth.Width != 400 || depth.Height != 150 {
+		t.Fatalf("depth %dx%d, want the image's 400x150", depth.Width, depth.Height)
+	}
+	m, err := learner.DepthMetrics(depth.Data, l.Truth.Depth, learner.EvalOptions{MinDepth: 0.1, MaxDepth: 80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("mono on a 400x150 synthetic frame: abs_rel %.3f, a1 %.3f", m.AbsRel, m.A1)
+	if m.Missing != 0 || !(m.AbsRel < 0.35) {
+		t.Errorf("abs_rel %.3f (%d missing): want under 0.35 and every pixel estimated", m.AbsRel, m.Missing)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "disparity.pfm")); err == nil {
+		t.Error("disparity.pfm written without fx and baseline")
+	}
+}
+
+func TestDepthErrors(t *testing.T) {
+	left, right, _ := cvtest.Aloe(t)
+	dir := t.TempDir()
+	small := filepath.Join(dir, "small.png")
+	if err := writePNG(small, &msgs.Frame{Width: 4, Height: 4, Pix: make([]byte, 48)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no right", []string{"--left", left, "--fx", "1", "--baseline", "1", "--out", dir}, "give --right"},
+		{"no fx", []string{"--left", left, "--right", right, "--out", dir}, "--fx and --baseline"},
+		{"both", []string{"--left", left, "--right", right, "--fx", "1", "--baseline", "1", "--calibration", "x.yaml", "--out", dir}, "not both"},
+		{"even block", []string{"--left", left, "--right", right, "--fx", "1", "--baseline", "1", "--block-size", "4", "--out", dir}, "block_size 4"},
+		{"method", []string{"--left", left, "--method", "stereo", "--out", dir}, `--method "stereo"`},
+		{"sizes", []string{"--left", left, "--right", small, "--fx", "1", "--baseline", "1", "--out", dir}, "a pair has one size"},
+		{"missing file", []string{"--left", filepath.Join(dir, "none.png"), "--right", right, "--fx", "1", "--baseline", "1", "--out", dir}, "none.png"},
+		{"not an image", []string{"--left", filepath.Join("..", "..", "go.mod"), "--right", right, "--fx", "1", "--baseline", "1", "--out", dir}, "go.mod"},
+		{"calibration", []string{"--left", left, "--right", right, "--calibration", filepath.Join("..", "..", "go.mod"), "--out", dir}, "--calibration"},
+	} {
+		var out, errb bytes.Buffer
+		err := dispatch(context.Background(), append([]string{"depth"}, c.args...), &out, &errb)
+		msg := errb.String()
+		if err != nil {
+			msg += err.Error()
+		}
+		if err == nil || !strings.Contains(msg, c.want) {
+			t.Errorf("%s: %v %q, want an error containing %q", c.name, err, msg, c.want)
+		}
+	}
+}
