@@ -9,9 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
+	"github.com/parallax-robotics/parallax/calibration"
 	"github.com/parallax-robotics/parallax/calibration/cv"
 	"github.com/parallax-robotics/parallax/camera/synth"
 	"github.com/parallax-robotics/parallax/internal/cvtest"
@@ -210,5 +212,69 @@ func TestDepthErrors(t *testing.T) {
 		if err == nil || !strings.Contains(msg, c.want) {
 			t.Errorf("%s: %v %q, want an error containing %q", c.name, err, msg, c.want)
 		}
+	}
+}
+
+// TestDepthCalibration: --calibration rectifies a distorted, rotated rig's
+// raw pair (the synthetic world's own calibration, as an OpenCV stereo
+// file) before matching: fx and the baseline come from the file, and the
+// depth is close to the true depth of the ideal rig's view, far closer
+// than matching the raw pair as if it were rectified.
+func TestDepthCalibration(t *testing.T) {
+	const ideal = "synth://?stereo=1&width=320&height=96&seed=11&style=suburb"
+	render := func(url string) (*msgs.Frame, *msgs.Frame, *synth.World) {
+		cfg, err := synth.ParseURL(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := synth.NewWorld(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, r := w.Render(30)
+		return l, r, w
+	}
+	truth, _, _ := render(ideal)
+	l, r, w := render(ideal + "&k1=-0.18&k2=0.05&p1=0.001&p2=-0.0008&right_yaw=0.8&right_pitch=-0.5&right_roll=0.4")
+	dir := t.TempDir()
+	lp, rp, cp := filepath.Join(dir, "l.png"), filepath.Join(dir, "r.png"), filepath.Join(dir, "stereo.yml")
+	for _, f := range []struct {
+		p string
+		f *msgs.Frame
+	}{{lp, l}, {rp, r}} {
+		if err := writePNG(f.p, f.f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := calibration.WriteFile(cp, calibration.FormatOpenCVYAML, w.Calibration()); err != nil {
+		t.Fatal(err)
+	}
+	median := func(args ...string) (float64, depthReport) {
+		out := t.TempDir()
+		var so, se bytes.Buffer
+		if err := dispatch(context.Background(), append([]string{"depth", "--left", lp, "--right", rp, "--num-disparities", "32", "--out", out}, args...), &so, &se); err != nil {
+			t.Fatalf("%v\n%s%s", err, so.String(), se.String())
+		}
+		depth := readMap(t, filepath.Join(out, "depth.pfm"))
+		var rel []float64
+		for i, g := range truth.Truth.Depth {
+			if v := float64(depth.Data[i]); g > 0.1 && g < 80 && !math.IsNaN(v) {
+				rel = append(rel, math.Abs(v-float64(g))/float64(g))
+			}
+		}
+		sort.Float64s(rel)
+		if len(rel) < len(truth.Truth.Depth)/2 {
+			t.Fatalf("%v: only %d pixels estimated", args, len(rel))
+		}
+		return rel[len(rel)/2], readReport(t, out)
+	}
+	rect, rep := median("--calibration", cp)
+	raw, _ := median("--fx", "185.6", "--baseline", "0.54")
+	t.Logf("per-pixel median abs_rel against the ideal view: rectified with --calibration %.4f, raw pair %.4f (fx %.2f, baseline %.4f)", rect, raw, rep.Fx, rep.Baseline)
+	if math.Abs(rep.Fx-185.6) > 0.01 || math.Abs(rep.Baseline-0.54) > 1e-6 {
+		t.Errorf("fx %g baseline %g from the file, want 185.6 and 0.54", rep.Fx, rep.Baseline)
+	}
+	if !(rect < 0.06) || !(raw > 2*rect) {
+		t.Errorf("median abs_rel rectified %.4f, raw %.4f: want the rectified under 0.06 and under half the raw", rect, raw)
 	}
 }
