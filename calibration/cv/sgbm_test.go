@@ -4,10 +4,13 @@ package cv
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/parallax-robotics/parallax/camera/synth"
 )
 
 // shiftedPair is a random-texture pair whose right view is the left one
@@ -145,5 +148,40 @@ func TestSGBMErrors(t *testing.T) {
 	}
 	if _, err := SGBM(Image{Width: 2, Height: 2, Channels: 2, Pix: make([]byte, 8)}, right, DefaultSGBM()); !errors.Is(err, ErrImage) {
 		t.Errorf("two channels: %v", err)
+	}
+}
+
+// BenchmarkSGBM times SGBM (3-way, the launch defaults: 64 disparities,
+// 5-pixel blocks; and with the WLS filter) on the synthetic world's stereo
+// pair at the network sizes the node runs: frames/s as fps.
+func BenchmarkSGBM(b *testing.B) {
+	for _, size := range [][2]int{{320, 96}, {640, 192}} {
+		cfg, err := synth.ParseURL(fmt.Sprintf("synth://?stereo=1&width=%d&height=%d&seed=11", size[0], size[1]))
+		if err != nil {
+			b.Fatal(err)
+		}
+		w, err := synth.NewWorld(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		l, r := w.Render(10)
+		li := Image{Width: l.Width, Height: l.Height, Channels: 3, Pix: l.Pix}
+		ri := Image{Width: r.Width, Height: r.Height, Channels: 3, Pix: r.Pix}
+		for _, wls := range []bool{false, true} {
+			p := DefaultSGBM()
+			name := fmt.Sprintf("%dx%d", size[0], size[1])
+			if wls {
+				p.WLSLambda = 8000
+				name += "/wls"
+			}
+			b.Run(name, func(b *testing.B) {
+				for b.Loop() {
+					if _, err := SGBM(li, ri, p); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "fps")
+			})
+		}
 	}
 }
