@@ -322,7 +322,7 @@ var params = []*Param{
 	{Name: "depth", Type: "map", kind: kindMap, Description: "How the stereo pair's depth is made (its stream group's depth method); mono cameras always use the network."},
 	{Name: "depth.method", Type: "string", Default: DepthMono, def: DepthMono, kind: kindString, enum: DepthMethods,
 		Range:       "mono, sgbm",
-		Description: "`mono`: the depth network on the left image. `sgbm`: OpenCV's semi-global block matching (3-way mode) on the rectified pair, metric depth fx*baseline/disparity at the frame's full size; pixels without a match are NaN in the 32FC1 map. `sgbm` needs a stereo pair and a build with OpenCV; odometry and the learner still use the network, whose depth also serves while the right camera is missing (`stereo.mono_after`).",
+		Description: "`mono`: the depth network on the left image. `sgbm`: OpenCV's semi-global block matching (3-way mode) on the rectified pair, at the model's input size (each view centre-cropped and resized as the network's input is), metric depth fx*baseline/disparity; pixels without a match are NaN in the 32FC1 map, never a made-up value. `sgbm` needs a stereo pair and a build with OpenCV; odometry and the learner still use the network, whose depth also serves while the right camera is missing (`stereo.mono_after`).",
 		ptr:         field(func(l *Launch, _ *Camera) *string { return &l.Depth.Method })},
 	{Name: "depth.sgbm", Type: "map", kind: kindMap, Description: "OpenCV StereoSGBM's parameters, for `depth.method: sgbm` (the others are OpenCV's stereo_match sample's)."},
 	{Name: "depth.sgbm.num_disparities", Type: "int", Default: "64", def: 64, kind: kindInt, lo: 16, hi: 1024, multiple: 16,
