@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	"image/draw"
 	_ "image/jpeg" // decoding without OpenCV (-tags nocv)
 	_ "image/png"
@@ -69,16 +70,8 @@ func runDepth(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	out := fs.String("out", "", "the folder written: disparity.pfm, depth.pfm, preview.png, report.json")
 	fs.short("o", "out")
 	gt := fs.String("gt", "", "ground-truth disparity to score against: PFM, KITTI 16-bit PNG (disp*256) or 8-bit PNG in pixels; 0, inf: unknown")
-	noc := fs.String("noc", "", "with --gt: a non-occlusion mask PNG (non-zero: scored) for scores on non-occluded pixels")
-	def := cv.DefaultSGBM()
-	nd := fs.Int("num-disparities", 0, "sgbm: disparities searched, a multiple of 16; 0: OpenCV's sample's width/8 rounded up to 16")
-	minD := fs.Int("min-disparity", def.MinDisparity, "sgbm: the smallest disparity searched")
-	bs := fs.Int("block-size", def.BlockSize, "sgbm: the odd matched block side, 1 to 11")
-	uniq := fs.Int("uniqueness", def.Uniqueness, "sgbm: the best match's margin over the second, percent")
-	sw := fs.Int("speckle-window", def.SpeckleWindow, "sgbm: the largest blob removed as speckle, pixels (0: off)")
-	sr := fs.Int("speckle-range", def.SpeckleRange, "sgbm: the largest disparity variation within a blob, pixels")
-	lambda := fs.Float64("wls-lambda", 0, "sgbm: filter with ximgproc's WLS filter of this lambda (8000 usual); 0: off")
-	sigma := fs.Float64("wls-sigma", def.WLSSigma, "sgbm: the WLS filter's colour sensitivity")
+	noc := fs.String("noc", "", "with --gt: a non-occlusion mask PNG (white, above half intensity: scored; Middlebury's mask0nocc.png) for scores on non-occluded pixels")
+	sgbmParams := sgbmFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -127,34 +120,20 @@ func runDepth(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	rep.Width, rep.Height = l.Width, l.Height
 
-	var disp, depth []float32 // disparity in px, depth in m; NaN: none
 	began := time.Now()
-	switch *method {
-	case methodSGBM:
-		p := def
-		p.NumDisparities, p.MinDisparity, p.BlockSize, p.Uniqueness = *nd, *minD, *bs, *uniq
-		p.SpeckleWindow, p.SpeckleRange, p.WLSLambda, p.WLSSigma = *sw, *sr, *lambda, *sigma
-		if p.NumDisparities == 0 {
-			p.NumDisparities = (l.Width/8 + 15) &^ 15 // OpenCV's stereo_match sample
-		}
-		if err := p.Validate(); err != nil {
+	var p *cv.SGBMParams
+	if *method == methodSGBM {
+		sp, err := sgbmParams(l.Width, 0)
+		if err != nil {
 			return usageErr(fs, err)
 		}
-		d, err := cv.SGBM(cv.Image{Width: l.Width, Height: l.Height, Channels: 3, Pix: l.Pix},
-			cv.Image{Width: r.Width, Height: r.Height, Channels: 3, Pix: r.Pix}, p)
-		if err != nil {
-			return fmt.Errorf("depth: %w", err)
-		}
-		rep.SGBM = &p
-		disp, depth = d.D, d.Depth(rep.Fx, rep.Baseline)
-	case methodMono:
-		if depth, rep.Model, err = monoDepthFile(ctx, l, *model, *device); err != nil {
-			return fmt.Errorf("depth: %w", err)
-		}
-		if rep.Fx > 0 {
-			disp = cv.Disparity{Width: l.Width, Height: l.Height, D: depth}.Depth(rep.Fx, rep.Baseline) // fx*B/z: the same division
-		}
+		p, rep.SGBM = &sp, &sp
 	}
+	disp, depth, name, err := estimatePair(ctx, l, r, p, *model, *device, rep.Fx, rep.Baseline)
+	if err != nil {
+		return fmt.Errorf("depth: %w", err)
+	}
+	rep.Model = name
 	rep.Seconds = time.Since(began).Seconds()
 	valid := 0
 	for _, v := range depth {
@@ -213,6 +192,56 @@ func runDepth(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stdout, "wrote  %s\n", *out)
 	return nil
+}
+
+// sgbmFlags adds SGBM's flags to fs; the returned function gives the
+// parameters for images of a width (num-disparities 0: ndisp when the
+// dataset gives one, rounded up to 16, else OpenCV's stereo_match sample's
+// width/8 rounded up to 16), validated.
+func sgbmFlags(fs *cmdFlags) func(width, ndisp int) (cv.SGBMParams, error) {
+	def := cv.DefaultSGBM()
+	nd := fs.Int("num-disparities", 0, "sgbm: disparities searched, a multiple of 16; 0: the dataset's ndisp, else OpenCV's sample's width/8, rounded up to 16")
+	minD := fs.Int("min-disparity", def.MinDisparity, "sgbm: the smallest disparity searched")
+	bs := fs.Int("block-size", def.BlockSize, "sgbm: the odd matched block side, 1 to 11")
+	uniq := fs.Int("uniqueness", def.Uniqueness, "sgbm: the best match's margin over the second, percent")
+	sw := fs.Int("speckle-window", def.SpeckleWindow, "sgbm: the largest blob removed as speckle, pixels (0: off)")
+	sr := fs.Int("speckle-range", def.SpeckleRange, "sgbm: the largest disparity variation within a blob, pixels")
+	lambda := fs.Float64("wls-lambda", 0, "sgbm: filter with ximgproc's WLS filter of this lambda (8000 usual); 0: off")
+	sigma := fs.Float64("wls-sigma", def.WLSSigma, "sgbm: the WLS filter's colour sensitivity")
+	return func(width, ndisp int) (cv.SGBMParams, error) {
+		p := def
+		p.NumDisparities, p.MinDisparity, p.BlockSize, p.Uniqueness = *nd, *minD, *bs, *uniq
+		p.SpeckleWindow, p.SpeckleRange, p.WLSLambda, p.WLSSigma = *sw, *sr, *lambda, *sigma
+		if p.NumDisparities == 0 {
+			if ndisp <= 0 {
+				ndisp = width / 8 // OpenCV's stereo_match sample
+			}
+			p.NumDisparities = min((ndisp+15)&^15, 1024)
+		}
+		return p, p.Validate()
+	}
+}
+
+// estimatePair runs a method on a rectified pair: SGBM with p (r must be
+// set), or, with p nil, the depth network on l (ckpt, device). It returns
+// the disparity in pixels (nil for mono without fx) and the depth in
+// metres, NaN where there is none, and the checkpoint's name for mono.
+func estimatePair(ctx context.Context, l, r *msgs.Frame, p *cv.SGBMParams, ckpt, device string, fx, baseline float64) (disp, depth []float32, model string, err error) {
+	if p != nil {
+		d, err := cv.SGBM(cv.Image{Width: l.Width, Height: l.Height, Channels: 3, Pix: l.Pix},
+			cv.Image{Width: r.Width, Height: r.Height, Channels: 3, Pix: r.Pix}, *p)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		return d.D, d.Depth(fx, baseline), "", nil
+	}
+	if depth, model, err = monoDepthFile(ctx, l, ckpt, device); err != nil {
+		return nil, nil, "", err
+	}
+	if fx > 0 {
+		disp = cv.Disparity{Width: l.Width, Height: l.Height, D: depth}.Depth(fx, baseline) // fx*B/z: the same division
+	}
+	return disp, depth, model, nil
 }
 
 // writeOut writes one output file atomically and lists it in the report.
@@ -405,7 +434,7 @@ func scoreFiles(est dispio.Map, gtPath, nocPath string) (all, noc *dispio.Scores
 	return all, &n, nil
 }
 
-// readMask reads a mask PNG: non-zero pixels are kept.
+// readMask reads a mask PNG: pixels above half intensity (white) are kept.
 func readMask(path string, w, h int) ([]bool, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -422,8 +451,10 @@ func readMask(path string, w, h int) ([]bool, error) {
 	mask := make([]bool, w*h)
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
-			r, g, bl, _ := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
-			mask[y*w+x] = r|g|bl != 0
+			// Above half intensity: Middlebury's mask0nocc.png marks
+			// non-occluded pixels 255, occluded ones 128, unknown 0.
+			gr := color.GrayModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.Gray)
+			mask[y*w+x] = gr.Y > 128
 		}
 	}
 	return mask, nil
