@@ -67,7 +67,7 @@ func runDepth(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	method := fs.String("method", methodSGBM, "sgbm (OpenCV's StereoSGBM, 3-way) or mono (the depth network on the left image)")
 	model := fs.String("model", "", "mono: the checkpoint; default: the built-in demo checkpoint (trained on the synthetic world)")
 	device := fs.String("device", "cpu", "mono: torch device, cpu or cuda[:N]")
-	out := fs.String("out", "", "the folder written: disparity.pfm, depth.pfm, preview.png, report.json")
+	out := fs.String("out", "", "the folder written: disparity.pfm, depth.pfm, depth.tiff (32-bit float), preview.png, report.json")
 	fs.short("o", "out")
 	gt := fs.String("gt", "", "ground-truth disparity to score against: PFM, KITTI 16-bit PNG (disp*256) or 8-bit PNG in pixels; 0, inf: unknown")
 	noc := fs.String("noc", "", "with --gt: a non-occlusion mask PNG (white, above half intensity: scored; Middlebury's mask0nocc.png) for scores on non-occluded pixels")
@@ -151,6 +151,9 @@ func runDepth(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	dm := dispio.Map{Width: l.Width, Height: l.Height, Data: depth}
 	if err := write("depth.pfm")(dispio.EncodePFM(dm)); err != nil {
+		return err
+	}
+	if err := write("depth.tiff")(dispio.EncodeTIFF(dm)); err != nil {
 		return err
 	}
 	if disp != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"image/png"
 	"math"
 	"os"
@@ -54,7 +55,8 @@ func readMap(t *testing.T, path string) dispio.Map {
 // StereoSGBM with the same parameters (scripts/sgbm_reference.py), on
 // bad-2 over estimated pixels, bad-2 counting missing ones, and density;
 // the disparity PFM it writes scores the same when read back, its depth
-// PFM is fx*baseline/d, and the preview is a PNG of the image's width.
+// PFM is fx*baseline/d, OpenCV reads its depth TIFF as the same float map,
+// and the preview is a PNG of the image's width.
 func TestDepthAloeMatchesPython(t *testing.T) {
 	if !cv.Available {
 		t.Fatal("built without OpenCV: parallax depth --method sgbm needs it")
@@ -132,6 +134,32 @@ func TestDepthAloeMatchesPython(t *testing.T) {
 		if want := 3740 * 0.16 / float64(d); math.Abs(float64(z)-want) > 1e-4*want {
 			t.Fatalf("pixel %d: depth %g, want fx*B/d %g", i, z, want)
 		}
+	}
+	// depth.tiff is the same map, as OpenCV (libtiff) reads it.
+	cmd = exec.Command(cvtest.Python(t), "-c", `import sys, cv2, numpy as np
+a = cv2.imread(sys.argv[1], cv2.IMREAD_UNCHANGED)
+print(a.dtype, a.shape[1], a.shape[0], int(np.isnan(a).sum()), float(np.nanmedian(a)))`, filepath.Join(dir, "depth.tiff"))
+	cmd.Stderr = os.Stderr
+	raw, err = cmd.Output()
+	if err != nil {
+		t.Fatalf("reading depth.tiff with cv2: %v", err)
+	}
+	var nans int
+	var med float64
+	var dtype string
+	var tw, th int
+	if _, err := fmt.Sscan(string(raw), &dtype, &tw, &th, &nans, &med); err != nil {
+		t.Fatalf("cv2's reading of depth.tiff: %q: %v", raw, err)
+	}
+	var finite []float64
+	for _, z := range depth.Data {
+		if !math.IsNaN(float64(z)) {
+			finite = append(finite, float64(z))
+		}
+	}
+	sort.Float64s(finite)
+	if want := finite[len(finite)/2]; dtype != "float32" || tw != 1282 || th != 1110 || nans != len(depth.Data)-len(finite) || math.Abs(med-want) > 1e-3*want {
+		t.Errorf("cv2 reads depth.tiff as %s %dx%d with %d NaN, median %g; depth.pfm has %d NaN, median about %g", dtype, tw, th, nans, med, len(depth.Data)-len(finite), want)
 	}
 	data, err := os.ReadFile(filepath.Join(dir, "preview.png"))
 	if err != nil {

@@ -210,3 +210,43 @@ func FuzzDecodePNG(f *testing.F) {
 		}
 	})
 }
+
+func TestTIFFRoundTrip(t *testing.T) {
+	m := sample()
+	data, err := EncodeTIFF(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeTIFF(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Width != m.Width || got.Height != m.Height {
+		t.Fatalf("size %dx%d", got.Width, got.Height)
+	}
+	for i := range m.Data {
+		if !same(got.Data[i], m.Data[i]) {
+			t.Errorf("value %d: %g, want %g", i, got.Data[i], m.Data[i])
+		}
+	}
+	bad := append([]byte(nil), data...)
+	bad[8+2+12*10+8] = 1 // SampleFormat 1: unsigned integers
+	if _, err := DecodeTIFF(bad); !errors.Is(err, ErrFormat) {
+		t.Errorf("integer TIFF: %v", err)
+	}
+	if _, err := DecodeTIFF(data[:40]); !errors.Is(err, ErrFormat) {
+		t.Errorf("cut TIFF: %v", err)
+	}
+}
+
+func FuzzDecodeTIFF(f *testing.F) {
+	good, _ := EncodeTIFF(sample())
+	f.Add(good)
+	f.Add([]byte("II*\x00\x08\x00\x00\x00\x00\x00"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := DecodeTIFF(data)
+		if err == nil && len(m.Data) != m.Width*m.Height {
+			t.Fatalf("%d values for %dx%d", len(m.Data), m.Width, m.Height)
+		}
+	})
+}
