@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/parallax-robotics/parallax/learner"
 	"github.com/parallax-robotics/parallax/msgs"
 	"github.com/parallax-robotics/parallax/msgs/foxglove"
+	"github.com/parallax-robotics/parallax/perception"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -175,5 +177,77 @@ func TestNodeSGBMDepth(t *testing.T) {
 	}
 	if nanBand < 60*h || finite < (w-64)*h/2 {
 		t.Errorf("published map: %d NaN in the left 64 columns, %d finite elsewhere: want the unmatched band NaN and most of the rest estimated", nanBand, finite)
+	}
+}
+
+// TestSGBMDepthMethod: sgbm on frames larger than the model (640x240 for a
+// 320x96 model: cropped to the model's aspect and resized, as the network
+// sees them) gives a map of the model's size with the crop's intrinsics,
+// metric against the truth seen through the same crop; a set without its
+// right frame gets the network's depth; the motion comes from the pose
+// network either way.
+func TestSGBMDepthMethod(t *testing.T) {
+	est := newEstimator(t)
+	cfg, err := synth.ParseURL("synth://?stereo=1&width=640&height=240&seed=11&style=suburb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := synth.NewWorld(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := parseLaunch(t, "cameras:\n- {name: left, url: 'synth://?stereo=1', role: left}\n- {name: right, url: 'synth://?stereo=1', role: right}\ndepth: {method: sgbm}\n")
+	m, err := groupDepth(l, []string{"left", "right"}, map[string]float64{"right": 0.54})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := groupDepth(l, []string{"left", "right"}, nil); err == nil || !strings.Contains(err.Error(), "baseline") {
+		t.Errorf("no baseline: %v", err)
+	}
+	seq := est.Sequence()
+	defer seq.Close()
+	for i := 0; i < 3; i++ {
+		left, right := w.Render(i)
+		set := &FrameSet{Frames: []*msgs.Frame{left, right}}
+		if i == 2 {
+			set.Frames = set.Frames[:1] // the right camera silent
+		}
+		e, err := m.estimate(seq, set, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Depth.Width != testW || e.Depth.Height != testH || e.Depth.Intrinsics == nil {
+			t.Fatalf("set %d: depth %dx%d, intrinsics %v: want the model's 320x96 with the crop's", i, e.Depth.Width, e.Depth.Height, e.Depth.Intrinsics)
+		}
+		if want := perception.CropIntrinsics(left.Intrinsics, 640, 240, testW, testH); *e.Depth.Intrinsics != *want {
+			t.Errorf("set %d: intrinsics %+v, want %+v", i, *e.Depth.Intrinsics, *want)
+		}
+		if (i == 0) != (e.Motion == nil) {
+			t.Errorf("set %d: motion %v", i, e.Motion)
+		}
+		nan := 0
+		for _, v := range e.Depth.Depth {
+			if math.IsNaN(float64(v)) {
+				nan++
+			}
+		}
+		if i == 2 {
+			if nan != 0 {
+				t.Errorf("the mono fallback has %d NaN pixels", nan)
+			}
+			continue
+		}
+		gt, err := learner.GroundTruthDepth(left, testW, testH)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mt, err := learner.DepthMetrics(e.Depth.Depth, gt, learner.EvalOptions{MinDepth: 0.1, MaxDepth: 80})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("set %d: sgbm abs_rel %.4f over %d pixels, %d missing", i, mt.AbsRel, mt.Pixels, mt.Missing)
+		if !(mt.AbsRel < 0.1) || nan < testH*48 {
+			t.Errorf("set %d: abs_rel %.4f, %d NaN: want metric depth and the unmatched left band NaN", i, mt.AbsRel, nan)
+		}
 	}
 }
