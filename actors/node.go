@@ -75,6 +75,7 @@ type Node struct {
 	modelAt string                 // the checkpoint file loaded, "" for random init
 	ckpt    *perception.Checkpoint // the checkpoint the node started from
 	est     *perception.Estimator
+	depths  []depthMethod // per stream group (groups), depth.go
 	learn   *learnerState
 	rig     *msgs.Rig
 	feeds   map[string]*camera.Feed
@@ -120,6 +121,14 @@ func (n *Node) Start() (err error) {
 	baselines, err := n.openCameras(l)
 	if err != nil {
 		return err
+	}
+	n.depths = nil
+	for _, g := range groups(l) {
+		m, err := groupDepth(l, g, baselines)
+		if err != nil {
+			return err
+		}
+		n.depths = append(n.depths, m)
 	}
 	dev, err := perception.ParseDevice(l.Device)
 	if err != nil {

@@ -41,9 +41,9 @@ func (a *nodeActor) spawn(ctx actor.Context) {
 	next := map[string]*actor.PID{} // camera -> where its frames go
 	paired := map[string]bool{}     // cameras whose frames go to sync
 	for i, g := range groups(l) {
-		odom := i == 0
+		odom, depth := i == 0, n.depths[i]
 		perc := spawnNamed(ctx, actor.PropsFromProducer(func() actor.Actor {
-			return &perceptionActor{name: g[0], height: cameraHeight(l, g), est: n.est, odom: odom, out: out, diag: diag, result: n.onResult, c: &n.c}
+			return &perceptionActor{name: g[0], height: cameraHeight(l, g), est: n.est, depth: depth, odom: odom, out: out, diag: diag, result: n.onResult, c: &n.c}
 		}), "perception/"+g[0])
 		if i == 0 && n.learn != nil {
 			// The first group also feeds the online learner.

@@ -23,7 +23,8 @@ type perceptionActor struct {
 	name   string  // the group's reference camera, for diagnostics
 	height float64 // a mono camera's camera_height (scale.go), 0: none
 	est    *perception.Estimator
-	odom   bool // chain poses into odometry
+	depth  depthMethod // the group's depth method (depth.go); nil: the network
+	odom   bool        // chain poses into odometry
 	out    *fanout
 	diag   *actor.PID
 	result func(r *msgs.Result) func() // the node's hook: observes r, returns what runs once every sink is done
@@ -76,6 +77,10 @@ func (a *perceptionActor) stop() {
 func (a *perceptionActor) infer(ctx context.Context, report func(*parallaxv1.DiagnosticStatus)) {
 	seq := a.est.Sequence()
 	defer seq.Close()
+	method := a.depth
+	if method == nil {
+		method = monoDepth{}
+	}
 	odom := msgs.Identity()
 	var n uint64
 	failing := false
@@ -89,7 +94,7 @@ func (a *perceptionActor) infer(ctx context.Context, report func(*parallaxv1.Dia
 			return
 		}
 		began := time.Now()
-		est, err := seq.Next(set.Ref(), a.odom)
+		est, err := method.estimate(seq, set, a.odom)
 		if err != nil {
 			if ctx.Err() != nil {
 				return

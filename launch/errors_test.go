@@ -50,6 +50,12 @@ func TestParseValid(t *testing.T) {
 		{"recordings", "cameras: [{name: a, url: 'mcap://drives/a.mcap'}, {name: b, url: 'kitti:///data/kitti/0001', fps: 10}]",
 			func(l *Launch) bool { return len(l.Cameras) == 2 }},
 		{"sync tolerance", stereoRig + "  # end\n", func(l *Launch) bool { return l.Stereo.SyncTolerance.String() == "10ms" }},
+		{"sgbm", stereoRig + "depth:\n  method: sgbm\n  sgbm: {num_disparities: 128, wls_lambda: 8000}\n", func(l *Launch) bool {
+			return l.Depth.Method == DepthSGBM && l.Depth.SGBM.NumDisparities == 128 && l.Depth.SGBM.BlockSize == 5 && l.Depth.SGBM.WLSLambda == 8000 && l.Depth.SGBM.WLSSigma == 1.5
+		}},
+		{"depth defaults", stereoRig, func(l *Launch) bool {
+			return l.Depth.Method == DepthMono && l.Depth.SGBM.NumDisparities == 64 && l.Depth.SGBM.Uniqueness == 10 && l.Depth.SGBM.SpeckleWindow == 100
+		}},
 		{"serve defaults", "serve:\ncameras: [{name: c, url: synth://}]", func(l *Launch) bool {
 			return l.Serve != nil && l.Serve.World == "synth://?stereo=1" && l.Serve.Listen == "127.0.0.1:8554"
 		}},
@@ -104,6 +110,10 @@ func TestParseErrors(t *testing.T) {
 		{"bad duration", strings.Replace(stereoRig, "{baseline: 0.54}", "\n  baseline: 0.54\n  sync_tolerance: 10", 1), []want{{13, "stereo.sync_tolerance", ErrType, "want a duration with a unit"}}},
 		{"duration out of range", "cameras: [{name: a, url: synth://, role: left}, {name: b, url: synth://, role: right}]\nstereo:\n  sync_tolerance: 2s\n",
 			[]want{{3, "stereo.sync_tolerance", ErrInvalid, "2s is out of range: want 0 to 1s"}}},
+		{"sgbm without a pair", "cameras: [{name: c, url: synth://}]\ndepth: {method: sgbm}\n", []want{{2, "depth.method", ErrInvalid, "sgbm matches a stereo pair"}}},
+		{"depth method", stereoRig + "depth: {method: stereo}\n", []want{{12, "depth.method", ErrInvalid, `"stereo" is not one of mono, sgbm`}}},
+		{"sgbm even block", stereoRig + "depth:\n  method: sgbm\n  sgbm: {block_size: 4, num_disparities: 40}\n", []want{
+			{14, "depth.sgbm.block_size", ErrInvalid, "4 is even"}, {14, "depth.sgbm.num_disparities", ErrInvalid, "not a multiple of 16"}}},
 		{"no cameras", "namespace: x\n", []want{{0, "cameras", ErrMissing, "at least one camera is required"}}},
 		{"empty cameras", "cameras: []\n", []want{{1, "cameras", ErrMissing, "at least one camera is required"}}},
 		{"missing url", "cameras:\n  - name: c\n", []want{{2, "cameras[0].url", ErrMissing, "required"}}},

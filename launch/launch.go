@@ -47,6 +47,8 @@ type Launch struct {
 	Serve *Serve
 	// Model is the depth network.
 	Model Model
+	// Depth says how the stereo pair's depth is made.
+	Depth Depth
 	// Device is where the networks run: "auto", "cpu", "cuda" or "cuda:N".
 	// It defaults to "auto" (the first CUDA device if there is one, else cpu).
 	Device string
@@ -197,6 +199,53 @@ type Model struct {
 	MinDepth, MaxDepth float64
 	// Size is the network size, "small" or "default". It defaults to "small".
 	Size string
+}
+
+// Depth says how the stereo pair's depth is made: the depth method of its
+// stream group. Mono cameras always use the network (model).
+type Depth struct {
+	// Method is DepthMono (the depth network on the left image) or
+	// DepthSGBM (OpenCV's semi-global block matching on the rectified
+	// pair, metric through the baseline; pixels without a match are NaN).
+	// DepthSGBM needs a stereo pair. It defaults to DepthMono.
+	Method string
+	// SGBM holds SGBM's parameters (used with Method DepthSGBM).
+	SGBM SGBM
+}
+
+// Depth methods (depth.method).
+const (
+	// DepthMono is the depth network on the reference image.
+	DepthMono = "mono"
+	// DepthSGBM is OpenCV's StereoSGBM on the rectified pair.
+	DepthSGBM = "sgbm"
+)
+
+// SGBM holds OpenCV StereoSGBM's parameters (calibration/cv.SGBMParams);
+// the others are OpenCV's stereo_match sample's (P1 8*3*block², P2
+// 32*3*block², disp12MaxDiff 1, preFilterCap 63).
+type SGBM struct {
+	// NumDisparities is how many disparities are searched (0 to N-1
+	// pixels), a multiple of 16. It defaults to 64.
+	NumDisparities int
+	// BlockSize is the matched block's odd side in pixels. It defaults to 5.
+	BlockSize int
+	// Uniqueness is the margin in percent by which the best match must beat
+	// the second: ambiguous pixels become NaN. It defaults to 10.
+	Uniqueness int
+	// SpeckleWindow is the largest blob (pixels) of disparities differing
+	// from its surroundings that is removed as noise; 0 turns speckle
+	// filtering off. It defaults to 100.
+	SpeckleWindow int
+	// SpeckleRange is the largest disparity variation within a blob, in
+	// pixels. It defaults to 2.
+	SpeckleRange int
+	// WLSLambda > 0 filters the disparity with ximgproc's WLS filter
+	// (8000 usual), which fills most holes with smoothed values. It
+	// defaults to 0: off.
+	WLSLambda float64
+	// WLSSigma is the WLS filter's colour sensitivity. It defaults to 1.5.
+	WLSSigma float64
 }
 
 // Topics says what is published on NATS.

@@ -77,6 +77,9 @@ var (
 	sizes       = []string{"small", "default"}
 	natsSchemes = []string{"nats", "tls", "ws", "wss"}
 	learnModes  = []string{"auto", "mono", "stereo", "both"}
+	// DepthMethods are the depth methods of a stereo pair; package actors
+	// registers one implementation per name (its test checks they agree).
+	DepthMethods = []string{DepthMono, DepthSGBM}
 )
 
 // field makes a parameter's accessor from a typed one: it returns nil (an
@@ -315,6 +318,40 @@ var params = []*Param{
 	{Name: "model.size", Type: "string", Default: "small", def: "small", kind: kindString, enum: sizes,
 		Range: "small, default", Description: "Network size: small runs in real time on CPU; default is the full Monodepth2-like net.",
 		ptr: field(func(l *Launch, _ *Camera) *string { return &l.Model.Size })},
+
+	{Name: "depth", Type: "map", kind: kindMap, Description: "How the stereo pair's depth is made (its stream group's depth method); mono cameras always use the network."},
+	{Name: "depth.method", Type: "string", Default: DepthMono, def: DepthMono, kind: kindString, enum: DepthMethods,
+		Range:       "mono, sgbm",
+		Description: "`mono`: the depth network on the left image. `sgbm`: OpenCV's semi-global block matching (3-way mode) on the rectified pair, at the model's input size (each view centre-cropped and resized as the network's input is), metric depth fx*baseline/disparity; pixels without a match are NaN in the 32FC1 map, never a made-up value. `sgbm` needs a stereo pair and a build with OpenCV; odometry and the learner still use the network, whose depth also serves while the right camera is missing (`stereo.mono_after`).",
+		ptr:         field(func(l *Launch, _ *Camera) *string { return &l.Depth.Method })},
+	{Name: "depth.sgbm", Type: "map", kind: kindMap, Description: "OpenCV StereoSGBM's parameters, for `depth.method: sgbm` (the others are OpenCV's stereo_match sample's)."},
+	{Name: "depth.sgbm.num_disparities", Type: "int", Default: "64", def: 64, kind: kindInt, lo: 16, hi: 1024, multiple: 16,
+		Range: "16 to 1024, a multiple of 16", Description: "Disparities searched, 0 to N-1 pixels: points nearer than fx*baseline/(N-1) are not seen, and the left N pixels of each row have no match (NaN).",
+		ptr: field(func(l *Launch, _ *Camera) *int { return &l.Depth.SGBM.NumDisparities })},
+	{Name: "depth.sgbm.block_size", Type: "int", Default: "5", def: 5, kind: kindInt, lo: 1, hi: 11,
+		Range: "odd, 1 to 11", Description: "Side of the matched block in pixels (P1 and P2 follow it: 8*3*size², 32*3*size²).",
+		ptr: field(func(l *Launch, _ *Camera) *int { return &l.Depth.SGBM.BlockSize }),
+		check: func(v any) error {
+			if *v.(*int)%2 == 0 {
+				return fmt.Errorf("%d is even: want an odd block side", *v.(*int))
+			}
+			return nil
+		}},
+	{Name: "depth.sgbm.uniqueness", Type: "int", Default: "10", def: 10, kind: kindInt, lo: 0, hi: 100,
+		Range: "0 to 100 (percent)", Description: "Margin by which the best match must beat the second best; ambiguous pixels become NaN.",
+		ptr: field(func(l *Launch, _ *Camera) *int { return &l.Depth.SGBM.Uniqueness })},
+	{Name: "depth.sgbm.speckle_window", Type: "int", Default: "100", def: 100, kind: kindInt, lo: 0, hi: 100000,
+		Range: "0 (off) to 100000 pixels", Description: "Largest blob of disparities differing from its surroundings that is removed as noise (NaN).",
+		ptr: field(func(l *Launch, _ *Camera) *int { return &l.Depth.SGBM.SpeckleWindow })},
+	{Name: "depth.sgbm.speckle_range", Type: "int", Default: "2", def: 2, kind: kindInt, lo: 0, hi: 1024,
+		Range: "0 to 1024 pixels", Description: "Largest disparity variation within one blob of the speckle filter.",
+		ptr: field(func(l *Launch, _ *Camera) *int { return &l.Depth.SGBM.SpeckleRange })},
+	{Name: "depth.sgbm.wls_lambda", Type: "float", Default: "0", def: 0.0, kind: kindFloat, lo: 0, hi: 1e6,
+		Range: "0 (off) to 1e6", Description: "Filter the disparity with OpenCV ximgproc's weighted-least-squares filter guided by the left image (8000 is usual): it fills most holes with smoothed values, so far fewer pixels are NaN. Costs a second (right-view) matching.",
+		ptr: field(func(l *Launch, _ *Camera) *float64 { return &l.Depth.SGBM.WLSLambda })},
+	{Name: "depth.sgbm.wls_sigma", Type: "float", Default: "1.5", def: 1.5, kind: kindFloat, lo: 0.01, hi: 100,
+		Range: "0.01 to 100", Description: "The WLS filter's colour sensitivity (0.8 to 2 usual).",
+		ptr: field(func(l *Launch, _ *Camera) *float64 { return &l.Depth.SGBM.WLSSigma })},
 
 	{Name: "device", Type: "string", Default: "auto", def: "auto", kind: kindString,
 		Range: "auto, cpu, cuda, cuda:N", Description: "Where the networks run; auto picks the first CUDA device when there is one.",

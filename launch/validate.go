@@ -59,6 +59,9 @@ func (l *Launch) validate(pr *problems) {
 	}
 	l.validateCameras(pr)
 	l.validateStereo(pr)
+	if l.Depth.Method == DepthSGBM && l.Stereo == nil && !pr.bad["depth.method"] {
+		pr.add(ErrInvalid, "depth.method", "sgbm matches a stereo pair: give cameras with roles left and right, or use mono")
+	}
 	if l.Model.MinDepth >= l.Model.MaxDepth && !pr.bad["model.min_depth"] && !pr.bad["model.max_depth"] {
 		key := "model.max_depth"
 		if lineOf(l.lines, "model.min_depth") > lineOf(l.lines, key) {

@@ -76,13 +76,19 @@ type Metrics struct {
 	// Pixels counts the evaluated pixels; Images the images averaged.
 	Pixels int `json:"pixels"`
 	Images int `json:"images"`
+	// Missing counts the pixels with ground truth in range but no
+	// estimate (a NaN prediction: SGBM's unmatched pixels); they are
+	// left out of every other figure.
+	Missing int `json:"missing,omitempty"`
 }
 
 // DepthMetrics compares one predicted depth map with its ground truth, both
 // row-major of the same size, in metres. Only pixels whose ground truth is
 // strictly inside (MinDepth, MaxDepth) count (0 marks unknown truth); the
 // prediction is median-scaled when asked and then clamped to the range,
-// in Monodepth2's order.
+// in Monodepth2's order. A NaN prediction is "no estimate" (the node's
+// convention for pixels stereo matching could not match): such pixels are
+// skipped and counted in Missing; an infinite one is an error.
 func DepthMetrics(pred, gt []float32, opts EvalOptions) (Metrics, error) {
 	o, err := opts.fill()
 	if err != nil {
@@ -93,19 +99,27 @@ func DepthMetrics(pred, gt []float32, opts EvalOptions) (Metrics, error) {
 	}
 	p := make([]float64, 0, len(gt))
 	g := make([]float64, 0, len(gt))
+	missing := 0
 	for i, v := range gt {
 		gv := float64(v)
 		if !(gv > o.MinDepth && gv < o.MaxDepth) {
 			continue
 		}
 		pv := float64(pred[i])
-		if math.IsNaN(pv) || math.IsInf(pv, 0) {
+		if math.IsNaN(pv) {
+			missing++
+			continue
+		}
+		if math.IsInf(pv, 0) {
 			return Metrics{}, fmt.Errorf("%w: prediction %g at pixel %d", ErrMetricInput, pv, i)
 		}
 		p = append(p, pv)
 		g = append(g, gv)
 	}
 	if len(g) == 0 {
+		if missing > 0 {
+			return Metrics{}, fmt.Errorf("%w: the %d pixels in (%g, %g) m have no estimate (NaN)", ErrNoValidPixels, missing, o.MinDepth, o.MaxDepth)
+		}
 		return Metrics{}, fmt.Errorf("%w: none of %d in (%g, %g) m", ErrNoValidPixels, len(gt), o.MinDepth, o.MaxDepth)
 	}
 	scale := 1.0
@@ -147,6 +161,7 @@ func DepthMetrics(pred, gt []float32, opts EvalOptions) (Metrics, error) {
 	m.A3 /= n
 	m.Scale = scale
 	m.Pixels = len(g)
+	m.Missing = missing
 	m.Images = 1
 	return m, nil
 }
@@ -170,6 +185,7 @@ type MetricsAccumulator struct {
 	scaleSq float64
 	n       int
 	pixels  int
+	missing int
 }
 
 // Add records one image's metrics (from DepthMetrics).
@@ -184,6 +200,7 @@ func (a *MetricsAccumulator) Add(m Metrics) {
 	a.sum.Scale += m.Scale
 	a.scaleSq += m.Scale * m.Scale
 	a.pixels += m.Pixels
+	a.missing += m.Missing
 	a.n++
 }
 
@@ -197,7 +214,7 @@ func (a *MetricsAccumulator) Result() (Metrics, error) {
 	r := Metrics{
 		AbsRel: a.sum.AbsRel / n, SqRel: a.sum.SqRel / n, RMSE: a.sum.RMSE / n, RMSELog: a.sum.RMSELog / n,
 		A1: a.sum.A1 / n, A2: a.sum.A2 / n, A3: a.sum.A3 / n,
-		Scale: a.sum.Scale / n, Pixels: a.pixels, Images: a.n,
+		Scale: a.sum.Scale / n, Pixels: a.pixels, Images: a.n, Missing: a.missing,
 	}
 	if v := a.scaleSq/n - r.Scale*r.Scale; v > 0 && r.Scale != 0 {
 		r.ScaleStd = math.Sqrt(v) / r.Scale

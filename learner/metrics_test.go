@@ -89,6 +89,30 @@ func TestDepthMetricsGTvsGT(t *testing.T) {
 	}
 }
 
+// TestDepthMetricsSkipNaN: NaN predictions (no estimate) are left out and
+// counted as missing, the rest scored as if they were alone.
+func TestDepthMetricsSkipNaN(t *testing.T) {
+	nan := float32(math.NaN())
+	gt := []float32{2, 4, 8, 10, 0}
+	m, err := DepthMetrics([]float32{2.2, nan, 8, nan, nan}, gt, EvalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alone, err := DepthMetrics([]float32{2.2, 8}, []float32{2, 8}, EvalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Pixels != 2 || m.Missing != 2 || m.AbsRel != alone.AbsRel || math.Abs(m.AbsRel-0.05) > 1e-6 {
+		t.Errorf("%+v: want 2 pixels, 2 missing, abs_rel 0.05 (as %+v)", m, alone)
+	}
+	var acc MetricsAccumulator
+	acc.Add(m)
+	acc.Add(alone)
+	if r, _ := acc.Result(); r.Missing != 2 || r.Pixels != 4 {
+		t.Errorf("accumulated %+v: want 2 missing of 4+2", r)
+	}
+}
+
 func TestDepthMetricsMedianScalingInvariance(t *testing.T) {
 	gt := []float32{2, 3, 5, 8, 13, 21, 34}
 	pred := []float32{2.5, 2.9, 6, 7, 15, 18, 40}
@@ -137,7 +161,8 @@ func TestDepthMetricsErrors(t *testing.T) {
 		{"size mismatch", []float32{1}, []float32{1, 2}, EvalOptions{}, ErrMetricInput},
 		{"no valid", []float32{1, 2}, []float32{0, 100}, EvalOptions{}, ErrNoValidPixels},
 		{"empty", nil, nil, EvalOptions{}, ErrNoValidPixels},
-		{"nan pred", []float32{float32(math.NaN())}, []float32{1}, EvalOptions{}, ErrMetricInput},
+		{"only nan preds", []float32{float32(math.NaN())}, []float32{1}, EvalOptions{}, ErrNoValidPixels},
+		{"inf pred", []float32{float32(math.Inf(1))}, []float32{1}, EvalOptions{}, ErrMetricInput},
 		{"zero median", []float32{0, 0, 1}, []float32{1, 2, 3}, EvalOptions{MedianScaling: true}, ErrMetricInput},
 		{"min > max", []float32{1}, []float32{1}, EvalOptions{MinDepth: 5, MaxDepth: 2}, ErrEvalOptions},
 		{"negative min", []float32{1}, []float32{1}, EvalOptions{MinDepth: -1}, ErrEvalOptions},

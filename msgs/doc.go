@@ -64,7 +64,8 @@
 //   - Camera optical frames: x right, y down, z forward along the optical
 //     axis. The frame_id of a camera's messages is the camera name.
 //   - Depth is z-depth (distance along the optical axis), not range along the
-//     ray; 0 or NaN where unknown.
+//     ray; 0 or NaN where unknown (stereo matching, depth.method sgbm, marks
+//     the pixels it could not match NaN).
 //   - A pose maps points from its child frame to its parent frame:
 //     p_parent = R p_child + t (msgs.Pose is camera-to-world the same way).
 //   - Matrices are row-major. Packed float arrays are little-endian IEEE-754

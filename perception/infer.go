@@ -61,6 +61,23 @@ func CropFor(w, h, mw, mh int) (x0, y0, cw, ch int) {
 	return 0, (h - ch) / 2, w, ch
 }
 
+// CropIntrinsics returns the intrinsics of a w x h image's centred crop
+// with the aspect ratio of mw x mh (CropFor) resized to mw x mh: what the
+// networks see of a frame, and what stereo matching at the model's size
+// sees. Nil for nil.
+func CropIntrinsics(k *msgs.Intrinsics, w, h, mw, mh int) *msgs.Intrinsics {
+	if k == nil {
+		return nil
+	}
+	x0, y0, cw, ch := CropFor(w, h, mw, mh)
+	in := *k
+	in.Cx -= float64(x0)
+	in.Cy -= float64(y0)
+	in.Width, in.Height = cw, ch
+	s := in.Scaled(mw, mh)
+	return &s
+}
+
 // frameTensor converts a frame to [1,3,mh,mw] float32 in [0,1]: the centred
 // crop with the model's aspect ratio (so objects keep their shape and the
 // intrinsics stay a pinhole model), resized with bilinear interpolation
@@ -77,15 +94,7 @@ func frameTensor(f *msgs.Frame, mw, mh int, dev gotch.Device) (*ts.Tensor, *msgs
 	if cw < 1 || ch < 1 {
 		return nil, nil, fmt.Errorf("%w: %s #%d: %dx%d too small", ErrFrame, f.Camera, f.Seq, f.Width, f.Height)
 	}
-	var k *msgs.Intrinsics
-	if f.Intrinsics != nil {
-		in := *f.Intrinsics
-		in.Cx -= float64(x0)
-		in.Cy -= float64(y0)
-		in.Width, in.Height = cw, ch
-		s := in.Scaled(mw, mh)
-		k = &s
-	}
+	k := CropIntrinsics(f.Intrinsics, f.Width, f.Height, mw, mh)
 	// Crop rows in Go (a contiguous slice), columns in torch.
 	pix := f.Pix[3*f.Width*y0 : 3*f.Width*(y0+ch)]
 	t, err := BytesTensor(pix, []int64{int64(ch), int64(f.Width), 3})
@@ -319,6 +328,19 @@ func (e *Estimator) Sequence() *Sequence { return &Sequence{e: e} }
 // Next estimates f's depth and, when withMotion is set and a previous
 // frame exists, the motion from the previous frame to f.
 func (s *Sequence) Next(f *msgs.Frame, withMotion bool) (Estimate, error) {
+	return s.next(f, true, withMotion)
+}
+
+// Motion is Next without the depth network: the motion from the previous
+// frame to f (nil for the first), f kept for the next. A stream group whose
+// depth comes from elsewhere (stereo matching) still gets its odometry
+// from the pose network.
+func (s *Sequence) Motion(f *msgs.Frame) (*msgs.Pose, error) {
+	est, err := s.next(f, false, true)
+	return est.Motion, err
+}
+
+func (s *Sequence) next(f *msgs.Frame, depth, withMotion bool) (Estimate, error) {
 	m := s.e.Model()
 	var est Estimate
 	err := s.e.w.Do(func() error {
@@ -327,12 +349,14 @@ func (s *Sequence) Next(f *msgs.Frame, withMotion bool) (Estimate, error) {
 		if err != nil {
 			return err
 		}
-		maps, err := depthMaps(m, x, ks)
-		if err != nil {
-			x.MustDrop()
-			return err
+		if depth {
+			maps, err := depthMaps(m, x, ks)
+			if err != nil {
+				x.MustDrop()
+				return err
+			}
+			est.Depth = maps[0]
 		}
-		est.Depth = maps[0]
 		if withMotion && s.prev != nil && s.size == [2]int{cfg.Width, cfg.Height} {
 			p, err := motion(m, s.prev, x)
 			if err != nil {
@@ -348,6 +372,13 @@ func (s *Sequence) Next(f *msgs.Frame, withMotion bool) (Estimate, error) {
 		return nil
 	})
 	return est, err
+}
+
+// InputSize is the current model's input size: the size of Next's depth
+// maps, and of the frames Motion's networks see.
+func (s *Sequence) InputSize() (w, h int) {
+	cfg := s.e.Model().Config()
+	return cfg.Width, cfg.Height
 }
 
 // Reset forgets the previous frame: the next frame has no motion.

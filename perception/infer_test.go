@@ -278,6 +278,30 @@ func TestSequence(t *testing.T) {
 	if err != nil || est.Motion != nil {
 		t.Fatalf("after Reset: motion %+v, err %v", est.Motion, err)
 	}
+	// Motion alone (stereo matching's odometry): the same poses, no depth.
+	seq.Reset()
+	for i, f := range frames {
+		m, err := seq.Motion(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			if m != nil {
+				t.Fatalf("Motion of the first frame %+v", m)
+			}
+			continue
+		}
+		p, err := e.Pose(frames[i-1], f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m == nil || *m != p {
+			t.Fatalf("frame %d: Motion %+v, estimator %+v", i, m, p)
+		}
+	}
+	if w, h := seq.InputSize(); w != e.Model().Config().Width || h != e.Model().Config().Height {
+		t.Errorf("InputSize %dx%d", w, h)
+	}
 }
 
 // TestSequenceMemoryFlat: 200 frames through a Sequence after a warm-up

@@ -24,14 +24,18 @@ cd "$repo"
 # python3-protobuf (examples/python/subscriber.py, checked by a test),
 # python3-zstandard (scripts/mcap_check.py, the independent MCAP reader),
 # libopencv-dev (calibration/cv: gocv and its C++ shim, chessboards,
-# calibration, stereo rectification), opencv-doc (OpenCV's own stereo
-# chessboard pairs, the real data the calibration tests run on),
-# python3-opencv (scripts/calib_reference.py, the reference calibration),
+# calibration, stereo rectification, StereoSGBM), libopencv-contrib-dev
+# (ximgproc's WLS disparity filter; libopencv-dev pulls it in on Debian 12,
+# named so that no other OpenCV packaging drops it), opencv-doc (OpenCV's own stereo
+# chessboard pairs and Middlebury's aloe stereo pair with its ground truth,
+# the real data the calibration and SGBM tests run on),
+# python3-opencv (scripts/calib_reference.py and sgbm_reference.py, the
+# reference calibration and SGBM),
 # nats-server (the external broker the fault suite restarts under a node),
 # chromium (the viewer's page in a headless browser, checked by its pixels).
 apt_packages=(libtorch-dev g++ libavcodec-dev libavutil-dev libswscale-dev pkg-config
 	protobuf-compiler ffmpeg python3-torch python3-protobuf python3-zstandard nats-server chromium
-	libopencv-dev opencv-doc python3-opencv)
+	libopencv-dev libopencv-contrib-dev opencv-doc python3-opencv)
 protoc_gen_go_version="v1.36.12"
 # staticcheck 2026.2.2: the first release that reads Go 1.26 code.
 staticcheck_version="v0.8.2"

@@ -22,6 +22,11 @@ func DecodeGray(data []byte) (Gray, error) {
 	return Gray{}, fmt.Errorf("%w (decoding an image)", ErrNoOpenCV)
 }
 
+// DecodeRGB returns ErrNoOpenCV.
+func DecodeRGB(data []byte) (Image, error) {
+	return Image{}, fmt.Errorf("%w (decoding an image)", ErrNoOpenCV)
+}
+
 // GrayFromRGB returns ErrNoOpenCV.
 func GrayFromRGB(w, h int, rgb []byte) (Gray, error) {
 	return Gray{}, fmt.Errorf("%w (converting to grey)", ErrNoOpenCV)
@@ -75,3 +80,13 @@ func (r *Remapper) Remap(dst, src []byte) error { return ErrNoOpenCV }
 
 // Close does nothing.
 func (r *Remapper) Close() {}
+
+// SGBM returns ErrNoOpenCV.
+func SGBM(left, right Image, p SGBMParams) (Disparity, error) {
+	return Disparity{}, fmt.Errorf("%w (StereoSGBM: depth.method sgbm and parallax depth --method sgbm need OpenCV; --method mono works without it)", ErrNoOpenCV)
+}
+
+// Resize returns ErrNoOpenCV.
+func Resize(m Image, w, h int) (Image, error) {
+	return Image{}, fmt.Errorf("%w (resize)", ErrNoOpenCV)
+}

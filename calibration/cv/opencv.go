@@ -88,6 +88,23 @@ func DecodeGray(data []byte) (Gray, error) {
 	return Gray{Width: m.Cols(), Height: m.Rows(), Pix: m.ToBytes()}, nil
 }
 
+// DecodeRGB decodes a JPEG or PNG to packed RGB with OpenCV's imdecode:
+// the pixels python's cv2.imread(path) gives (there in BGR order).
+func DecodeRGB(data []byte) (Image, error) {
+	m, err := gocv.IMDecode(data, gocv.IMReadColor)
+	if err != nil {
+		return Image{}, fmt.Errorf("%w: %v", ErrImage, err)
+	}
+	defer m.Close()
+	if m.Empty() {
+		return Image{}, fmt.Errorf("%w: not an image OpenCV decodes", ErrImage)
+	}
+	rgb := gocv.NewMat()
+	defer rgb.Close()
+	gocv.CvtColor(m, &rgb, gocv.ColorBGRToRGB)
+	return Image{Width: rgb.Cols(), Height: rgb.Rows(), Channels: 3, Pix: rgb.ToBytes()}, nil
+}
+
 // GrayFromRGB converts packed RGB to grey as OpenCV's cvtColor does.
 func GrayFromRGB(w, h int, rgb []byte) (Gray, error) {
 	if w <= 0 || h <= 0 || len(rgb) != w*h*3 {

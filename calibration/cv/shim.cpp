@@ -10,6 +10,7 @@
 #include <opencv2/calib3d.hpp>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
+#include <opencv2/ximgproc/disparity_filter.hpp>
 
 namespace {
 
@@ -204,6 +205,45 @@ int pk_undistort_points(const double *in, int n, void *K, void *D, void *R, void
     for (int k = 0; k < n; k++) {
         out[2 * k] = d.at<double>(k, 0);
         out[2 * k + 1] = d.at<double>(k, 1);
+    }
+    PK_CATCH
+}
+
+int pk_stereo_sgbm(const unsigned char *left, const unsigned char *right, int width, int height,
+                   int channels, int minDisparity, int numDisparities, int blockSize, int P1, int P2,
+                   int disp12MaxDiff, int preFilterCap, int uniqueness, int speckleWindow,
+                   int speckleRange, int mode, double wlsLambda, double wlsSigma, short *disp,
+                   char *err, int errlen) {
+    PK_TRY
+    int type = channels == 3 ? CV_8UC3 : CV_8UC1;
+    cv::Mat l(height, width, type, const_cast<unsigned char *>(left));
+    cv::Mat r(height, width, type, const_cast<unsigned char *>(right));
+    cv::Ptr<cv::StereoSGBM> m =
+        cv::StereoSGBM::create(minDisparity, numDisparities, blockSize, P1, P2, disp12MaxDiff,
+                               preFilterCap, uniqueness, speckleWindow, speckleRange, mode);
+    cv::Mat dl;
+    m->compute(l, r, dl);
+    if (wlsLambda > 0) {
+        // The WLS filter of ximgproc (Min et al. 2014) smooths the left
+        // disparity guided by the left image and uses the right matcher's
+        // disparity for its left-right confidence.
+        cv::Ptr<cv::StereoMatcher> rm = cv::ximgproc::createRightMatcher(m);
+        cv::Mat dr;
+        rm->compute(r, l, dr);
+        cv::Ptr<cv::ximgproc::DisparityWLSFilter> f = cv::ximgproc::createDisparityWLSFilter(m);
+        f->setLambda(wlsLambda);
+        f->setSigmaColor(wlsSigma);
+        cv::Mat filtered;
+        f->filter(dl, l, filtered, dr);
+        dl = filtered;
+    }
+    if (dl.type() != CV_16SC1 || dl.rows != height || dl.cols != width) {
+        throw std::runtime_error("StereoSGBM returned a disparity of another type or size");
+    }
+    cv::Mat out(height, width, CV_16SC1, disp);
+    dl.copyTo(out);
+    if (out.data != reinterpret_cast<unsigned char *>(disp)) {
+        throw std::runtime_error("copying the disparity reallocated its output");
     }
     PK_CATCH
 }

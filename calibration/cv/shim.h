@@ -1,6 +1,7 @@
 // The C++ shim of package cv: the OpenCV calls gocv v0.31 lacks
 // (stereoCalibrate, stereoRectify, cv::fisheye's calibration, projection
-// and maps, convertMaps) and a remap over caller-owned buffers. Matrices
+// and maps, convertMaps), StereoSGBM with ximgproc's WLS filter, and a remap
+// over caller-owned buffers. Matrices
 // are gocv Mats, passed as cv::Mat* (void* here); point sets are flat
 // float arrays owned by the caller for the duration of the call, so no Go
 // pointer outlives a call (cgo's rules). Every function catches OpenCV's
@@ -59,6 +60,18 @@ int pk_project_points(const float *obj, int n, const double *rvec, const double 
 // (cv::undistortPoints, or the fisheye one) into out.
 int pk_undistort_points(const double *in, int n, void *K, void *D, void *R, void *P, int fisheye,
                         double *out, char *err, int errlen);
+
+// pk_stereo_sgbm runs cv::StereoSGBM (the parameters of StereoSGBM::create)
+// on two width x height 8-bit images of 1 or 3 channels and writes the
+// left view's disparity, CV_16S fixed point (1/16 px; minDisparity-1 where
+// none), into disp (width*height). wlsLambda > 0 filters it with
+// ximgproc's DisparityWLSFilter (lambda, sigma colour) on the left and
+// right matchers' disparities.
+int pk_stereo_sgbm(const unsigned char *left, const unsigned char *right, int width, int height,
+                   int channels, int minDisparity, int numDisparities, int blockSize, int P1, int P2,
+                   int disp12MaxDiff, int preFilterCap, int uniqueness, int speckleWindow,
+                   int speckleRange, int mode, double wlsLambda, double wlsSigma, short *disp,
+                   char *err, int errlen);
 
 #ifdef __cplusplus
 }

@@ -29,6 +29,8 @@ func commands() []command {
 		{"camera serve", "serve the synthetic camera over RTSP as H.264", runCameraServe},
 		{"camera probe", "read a camera: codec, size, fps, decode time; --snapshot saves a PNG", runCameraProbe},
 		{"eval", "score a checkpoint's depth and pose on a drive with ground truth (synth://, mcap://, kitti://)", runEval},
+		{"depth", "depth on image files: SGBM on a stereo pair or the network on one image; writes disparity and depth PFM and a preview", runDepth},
+		{"eval stereo", "score SGBM (or mono) on a stereo benchmark folder (KITTI, Middlebury, left/ right/ disp/): EPE, bad-1/2/3, D1-all", runEvalStereo},
 		{"record", "record a launch's cameras and outputs (-f launch.yaml) or a node's topics (--nats URL) into MCAP", runRecord},
 		{"record info", "describe a recording: channels, message counts, duration, schemas", runRecordInfo},
 		{"record recover", "rebuild the index of a recording cut short (crash, power loss)", runRecordRecover},

@@ -155,3 +155,29 @@ func gunzip(t testing.TB, src, dst string) string {
 	}
 	return dst
 }
+
+// Aloe returns Middlebury's "aloe" pair in OpenCV's sample data (full
+// size, 1282x1110, rectified) and its ground-truth disparity (8-bit PNG in
+// pixels, 0 unknown), as plain files: a package that ships them gzipped
+// has them decompressed into a temporary folder. A missing opencv-doc
+// fails the test.
+func Aloe(t testing.TB) (left, right, gt string) {
+	t.Helper()
+	var out [3]string
+	tmp := ""
+	for i, name := range []string{"aloeL.jpg", "aloeR.jpg", "aloeGT.png"} {
+		path := filepath.Join(SampleDir, name)
+		if _, err := os.Stat(path); err == nil {
+			out[i] = path
+			continue
+		}
+		if _, err := os.Stat(path + ".gz"); err != nil {
+			t.Fatalf("OpenCV's sample data: no %s in %s: run make deps (opencv-doc)", name, SampleDir)
+		}
+		if tmp == "" {
+			tmp = t.TempDir()
+		}
+		out[i] = gunzip(t, path+".gz", filepath.Join(tmp, name))
+	}
+	return out[0], out[1], out[2]
+}
