@@ -89,7 +89,7 @@ func TestRobotExampleFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l.Namespace != "fleet.robot7" || l.Device != "cuda:0" || l.Model.Width != 640 || l.Stereo.SyncTolerance != 5*time.Millisecond {
+	if l.Namespace != "robot7" || l.Device != "cuda:0" || l.Model.Width != 640 || l.Stereo.SyncTolerance != 5*time.Millisecond {
 		t.Errorf("unexpected values: %+v", l)
 	}
 	if l.NATS.TLS == nil || l.NATS.TLS.CA != "certs/fleet-ca.pem" || l.NATS.Credentials != "certs/robot7.creds" {

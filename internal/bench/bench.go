@@ -37,7 +37,7 @@ type Config struct {
 	Phases      map[string]bool
 	E2EMaxSteps float64 // learner.steps_per_s of the node run
 	PacedFPS    float64 // depth frame rate of the paced phase
-	Python      string  // interpreter of the python phase ("": pytorch.Find)
+	Python      string  // interpreter of the python phase ("": python.Torch)
 }
 
 // Report is the JSON `parallax bench --json` prints.
