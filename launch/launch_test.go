@@ -8,10 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/parallax-robotics/parallax/calibration"
 	"time"
 
+	"github.com/parallax-robotics/parallax/calibration"
 	"github.com/parallax-robotics/parallax/msgs"
 )
 

@@ -3,9 +3,9 @@ package learner
 import (
 	"context"
 	"fmt"
-	"github.com/parallax-robotics/parallax/camera"
 	"math"
 
+	"github.com/parallax-robotics/parallax/camera"
 	"github.com/parallax-robotics/parallax/camera/synth"
 	"github.com/parallax-robotics/parallax/msgs"
 	"github.com/parallax-robotics/parallax/perception"
