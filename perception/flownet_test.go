@@ -1,6 +1,7 @@
 package perception
 
 import (
+	"math/rand"
 	"testing"
 	"time"
 
@@ -97,5 +98,64 @@ func BenchmarkFlowForward(b *testing.B) {
 			}
 			b.ReportMetric(float64(time.Since(start).Milliseconds())/float64(b.N), "ms/pair")
 		})
+	}
+}
+
+// The cost volume of a feature map and its copy shifted by (dx, dy) peaks
+// at that displacement; index (dy+r)*(2r+1) + dx+r.
+func TestCorrelationShift(t *testing.T) {
+	torchtest.LockThread(t)
+	const c, h, w, dx, dy = 64, 12, 16, 2, -1
+	r := rand.New(rand.NewSource(1))
+	a := make([]float32, c*h*w)
+	b := make([]float32, c*h*w)
+	for i := range a {
+		a[i] = r.Float32()*2 - 1
+	}
+	// b(p + (dx,dy)) = a(p).
+	for ch := 0; ch < c; ch++ {
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				if sx, sy := x-dx, y-dy; sx >= 0 && sx < w && sy >= 0 && sy < h {
+					b[(ch*h+y)*w+x] = a[(ch*h+sy)*w+sx]
+				}
+			}
+		}
+	}
+	out, err := Correlation(tensor(t, a, 1, c, h, w), tensor(t, b, 1, c, h, w), CorrRange)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.MustDrop()
+	assertShape(t, "cost volume", out, 1, corrChannels, h, w)
+	v := out.Float64Values()
+	k := 2*CorrRange + 1
+	want := (dy+CorrRange)*k + dx + CorrRange
+	for y := 5; y < h-5; y++ {
+		for x := 5; x < w-5; x++ {
+			best := 0
+			for d := 0; d < corrChannels; d++ {
+				if v[(d*h+y)*w+x] > v[(best*h+y)*w+x] {
+					best = d
+				}
+			}
+			if best != want {
+				t.Fatalf("(%d,%d): best displacement %d, want %d", x, y, best, want)
+			}
+		}
+	}
+	if _, err := Correlation(tensor(t, a, 1, c, h, w), tensor(t, b[:c*h*(w-1)], 1, c, h, w-1), CorrRange); err == nil {
+		t.Fatal("mismatched features accepted")
+	}
+}
+
+// InterleaveFlow turns the network's planar [2,H,W] into (dx, dy) pairs.
+func TestInterleaveFlow(t *testing.T) {
+	got := InterleaveFlow([]float32{1, 2, 3, 10, 20, 30}, 3, 1)
+	want := []float32{1, 10, 2, 20, 3, 30}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("InterleaveFlow = %v, want %v", got, want)
+		}
 	}
 }
