@@ -1,14 +1,18 @@
 package perception
 
 import (
+	"math"
 	"math/rand"
+	"sort"
 	"testing"
 	"time"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/nn"
 
+	"github.com/parallax-robotics/parallax/camera/synth"
 	"github.com/parallax-robotics/parallax/internal/torchtest"
+	"github.com/parallax-robotics/parallax/msgs"
 )
 
 // The flow network gives flowLevels flows of the documented sizes, starts
@@ -157,5 +161,63 @@ func TestInterleaveFlow(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("InterleaveFlow = %v, want %v", got, want)
 		}
+	}
+}
+
+// SceneFlowFromDepth with the synthetic world's true depth at t and t+1
+// and its true optical flow gives back its true camera-relative scene flow
+// (up to the bilinear sampling of the next depth map at the match): the
+// geometry and the conventions (pixel centres, metres, camera-relative)
+// agree with msgs.GroundTruth.SceneFlow.
+func TestSceneFlowFromDepth(t *testing.T) {
+	const w, h = 128, 64
+	cfg, err := synth.ParseURL("synth://?seed=3&width=128&height=64&movers=8&fps=10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := synth.NewDrive(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _, err := d.Frame(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, err := d.Frame(11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d0 := msgs.DepthMap{Width: w, Height: h, Depth: a.Truth.Depth, Intrinsics: a.Intrinsics}
+	d1 := msgs.DepthMap{Width: w, Height: h, Depth: b.Truth.Depth, Intrinsics: b.Intrinsics}
+	flow := FlowField{Width: w, Height: h, Flow: a.Truth.Flow}
+	sf, err := SceneFlowFromDepth(d0, d1, flow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errs []float64
+	for i := 0; i < w*h; i++ {
+		if a.Truth.Occluded[i] != 0 || math.IsNaN(float64(sf[3*i])) {
+			continue
+		}
+		e := 0.0
+		for c := 0; c < 3; c++ {
+			e += math.Pow(float64(sf[3*i+c]-a.Truth.SceneFlow[3*i+c]), 2)
+		}
+		errs = append(errs, math.Sqrt(e))
+	}
+	sort.Float64s(errs)
+	if len(errs) < w*h/2 {
+		t.Fatalf("only %d of %d pixels have a scene flow", len(errs), w*h)
+	}
+	med := errs[len(errs)/2]
+	t.Logf("%d pixels: scene flow error median %.3g m, 90th percentile %.3g m", len(errs), med, errs[9*len(errs)/10])
+	if med > 0.02 {
+		t.Errorf("median scene flow error %.3g m against the truth", med)
+	}
+	if _, err := SceneFlowFromDepth(msgs.DepthMap{Width: w, Height: h, Depth: a.Truth.Depth}, d1, flow); err == nil {
+		t.Error("a depth map without intrinsics accepted")
+	}
+	if _, err := SceneFlowFromDepth(d0, d1, FlowField{Width: w, Height: h, Flow: a.Truth.Flow[:10]}); err == nil {
+		t.Error("a short flow accepted")
 	}
 }
