@@ -1,12 +1,18 @@
 //go:build flowlearn
 
 // The UnFlow learning test is behind the flowlearn build tag because it
-// does not pass yet: with the census data term summed over its window, the
+// does not pass yet. With the census data term summed over its window, the
 // planar/interleaved flow layout fixed in evaluation and a ±4 px cost
-// volume in FlowNet, 150 steps (batch 2, LR 1e-3, ~2 s/step on the shared
-// cores) still left the held-out EPE at or above zero flow's (4.13 vs
-// 4.08 px). Run it with:
-// go test -tags flowlearn ./learner -run TestLearnUnFlow -v
+// volume in FlowNet, on the shared 2 cores (~1-2 s/step):
+//   - with the forward-backward occlusion masks (UnFlow{} defaults) every
+//     pixel is marked occluded within 5 steps (census term 0, occlusion
+//     share 1) and nothing pulls the flow back: held-out EPE 6.0 px after
+//     20 steps (zero flow 3.93);
+//   - without them (NoOcclusion, as below) the census term falls slowly
+//     (13.9 -> 12.5 in 80 steps) and held-out EPE reaches 3.45-3.64 px
+//     after 40-120 steps, below zero flow's 3.93 but far from the 60 %
+//     this test asks.
+// Run it with: go test -tags flowlearn ./learner -run TestLearnUnFlow -v
 
 package learner
 
@@ -93,7 +99,7 @@ func TestLearnUnFlow(t *testing.T) {
 	d := testDrive(t, flowTrain)
 	held := testDrive(t, flowHeld)
 	mc := perception.ModelConfig{Width: 128, Height: 64, Nets: map[string]perception.NetConfig{perception.NetFlow: perception.FlowConfig{Size: perception.SizeSmall}}}
-	tr := newTestTrainer(t, mc, TrainConfig{Objective: UnFlow{}, LR: flowLR})
+	tr := newTestTrainer(t, mc, TrainConfig{Objective: UnFlow{NoOcclusion: true}, LR: flowLR})
 	before := evalFlow(t, tr.Model(), held, flowHeldPairs)
 	t.Logf("step 0: held-out EPE %.2f px (zero flow %.2f), moving %.2f (zero %.2f)", before.all.EPE, before.zeroAll.EPE, before.moving.EPE, before.zeroMoving.EPE)
 	start := time.Now()
