@@ -3,6 +3,7 @@ package actors
 import (
 	"encoding/binary"
 	"math"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/parallax-robotics/parallax/msgs/foxglove"
 	"github.com/parallax-robotics/parallax/msgs/parallaxv1"
+	"github.com/parallax-robotics/parallax/record"
 )
 
 // flowWorld is the test world with 8 movers, served over RTSP.
@@ -23,11 +25,14 @@ const flowWorld = "synth://?stereo=1&width=320&height=96&fps=15&movers=8"
 // foxglove.RawImage and parallax.v1.SceneFlow (3 float32 a pixel, with the
 // reference depth). The flow network is untrained here (random init):
 // what is checked is the contract, not the accuracy (learner's
-// TestLearnUnFlow measures that).
+// TestLearnUnFlow measures that). The MCAP recorder, a second sink,
+// records the same topics.
 func TestNodePublishesFlow(t *testing.T) {
 	srv := serveSynthWorld(t, "127.0.0.1:0", time.Now(), flowWorld, "", "")
 	defer srv.Close()
-	n := startNode(t, &Node{Launch: rtspLaunch(t, srv.Addr(), "topics: {optical_flow: true, scene_flow: true}")})
+	path := filepath.Join(t.TempDir(), "flow.mcap")
+	rec := &record.Recorder{Path: path}
+	n := startNode(t, &Node{Launch: rtspLaunch(t, srv.Addr(), "topics: {optical_flow: true, scene_flow: true}"), Sinks: []Sink{rec}})
 	c := subscribe(t, n)
 	waitFor(t, 60*time.Second, "3 optical flows, previews and scene flows", func() bool {
 		return c.count("test.left.optical_flow") >= 3 && c.count("test.left.optical_flow_image") >= 3 && c.count("test.left.scene_flow") >= 3
@@ -88,5 +93,29 @@ func TestNodePublishesFlow(t *testing.T) {
 	}
 	if finite < w*h { // most of 3 values a pixel
 		t.Errorf("scene flow has %d finite values of %d", finite, 3*w*h)
+	}
+	// The recorder, another sink, keeps them on the same topics. Stop may
+	// report the 2 s stop limit here: the recorder, behind on ~1 MB of
+	// flow, scene flow and raw frames a result on shared cores, is still
+	// draining; Stop closes the sinks either way, and stopping in time is
+	// TestNodeStopsQuickly's to check.
+	if err := n.Stop(); err != nil {
+		t.Logf("stop: %v", err)
+	}
+	if rs := rec.Stats(); rs.Err != nil {
+		t.Fatalf("recorder: %v", rs.Err)
+	}
+	sum, err := record.Info(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]uint64{}
+	for _, ch := range sum.Channels {
+		counts[ch.Topic] = ch.Messages
+	}
+	for _, topic := range []string{"test.left.optical_flow", "test.left.optical_flow_image", "test.left.scene_flow"} {
+		if counts[topic] == 0 {
+			t.Errorf("recording has no %s (channels %v)", topic, counts)
+		}
 	}
 }
