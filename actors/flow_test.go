@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,5 +118,21 @@ func TestNodePublishesFlow(t *testing.T) {
 		if counts[topic] == 0 {
 			t.Errorf("recording has no %s (channels %v)", topic, counts)
 		}
+	}
+}
+
+// A checkpoint without a flow network cannot serve topics.optical_flow:
+// Start says so, naming the checkpoint and what it has.
+func TestNodeFlowNeedsFlowNet(t *testing.T) {
+	l := synthLaunch(t, "topics: {optical_flow: true}")
+	l.Model.Checkpoint = saveCheckpoint(t)
+	n := &Node{Launch: l}
+	err := n.Start()
+	if err == nil {
+		n.Stop()
+		t.Fatal("a checkpoint without a flow network started with topics.optical_flow")
+	}
+	if !strings.Contains(err.Error(), "need a flow network") || !strings.Contains(err.Error(), l.Model.Checkpoint) {
+		t.Fatalf("Start: %v, want the missing flow network and the checkpoint named", err)
 	}
 }
