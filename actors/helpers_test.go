@@ -175,7 +175,14 @@ func serveSynth(t testing.TB, addr string, start time.Time) *cameratest.Server {
 // serveSynthAuth is serveSynth requiring user and pass from readers.
 func serveSynthAuth(t testing.TB, addr string, start time.Time, user, pass string) *cameratest.Server {
 	t.Helper()
-	cfg, err := synth.ParseURL(testWorld)
+	return serveSynthWorld(t, addr, start, testWorld, user, pass)
+}
+
+// serveSynthWorld is serveSynthAuth serving the stereo views of world (a
+// synth:// URL) instead of the test world.
+func serveSynthWorld(t testing.TB, addr string, start time.Time, world, user, pass string) *cameratest.Server {
+	t.Helper()
+	cfg, err := synth.ParseURL(world)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -301,11 +301,23 @@ func (n *Node) loadModel(l *launch.Launch, d gotch.Device) error {
 			if resumed && err == nil {
 				n.modelOf = fmt.Sprintf("learner checkpoint %s (step %d)", path, n.ckpt.Header.Meta.Steps)
 			}
+			if err == nil && l.Topics.Flow() && n.model.Net(perception.NetFlow) == nil {
+				names := n.model.Config().Names()
+				n.model.Close()
+				n.model = nil
+				return fmt.Errorf("topics.optical_flow and topics.scene_flow need a flow network (%q): checkpoint %s has %v (train one with the unflow objective)", perception.NetFlow, path, names)
+			}
 			return err
 		}
-		n.model, err = perception.NewModel(perception.DepthPose(l.Model.Width, l.Model.Height,
+		cfg := perception.DepthPose(l.Model.Width, l.Model.Height,
 			perception.DepthConfig{Size: l.Model.Size, MinDepth: l.Model.MinDepth, MaxDepth: l.Model.MaxDepth},
-			perception.PoseConfig{Size: l.Model.Size}), d)
+			perception.PoseConfig{Size: l.Model.Size})
+		if l.Topics.Flow() {
+			// A random-init model gets a random flow network: it publishes
+			// near-zero flow until it is trained, as depth starts untrained.
+			cfg.Nets[perception.NetFlow] = perception.FlowConfig{Size: l.Model.Size}
+		}
+		n.model, err = perception.NewModel(cfg, d)
 		n.modelOf = "random init"
 		if err != nil || l.Model.EncoderInit == "" {
 			return err

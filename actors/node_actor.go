@@ -43,7 +43,8 @@ func (a *nodeActor) spawn(ctx actor.Context) {
 	for i, g := range groups(l) {
 		odom, depth := i == 0, n.depths[i]
 		perc := spawnNamed(ctx, actor.PropsFromProducer(func() actor.Actor {
-			return &perceptionActor{name: g[0], height: cameraHeight(l, g), est: n.est, depth: depth, odom: odom, out: out, diag: diag, result: n.onResult, c: &n.c}
+			return &perceptionActor{name: g[0], height: cameraHeight(l, g), est: n.est, depth: depth, odom: odom, out: out, diag: diag, result: n.onResult, c: &n.c,
+				flow: l.Topics.OpticalFlow, sceneFlow: l.Topics.SceneFlow}
 		}), "perception/"+g[0])
 		if i == 0 && n.learn != nil {
 			// The first group also feeds the online learner.

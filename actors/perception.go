@@ -25,10 +25,14 @@ type perceptionActor struct {
 	est    *perception.Estimator
 	depth  depthMethod // the group's depth method (depth.go); nil: the network
 	odom   bool        // chain poses into odometry
-	out    *fanout
-	diag   *actor.PID
-	result func(r *msgs.Result) func() // the node's hook: observes r, returns what runs once every sink is done
-	c      *counters
+	// flow runs the flow network between consecutive frames and hands its
+	// field on (topics.optical_flow); sceneFlow also derives scene flow
+	// from it and the two depth maps (topics.scene_flow).
+	flow, sceneFlow bool
+	out             *fanout
+	diag            *actor.PID
+	result          func(r *msgs.Result) func() // the node's hook: observes r, returns what runs once every sink is done
+	c               *counters
 
 	box    *latestBox[*FrameSet]
 	cancel context.CancelFunc
@@ -76,6 +80,9 @@ func (a *perceptionActor) stop() {
 // composes each frame's motion since the previous processed frame.
 func (a *perceptionActor) infer(ctx context.Context, report func(*parallaxv1.DiagnosticStatus)) {
 	seq := a.est.Sequence()
+	if a.flow || a.sceneFlow {
+		seq.WithFlow(perception.NetFlow)
+	}
 	defer seq.Close()
 	method := a.depth
 	if method == nil {
@@ -83,6 +90,8 @@ func (a *perceptionActor) infer(ctx context.Context, report func(*parallaxv1.Dia
 	}
 	odom := msgs.Identity()
 	var n uint64
+	var prev *msgs.Result // the previous result, whose frame the flow starts at
+	var flows uint64
 	failing := false
 	var scale *groundScale
 	if a.height > 0 {
@@ -124,8 +133,36 @@ func (a *perceptionActor) infer(ctx context.Context, report func(*parallaxv1.Dia
 			p := odom
 			res.Odom = &p
 		}
+		if est.Flow != nil && prev != nil {
+			a.motionOutputs(res, prev, est.Flow, flows)
+			flows++
+		}
+		prev = res
 		n++
 		a.c.processed.Add(1)
 		a.out.send(msgs.Output{Result: res}, a.result(res))
 	}
+}
+
+// motionOutputs fills r's optical flow (from prev's reference frame to
+// r's) and, when asked and the depth maps allow, the scene flow derived
+// from it and both depth maps; both are stamped at prev's frame, the
+// start of the motion, as msgs.GroundTruth.Flow is.
+func (a *perceptionActor) motionOutputs(r, prev *msgs.Result, f *perception.FlowField, seq uint64) {
+	from, to := prev.Ref(), r.Ref()
+	if a.flow {
+		r.Flow = &msgs.OpticalFlowField{Stamp: from.Stamp, Next: to.Stamp, FrameID: from.Camera, Seq: seq,
+			Width: f.Width, Height: f.Height, Flow: f.Flow}
+	}
+	if !a.sceneFlow {
+		return
+	}
+	sf, err := perception.SceneFlowFromDepth(prev.Depth, r.Depth, *f)
+	if err != nil {
+		// No intrinsics (a source that does not know its camera): there is
+		// no metric scene flow to publish, and the flow still goes out.
+		return
+	}
+	r.SceneFlow = &msgs.SceneFlowField{Stamp: from.Stamp, Next: to.Stamp, FrameID: from.Camera, Seq: seq,
+		Width: f.Width, Height: f.Height, Flow: sf, Depth: prev.Depth.Depth}
 }

@@ -258,9 +258,18 @@ type Topics struct {
 	ImageRate float64
 	// Odom publishes <ns>.odom, <ns>.pose and <ns>.tf. It defaults to true.
 	Odom bool
-	// SceneFlow publishes <ns>.<camera>.scene_flow. It defaults to false.
+	// SceneFlow publishes <ns>.<camera>.scene_flow, derived from the flow
+	// network and the depth maps of consecutive frames. It defaults to
+	// false.
 	SceneFlow bool
+	// OpticalFlow publishes <ns>.<camera>.optical_flow and its colour-wheel
+	// preview <ns>.<camera>.optical_flow_image. It defaults to false.
+	OpticalFlow bool
 }
+
+// Flow reports whether the node runs its flow network (for optical flow
+// or for scene flow).
+func (t Topics) Flow() bool { return t.OpticalFlow || t.SceneFlow }
 
 // NATS is the NATS connection.
 type NATS struct {

@@ -372,8 +372,11 @@ var params = []*Param{
 		Range: "true, false", Description: "Publish `<ns>.odom`, `<ns>.pose` and `<ns>.tf`.",
 		ptr: field(func(l *Launch, _ *Camera) *bool { return &l.Topics.Odom })},
 	{Name: "topics.scene_flow", Type: "bool", Default: "false", def: false, kind: kindBool,
-		Range: "true, false", Description: "Publish `<ns>.<camera>.scene_flow`.",
+		Range: "true, false", Description: "Publish `<ns>.<camera>.scene_flow` (parallax.v1.SceneFlow, metres, camera-relative): derived from the flow network's optical flow and the depth maps of consecutive frames, not a scene-flow network. Needs a flow network, as topics.optical_flow.",
 		ptr: field(func(l *Launch, _ *Camera) *bool { return &l.Topics.SceneFlow })},
+	{Name: "topics.optical_flow", Type: "bool", Default: "false", def: false, kind: kindBool,
+		Range: "true, false", Description: "Publish `<ns>.<camera>.optical_flow` (parallax.v1.OpticalFlow, pixels, from the previous frame) and a colour-wheel preview `<ns>.<camera>.optical_flow_image` (foxglove.RawImage rgb8). Needs a flow network: a random-init model gets one, a checkpoint must have one.",
+		ptr: field(func(l *Launch, _ *Camera) *bool { return &l.Topics.OpticalFlow })},
 
 	{Name: "nats", Type: "map", kind: kindMap, Description: "The NATS connection."},
 	{Name: "nats.url", Type: "url", Default: `""`, def: "", kind: kindString,

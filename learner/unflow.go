@@ -30,9 +30,10 @@ const (
 // UnFlow is the unsupervised optical flow objective of Meister et al.
 // 2018 for the flow sub-network: the flow is estimated forward (target to
 // next frame) and backward in one batch; pixels where the two disagree are
-// occluded (FBMask) and left out of the data term, which compares the
-// 7x7 census transforms of the target and of the next frame warped back
-// by the flow (robust to the exposure drift a photometric L1 is not); a
+// occluded (FBMask) and left out of the data term, the Charbonnier
+// penalty of the soft Hamming distance between the 7x7 census transforms
+// of the target and of the next frame warped back by the flow (robust to
+// the exposure drift a photometric L1 is not); a
 // forward-backward consistency term and an edge-aware second-order
 // smoothness term complete it; every pyramid level is upsampled to the
 // input and weighed equally (multi-scale, as Monodepth2 does for depth).
@@ -47,7 +48,9 @@ type UnFlow struct {
 	// defaults to 0.2 (UnFlow's 0.2); negative turns it off.
 	FBWeight float64
 	// OcclusionWeight weighs the share of pixels marked occluded, so the
-	// trivial answer (everything occluded) costs. It defaults to 0.1;
+	// trivial answer (everything occluded) costs. The mask is a step
+	// function without gradient: the term shows in the loss (and the
+	// online guard) but does not steer training. It defaults to 0.1;
 	// negative turns it off.
 	OcclusionWeight float64
 	// NoOcclusion turns the occlusion masks off (UnFlow-C without -CS).
@@ -107,8 +110,6 @@ func (o UnFlow) Loss(s *perception.Scope, m *perception.Model, bt *Batch) (Loss,
 	if bt.Next == nil {
 		return Loss{}, fmt.Errorf("%w: objective %s needs the next frame", ErrTrainInput, o.Name())
 	}
-	H, W := bt.Height, bt.Width
-	B := int64(bt.Size)
 	// One forward for both directions: a = [t; t+1], b = [t+1; t].
 	a := s.Do(func() (*ts.Tensor, error) { return ts.Cat([]ts.Tensor{*bt.Target, *bt.Next}, 0) })
 	b := s.Do(func() (*ts.Tensor, error) { return ts.Cat([]ts.Tensor{*bt.Next, *bt.Target}, 0) })
@@ -120,6 +121,23 @@ func (o UnFlow) Loss(s *perception.Scope, m *perception.Model, bt *Batch) (Loss,
 		return Loss{}, err
 	}
 	s.Add(flows...)
+	return o.terms(s, a, b, flows, true)
+}
+
+// terms builds UnFlow's loss of flows (one per pyramid level, [N,2,h,w] in
+// input pixels) from a to b, both [N,3,H,W]. With bidir the batch holds
+// both directions, a = [t; t+1] and b = [t+1; t], and the occlusion and
+// forward-backward terms pair each half with the other; without it (a
+// flow given in one direction only, as a test's ground truth) there are
+// only the census and smoothness terms.
+func (o UnFlow) terms(s *perception.Scope, a, b *ts.Tensor, flows []*ts.Tensor, bidir bool) (Loss, error) {
+	o = o.filled()
+	sz, err := shape4("UnFlow", "image", a)
+	if err != nil {
+		return Loss{}, err
+	}
+	H, W := int(sz[2]), int(sz[3])
+	B := sz[0] / 2
 	ca := s.Do(func() (*ts.Tensor, error) { return Census(a) })
 	var census, fbc, occ, smooth *ts.Tensor
 	add := func(acc, x *ts.Tensor) *ts.Tensor {
@@ -130,13 +148,16 @@ func (o UnFlow) Loss(s *perception.Scope, m *perception.Model, bt *Batch) (Loss,
 	}
 	for sc := 0; sc < len(flows) && s.Err() == nil; sc++ {
 		f := s.Do(func() (*ts.Tensor, error) { return perception.FlowFull(flows[sc], H, W) })
-		// The other direction's flow, [t+1; t] order swapped to line up.
-		fw := s.Do(func() (*ts.Tensor, error) { return f.Narrow(0, 0, B, false) })
-		bw := s.Do(func() (*ts.Tensor, error) { return f.Narrow(0, B, B, false) })
-		other := s.Do(func() (*ts.Tensor, error) { return ts.Cat([]ts.Tensor{*bw, *fw}, 0) })
-		warpedOther := s.Do(func() (*ts.Tensor, error) { return perception.WarpFlow(other, f) })
 		visible := s.Do(func() (*ts.Tensor, error) { return InBounds(f) })
-		if !o.NoOcclusion {
+		var warpedOther *ts.Tensor
+		if bidir {
+			// The other direction's flow, [t+1; t] order swapped to line up.
+			fw := s.Do(func() (*ts.Tensor, error) { return f.Narrow(0, 0, B, false) })
+			bw := s.Do(func() (*ts.Tensor, error) { return f.Narrow(0, B, B, false) })
+			other := s.Do(func() (*ts.Tensor, error) { return ts.Cat([]ts.Tensor{*bw, *fw}, 0) })
+			warpedOther = s.Do(func() (*ts.Tensor, error) { return perception.WarpFlow(other, f) })
+		}
+		if bidir && !o.NoOcclusion {
 			fb := s.Do(func() (*ts.Tensor, error) { return FBMask(f, warpedOther) })
 			frac := s.Do(func() (*ts.Tensor, error) { return fb.Mean(gotch.Float, false) })
 			frac = s.Do(func() (*ts.Tensor, error) { return frac.Neg(false) })
@@ -147,8 +168,9 @@ func (o UnFlow) Loss(s *perception.Scope, m *perception.Model, bt *Batch) (Loss,
 		wb := s.Do(func() (*ts.Tensor, error) { return perception.WarpFlow(b, f) })
 		cw := s.Do(func() (*ts.Tensor, error) { return Census(wb) })
 		d := s.Do(func() (*ts.Tensor, error) { return CensusDistance(ca, cw) })
+		d = s.Do(func() (*ts.Tensor, error) { return charbonnier(d) })
 		census = add(census, s.Do(func() (*ts.Tensor, error) { return MaskedMean(d, visible) }))
-		if o.FBWeight > 0 {
+		if bidir && o.FBWeight > 0 {
 			sum := s.Do(func() (*ts.Tensor, error) { return f.Add(warpedOther, false) })
 			c := s.Do(func() (*ts.Tensor, error) { return charbonnier(sum) })
 			c = s.Do(func() (*ts.Tensor, error) { return c.SumDimIntlist([]int64{1}, true, gotch.Float, false) })
@@ -253,8 +275,12 @@ func Census(img *ts.Tensor) (out *ts.Tensor, err error) {
 }
 
 // CensusDistance is UnFlow's soft Hamming distance of two census
-// transforms [B,48,H,W]: the mean over the window of
-// (a-b)²/(0.1+(a-b)²), [B,1,H,W], 0 for equal windows.
+// transforms [B,48,H,W]: the sum over the window of (a-b)²/(0.1+(a-b)²),
+// [B,1,H,W], 0 for equal windows, up to 48 for unrelated ones. A sum, as
+// UnFlow's _hamming_distance: the data term is the Charbonnier penalty of
+// it (UnFlow's weights — census 1, second-order smoothness 3 — assume
+// that scale), and a mean over the 48 neighbours made it ~48x too weak
+// against the smoothness, which then held the flow at zero.
 func CensusDistance(a, b *ts.Tensor) (out *ts.Tensor, err error) {
 	const fn = "CensusDistance"
 	defer perception.Recover("learner", fn, &err)
@@ -267,7 +293,7 @@ func CensusDistance(a, b *ts.Tensor) (out *ts.Tensor, err error) {
 	q := s.Do(func() (*ts.Tensor, error) { return d.Mul(d, false) })
 	den := s.Do(func() (*ts.Tensor, error) { return q.AddScalar(s.Scalar(0.1), false) })
 	r := s.Do(func() (*ts.Tensor, error) { return q.Div(den, false) })
-	out = s.Do(func() (*ts.Tensor, error) { return r.MeanDim([]int64{1}, true, gotch.Float, false) })
+	out = s.Do(func() (*ts.Tensor, error) { return r.SumDimIntlist([]int64{1}, true, gotch.Float, false) })
 	if s.Err() != nil {
 		return nil, s.Err()
 	}

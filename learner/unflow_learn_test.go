@@ -1,10 +1,18 @@
 //go:build flowlearn
 
-// The UnFlow learning test is behind the flowlearn build tag: on this
-// machine (2 shared cores) it ran 300 steps in 8 minutes and the network
-// collapsed to zero flow (held-out EPE 4.08 px, equal to the zero-flow
-// baseline), so it neither fits `make test`'s budget nor passes yet. Run it
-// with: go test -tags flowlearn ./learner -run TestLearnUnFlow -v
+// The UnFlow learning test is behind the flowlearn build tag because it
+// does not pass yet. With the census data term summed over its window, the
+// planar/interleaved flow layout fixed in evaluation and a ±4 px cost
+// volume in FlowNet, on the shared 2 cores (~1-2 s/step):
+//   - with the forward-backward occlusion masks (UnFlow{} defaults) every
+//     pixel is marked occluded within 5 steps (census term 0, occlusion
+//     share 1) and nothing pulls the flow back: held-out EPE 6.0 px after
+//     20 steps (zero flow 3.93);
+//   - without them (NoOcclusion, as below) the census term falls slowly
+//     (13.9 -> 12.5 in 80 steps) and held-out EPE reaches 3.45-3.64 px
+//     after 40-120 steps, below zero flow's 3.93 but far from the 60 %
+//     this test asks.
+// Run it with: go test -tags flowlearn ./learner -run TestLearnUnFlow -v
 
 package learner
 
@@ -23,6 +31,17 @@ import (
 const (
 	flowTrain = "synth://?seed=3&width=128&height=64&movers=8&fps=10"
 	flowHeld  = "synth://?seed=11&style=suburb&width=128&height=64&movers=8&fps=10"
+)
+
+// The learning test's schedule, sized for a few minutes on 2 shared cores.
+const (
+	flowSteps     = 150
+	flowEvalEvery = 50
+	flowBatch     = 2
+	flowLR        = 1e-3
+	flowHeldPairs = 12
+	// flowBound is the held-out EPE (px) the trained network must beat.
+	flowBound = 2.5
 )
 
 type flowEval struct{ all, moving, zeroAll, zeroMoving FlowMetrics }
@@ -70,25 +89,36 @@ func evalFlow(t *testing.T, m *perception.Model, d camera.Drive, frames int) flo
 	return e
 }
 
+// TestLearnUnFlow trains a small FlowNet from random weights with UnFlow
+// on a world with ego-motion and movers and checks, on a held-out world
+// (other seed, style and movers) against the synthetic ground truth, that
+// the flow error fell well below zero flow's and the untrained network's
+// and below a fixed bound, on all pixels and on the moving ones. The
+// curve (EPE every flowEvalEvery steps) is logged for BENCHMARKS.md.
 func TestLearnUnFlow(t *testing.T) {
 	d := testDrive(t, flowTrain)
 	held := testDrive(t, flowHeld)
 	mc := perception.ModelConfig{Width: 128, Height: 64, Nets: map[string]perception.NetConfig{perception.NetFlow: perception.FlowConfig{Size: perception.SizeSmall}}}
-	tr := newTestTrainer(t, mc, TrainConfig{Objective: UnFlow{}, LR: 1e-3})
-	before := evalFlow(t, tr.Model(), held, 12)
+	tr := newTestTrainer(t, mc, TrainConfig{Objective: UnFlow{NoOcclusion: true}, LR: flowLR})
+	before := evalFlow(t, tr.Model(), held, flowHeldPairs)
+	t.Logf("step 0: held-out EPE %.2f px (zero flow %.2f), moving %.2f (zero %.2f)", before.all.EPE, before.zeroAll.EPE, before.moving.EPE, before.zeroMoving.EPE)
 	start := time.Now()
-	const steps = 300
-	fit := &Fit{Trainer: tr, Worker: trainWorker(t), Drive: d, Frames: 150, Batch: 4, Seed: 1, Steps: steps}
-	if err := fit.Run(context.Background()); err != nil {
-		t.Fatal(err)
+	fit := &Fit{Trainer: tr, Worker: trainWorker(t), Drive: d, Frames: 150, Batch: flowBatch, Seed: 1}
+	var after flowEval
+	for fit.Steps < flowSteps {
+		fit.Steps = min(fit.Steps+flowEvalEvery, flowSteps)
+		if err := fit.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		after = evalFlow(t, tr.Model(), held, flowHeldPairs)
+		t.Logf("step %d (%s): held-out EPE %.2f px, moving %.2f; Fl-all %.3f", tr.Steps(), time.Since(start).Round(time.Second), after.all.EPE, after.moving.EPE, after.all.Fl)
 	}
 	took := time.Since(start)
-	after := evalFlow(t, tr.Model(), held, 12)
 	t.Logf("%d steps in %s (%.0f ms/step): held-out EPE all %.2f -> %.2f px (zero flow %.2f), moving %.2f -> %.2f (zero %.2f); Fl-all %.3f -> %.3f (zero %.3f), moving %.3f -> %.3f",
-		tr.Steps(), took.Round(time.Second), float64(took.Milliseconds())/steps, before.all.EPE, after.all.EPE, after.zeroAll.EPE,
+		tr.Steps(), took.Round(time.Second), float64(took.Milliseconds())/flowSteps, before.all.EPE, after.all.EPE, after.zeroAll.EPE,
 		before.moving.EPE, after.moving.EPE, after.zeroMoving.EPE, before.all.Fl, after.all.Fl, after.zeroAll.Fl, before.moving.Fl, after.moving.Fl)
-	if after.all.EPE > 0.6*after.zeroAll.EPE || after.all.EPE > 0.6*before.all.EPE {
-		t.Errorf("held-out EPE %.2f px: want below 60%% of zero flow's %.2f and of the untrained %.2f", after.all.EPE, after.zeroAll.EPE, before.all.EPE)
+	if after.all.EPE > 0.6*after.zeroAll.EPE || after.all.EPE > 0.6*before.all.EPE || after.all.EPE > flowBound {
+		t.Errorf("held-out EPE %.2f px: want below 60%% of zero flow's %.2f and of the untrained %.2f, and below %.1f px", after.all.EPE, after.zeroAll.EPE, before.all.EPE, flowBound)
 	}
 	if after.moving.Pixels == 0 || after.moving.EPE > 0.8*after.zeroMoving.EPE {
 		t.Errorf("held-out EPE on moving pixels %.2f px (%d px): want below 80%% of zero flow's %.2f", after.moving.EPE, after.moving.Pixels, after.zeroMoving.EPE)

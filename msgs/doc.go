@@ -28,6 +28,8 @@
 //	<ns>.<camera>.image            foxglove.CompressedImage      camera rate      the (rectified) camera image, JPEG, for viewers
 //	<ns>.<camera>.depth            foxglove.RawImage             inference rate   z-depth, encoding 32FC1, metres
 //	<ns>.<camera>.scene_flow       parallax.v1.SceneFlow         inference rate   per-pixel 3D motion to the next frame, metres
+//	<ns>.<camera>.optical_flow     parallax.v1.OpticalFlow       inference rate   per-pixel motion from the previous frame to this one, pixels
+//	<ns>.<camera>.optical_flow_image foxglove.RawImage           inference rate   the optical flow on a colour wheel, rgb8, for viewers
 //	<ns>.odom                      parallax.v1.Odometry          inference rate   camera pose in the odometry frame, velocities
 //	<ns>.pose                      foxglove.PoseInFrame          inference rate   the odometry pose, for Foxglove's 3D panel
 //	<ns>.tf                        foxglove.FrameTransform       inference rate   the odometry pose as odom <- camera transform

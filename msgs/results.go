@@ -44,6 +44,13 @@ type Result struct {
 	// Odom is the reference camera's pose in OdomFrame; nil when the group
 	// does not carry odometry.
 	Odom *Pose
+	// Flow is the reference camera's optical flow from its previous
+	// processed frame to this one (stamped at the previous frame), when
+	// the node estimates flow; nil otherwise and for the first frame.
+	Flow *OpticalFlowField
+	// SceneFlow is the 3D motion derived from Flow and the depth maps of
+	// the two frames, when asked for; nil otherwise.
+	SceneFlow *SceneFlowField
 	// Seq counts the group's results from 0.
 	Seq uint64
 	// Inference is how long the networks took.
@@ -93,9 +100,11 @@ type Output struct {
 // camera_info at the depth map's resolution (a rectified group shares the
 // reference camera's intrinsics; the right camera's carries its baseline
 // from rig.Baselines) and, for a camera the node rectifies, its raw
-// calibration (rig.Calibrations), and, with odometry, odom, pose and tf. depth and
-// odom say which of those topics are wanted. One function for every sink
-// keeps NATS and recordings identical.
+// calibration (rig.Calibrations), with odometry, odom, pose and tf, and,
+// where the result has them, optical_flow with its colour-wheel
+// optical_flow_image and scene_flow (the node computes those only when its
+// launch file asks). depth and odom say which of those topics are wanted.
+// One function for every sink keeps NATS and recordings identical.
 func ResultMessages(rig *Rig, r *Result, depth, odom bool) ([]TopicMessage, error) {
 	ref := r.Ref()
 	subj, err := rig.Namespace.Camera(ref.Camera)
@@ -127,6 +136,24 @@ func ResultMessages(rig *Rig, r *Result, depth, odom bool) ([]TopicMessage, erro
 				out = append(out, TopicMessage{s.Calibration, c})
 			}
 		}
+	}
+	if f := r.Flow; f != nil {
+		m, err := f.Proto()
+		if err != nil {
+			return nil, fmt.Errorf("msgs: optical flow of %s: %w", ref.Camera, err)
+		}
+		img, err := FlowImage(f, 0)
+		if err != nil {
+			return nil, fmt.Errorf("msgs: optical flow of %s: %w", ref.Camera, err)
+		}
+		out = append(out, TopicMessage{subj.OpticalFlow, m}, TopicMessage{subj.OpticalFlowImage, img})
+	}
+	if f := r.SceneFlow; f != nil {
+		m, err := f.Proto()
+		if err != nil {
+			return nil, fmt.Errorf("msgs: scene flow of %s: %w", ref.Camera, err)
+		}
+		out = append(out, TopicMessage{subj.SceneFlow, m})
 	}
 	if r.Odom != nil && odom {
 		o := Odometry(ref.Stamp, OdomFrame, ref.Camera, r.Seq, *r.Odom)

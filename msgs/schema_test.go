@@ -270,6 +270,19 @@ func sampleMessage(t *testing.T, k Kind) proto.Message {
 			t.Fatal(err)
 		}
 		return m
+	case KindOpticalFlow, KindOpticalFlowImage:
+		f := &OpticalFlowField{Stamp: testStamp, Next: testStamp, FrameID: "left", Width: 2, Height: 1, Flow: []float32{1, -2, 0, 0.5}}
+		var m proto.Message
+		var err error
+		if k == KindOpticalFlow {
+			m, err = f.Proto()
+		} else {
+			m, err = FlowImage(f, 0)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
 	case KindOdom:
 		return Odometry(testStamp, "odom", "left", 3, p)
 	case KindPose:

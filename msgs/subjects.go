@@ -51,6 +51,12 @@ const (
 	// the raw geometry; camera_info describes the published, rectified
 	// images.
 	KindCalibration
+	// KindOpticalFlow is <ns>.<camera>.optical_flow: parallax.v1.OpticalFlow.
+	KindOpticalFlow
+	// KindOpticalFlowImage is <ns>.<camera>.optical_flow_image:
+	// foxglove.RawImage (rgb8), the optical flow on a colour wheel for
+	// viewers.
+	KindOpticalFlowImage
 )
 
 // kinds lists every valid Kind with its subject suffix, in Kind order.
@@ -70,6 +76,8 @@ var kinds = [...]struct {
 	{KindLearnerStats, "learner.stats", false, func() proto.Message { return &parallaxv1.LearnerStats{} }},
 	{KindDiagnostics, "diagnostics", false, func() proto.Message { return &parallaxv1.Diagnostics{} }},
 	{KindCalibration, "calibration", true, func() proto.Message { return &foxglove.CameraCalibration{} }},
+	{KindOpticalFlow, "optical_flow", true, func() proto.Message { return &parallaxv1.OpticalFlow{} }},
+	{KindOpticalFlowImage, "optical_flow_image", true, func() proto.Message { return &foxglove.RawImage{} }},
 }
 
 // Kinds returns every valid Kind, in the order of the topics table.
@@ -259,6 +267,10 @@ type CameraSubjects struct {
 	SceneFlow  string // <ns>.<camera>.scene_flow
 	// Calibration is <ns>.<camera>.calibration.
 	Calibration string
+	// OpticalFlow is <ns>.<camera>.optical_flow.
+	OpticalFlow string
+	// OpticalFlowImage is <ns>.<camera>.optical_flow_image.
+	OpticalFlowImage string
 }
 
 // Camera validates the camera name and returns its subjects.
@@ -273,6 +285,9 @@ func (ns Namespace) Camera(name string) (CameraSubjects, error) {
 		Depth:       p + KindDepth.String(),
 		SceneFlow:   p + KindSceneFlow.String(),
 		Calibration: p + KindCalibration.String(),
+
+		OpticalFlow:      p + KindOpticalFlow.String(),
+		OpticalFlowImage: p + KindOpticalFlowImage.String(),
 	}, nil
 }
 

@@ -205,6 +205,9 @@ func TestKinds(t *testing.T) {
 		KindLearnerStats: "parallax.v1.LearnerStats",
 		KindDiagnostics:  "parallax.v1.Diagnostics",
 		KindCalibration:  "foxglove.CameraCalibration",
+
+		KindOpticalFlow:      "parallax.v1.OpticalFlow",
+		KindOpticalFlowImage: "foxglove.RawImage",
 	}
 	all := Kinds()
 	if len(all) != len(want) {

@@ -21,6 +21,14 @@ var flowWidths = map[string][4]int64{
 // flowLevels is the number of pyramid levels of FlowNet.
 const flowLevels = 4
 
+// CorrRange is the largest displacement, in pixels of each pyramid level,
+// of FlowNet's cost volume (PWC-Net's 4): (2*4+1)² = 81 channels; ±64
+// input pixels at the coarsest level (stride 16), ±8 at the finest.
+const CorrRange = 4
+
+// corrChannels is the number of displacements the cost volume scores.
+const corrChannels = (2*CorrRange + 1) * (2*CorrRange + 1)
+
 // FlowConfig configures the optical flow network (kind "flow"). Its fields
 // are part of the architecture a checkpoint records.
 type FlowConfig struct {
@@ -69,11 +77,14 @@ func init() { RegisterNet(FlowConfig{}.Kind(), decodeAs[FlowConfig]) }
 // FlowNet is a light PWC-Net-style optical flow network (Sun et al. 2018,
 // as UnFlow's successors use it): a shared (siamese) 4-level feature
 // pyramid of both images; coarse to fine, each level warps the second
-// image's features by the upsampled flow of the level below, concatenates
-// them with the first image's features and that flow, and a small decoder
-// predicts the residual flow. It has no cost volume (a correlation layer
-// is left for a larger size), which keeps it a few hundred thousand
-// parameters and fast on a CPU.
+// image's features by the upsampled flow of the level below, correlates
+// them with the first image's features over ±CorrRange pixels of that
+// level (PWC-Net's cost volume: without it the decoder sees two feature
+// maps but not which displacement matches, and an unsupervised loss with
+// no hint of the displacement settles on zero flow), concatenates the
+// cost volume with the first image's features, the warped features and
+// that flow, and a small decoder predicts the residual flow. It keeps a
+// few hundred thousand parameters and is fast on a CPU.
 type FlowNet struct {
 	cfg FlowConfig
 	enc [flowLevels][2]*conv2d
@@ -100,7 +111,7 @@ func NewFlowNet(p *nn.Path, cfg FlowConfig) (*FlowNet, error) {
 		in = w[l]
 		dp := p.Sub(fmt.Sprintf("dec%d", l))
 		dw := max(w[l], 24)
-		if n.dec[l][0], err = newConv(dp.Sub("conv0"), 2*w[l]+2, dw, 3, 1, false); err != nil {
+		if n.dec[l][0], err = newConv(dp.Sub("conv0"), 2*w[l]+corrChannels+2, dw, 3, 1, false); err != nil {
 			return nil, err
 		}
 		if n.dec[l][1], err = newConv(dp.Sub("conv1"), dw, dw/2, 3, 1, false); err != nil {
@@ -181,7 +192,13 @@ func (n *FlowNet) Forward(a, b *ts.Tensor) (out []*ts.Tensor, err error) {
 		// The flow enters the decoder in units of this level's pixels,
 		// scaled down so it stays O(1).
 		fin := s.Do(func() (*ts.Tensor, error) { return lvl.MulScalar(s.Scalar(0.25), false) })
-		h := s.Do(func() (*ts.Tensor, error) { return ts.Cat([]ts.Tensor{*fa, *wb, *fin}, 1) })
+		// The cost volume of unit-length features is the cosine similarity
+		// of each displacement (the mean over channels times C).
+		ua := s.Do(func() (*ts.Tensor, error) { return unitChannels(fa) })
+		ub := s.Do(func() (*ts.Tensor, error) { return unitChannels(wb) })
+		cv := s.Do(func() (*ts.Tensor, error) { return Correlation(ua, ub, CorrRange) })
+		cv = s.Do(func() (*ts.Tensor, error) { return cv.MulScalar(s.Scalar(float64(sz[1])), false) })
+		h := s.Do(func() (*ts.Tensor, error) { return ts.Cat([]ts.Tensor{*fa, *wb, *cv, *fin}, 1) })
 		for i, c := range n.dec[l] {
 			y := s.Do(func() (*ts.Tensor, error) { return c.forward(h) })
 			if i < 2 {
@@ -245,6 +262,61 @@ func WarpFlow(src, flow *ts.Tensor) (out *ts.Tensor, err error) {
 	out = s.Do(func() (*ts.Tensor, error) {
 		return ts.GridSampler(src, g, gridSamplerBilinear, int64(PaddingBorder), false)
 	})
+	if s.Err() != nil {
+		return nil, s.Err()
+	}
+	return s.Keep(out), nil
+}
+
+// Correlation is PWC-Net's cost volume: for features a and b [B,C,H,W] and
+// every displacement (dx, dy) in [-r, r]², the mean over channels of
+// a(p)·b(p+(dx,dy)) (zero outside b), [B,(2r+1)²,H,W] with displacement
+// index (dy+r)*(2r+1) + dx+r. It is built with im2col (one op, gradients
+// through libtorch) rather than a hand-written kernel: libtorch has no
+// correlation op, and the coarse levels it runs on are small. The caller
+// drops the result.
+func Correlation(a, b *ts.Tensor, r int64) (out *ts.Tensor, err error) {
+	const fn = "Correlation"
+	defer Recover("perception", fn, &err)
+	sa, err := geoShape(fn, "a", a)
+	if err != nil {
+		return nil, err
+	}
+	sb, err := geoShape(fn, "b", b)
+	if err != nil {
+		return nil, err
+	}
+	if len(sa) != 4 || len(sb) != 4 || sa[0] != sb[0] || sa[1] != sb[1] || sa[2] != sb[2] || sa[3] != sb[3] || r < 0 {
+		return nil, fmt.Errorf("%w: %s: a %v and b %v, range %d (want one [B,C,H,W] size, range >= 0)", ErrGeometryShape, fn, geoDims(sa), geoDims(sb), r)
+	}
+	s := NewScope("perception: " + fn)
+	defer s.Free()
+	B, C, H, W := sa[0], sa[1], sa[2], sa[3]
+	k := 2*r + 1
+	// [B, C*k*k, H*W]: channel c*k*k + ky*k + kx holds b at p + (kx-r, ky-r).
+	cols := s.Do(func() (*ts.Tensor, error) {
+		return b.Im2col([]int64{k, k}, []int64{1, 1}, []int64{r, r}, []int64{1, 1}, false)
+	})
+	cols = s.Do(func() (*ts.Tensor, error) { return cols.View([]int64{B, C, k * k, H, W}, false) })
+	av := s.Do(func() (*ts.Tensor, error) { return a.Unsqueeze(2, false) })
+	prod := s.Do(func() (*ts.Tensor, error) { return cols.Mul(av, false) })
+	out = s.Do(func() (*ts.Tensor, error) { return prod.MeanDim([]int64{1}, false, gotch.Float, false) })
+	if s.Err() != nil {
+		return nil, s.Err()
+	}
+	return s.Keep(out), nil
+}
+
+// unitChannels scales each pixel's feature vector [B,C,H,W] to unit
+// length (zero vectors stay near zero). The caller drops the result.
+func unitChannels(x *ts.Tensor) (*ts.Tensor, error) {
+	s := NewScope("perception: unitChannels")
+	defer s.Free()
+	q := s.Do(func() (*ts.Tensor, error) { return x.Mul(x, false) })
+	q = s.Do(func() (*ts.Tensor, error) { return q.SumDimIntlist([]int64{1}, true, gotch.Float, false) })
+	q = s.Do(func() (*ts.Tensor, error) { return q.AddScalar(s.Scalar(1e-6), false) })
+	q = s.Do(func() (*ts.Tensor, error) { return q.Rsqrt(false) })
+	out := s.Do(func() (*ts.Tensor, error) { return x.Mul(q, false) })
 	if s.Err() != nil {
 		return nil, s.Err()
 	}

@@ -308,6 +308,10 @@ type Estimate struct {
 	// camera (Estimator.Pose's convention); nil for the first frame or
 	// when motion was not asked for.
 	Motion *msgs.Pose
+	// Flow is the optical flow from the previous frame to this one, at
+	// the model's input size; nil for the first frame or without
+	// Sequence.WithFlow.
+	Flow *FlowField
 }
 
 // Sequence runs depth and ego-motion over consecutive frames of one
@@ -319,7 +323,13 @@ type Sequence struct {
 	e    *Estimator
 	prev *ts.Tensor // the previous frame's input, on the worker's device
 	size [2]int     // its width and height
+	flow string     // the flow network's name, "" for no flow
 }
+
+// WithFlow makes Next also run the model's flow network named net from
+// the previous frame to each frame (Estimate.Flow), on the same kept
+// tensor. It returns s.
+func (s *Sequence) WithFlow(net string) *Sequence { s.flow = net; return s }
 
 // Sequence starts a sequence on e's model (whichever is current at each
 // frame: hand-overs swap the weights between two frames).
@@ -365,6 +375,14 @@ func (s *Sequence) next(f *msgs.Frame, depth, withMotion bool) (Estimate, error)
 			}
 			est.Motion = &p
 		}
+		if s.flow != "" && s.prev != nil && s.size == [2]int{cfg.Width, cfg.Height} {
+			f, err := s.flowFrom(m, x)
+			if err != nil {
+				x.MustDrop()
+				return err
+			}
+			est.Flow = &f
+		}
 		if s.prev != nil {
 			s.prev.MustDrop()
 		}
@@ -379,6 +397,20 @@ func (s *Sequence) next(f *msgs.Frame, depth, withMotion bool) (Estimate, error)
 func (s *Sequence) InputSize() (w, h int) {
 	cfg := s.e.Model().Config()
 	return cfg.Width, cfg.Height
+}
+
+// flowFrom runs the flow network from the kept frame to x [1,3,H,W].
+func (s *Sequence) flowFrom(m *Model, x *ts.Tensor) (FlowField, error) {
+	fn, _ := m.Net(s.flow).(*FlowNet)
+	if fn == nil {
+		return FlowField{}, fmt.Errorf("%w: the model has no flow network %q (%v)", ErrConfig, s.flow, m.Config().Names())
+	}
+	pair, err := ts.Cat([]ts.Tensor{*s.prev, *x}, 0)
+	if err != nil {
+		return FlowField{}, err
+	}
+	defer pair.MustDrop()
+	return flowBetween(fn, pair, 0, 1)
 }
 
 // Reset forgets the previous frame: the next frame has no motion.
