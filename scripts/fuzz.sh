@@ -5,7 +5,7 @@
 # FuzzXxx is picked up without editing anything. A table of the executions
 # each target reached goes to stdout at the end and to FUZZREPORT (default
 # tmp/fuzz.md), the figures BENCHMARKS.md quotes. FUZZFLAGS go to each
-# go test (e.g. -fuzzminimizetime=5s: go minimizes every new input for up
+# go test (e.g. -fuzzminimizetime=0: go minimizes every new input for up
 # to 60 s by default, which on a loaded machine and inputs of kilobytes,
 # recordings and checkpoints, takes most of a run's time).
 set -euo pipefail
