@@ -311,14 +311,20 @@ func (m *Model) encodeWeights() ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("perception: variable %s: %w", nv.Name, err)
 		}
-		binary.Write(&buf, binary.LittleEndian, uint16(len(nv.Name)))
-		buf.WriteString(nv.Name)
-		buf.WriteByte(dtypeFloat32)
-		buf.WriteByte(byte(len(shape)))
-		binary.Write(&buf, binary.LittleEndian, shape)
-		binary.Write(&buf, binary.LittleEndian, vals)
+		appendTensor(&buf, nv.Name, shape, vals)
 	}
 	return buf.Bytes(), nil
+}
+
+// appendTensor writes one tensor of the weights section: name, dtype,
+// rank, shape and the values, little-endian (decodeWeights reads it).
+func appendTensor(buf *bytes.Buffer, name string, shape []int64, vals []float32) {
+	binary.Write(buf, binary.LittleEndian, uint16(len(name)))
+	buf.WriteString(name)
+	buf.WriteByte(dtypeFloat32)
+	buf.WriteByte(byte(len(shape)))
+	binary.Write(buf, binary.LittleEndian, shape)
+	binary.Write(buf, binary.LittleEndian, vals)
 }
 
 type storedTensor struct {

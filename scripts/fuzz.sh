@@ -4,11 +4,15 @@
 # one package at a time. Targets are found with `go test -list`, so a new
 # FuzzXxx is picked up without editing anything. A table of the executions
 # each target reached goes to stdout at the end and to FUZZREPORT (default
-# tmp/fuzz.md), the figures BENCHMARKS.md quotes.
+# tmp/fuzz.md), the figures BENCHMARKS.md quotes. FUZZFLAGS go to each
+# go test (e.g. -fuzzminimizetime=0: go minimizes every new input for up
+# to 60 s by default, which on a loaded machine and inputs of kilobytes,
+# recordings and checkpoints, takes most of a run's time).
 set -euo pipefail
 
 GO="${GO:-go}"
 FUZZTIME="${FUZZTIME:-10s}"
+read -r -a fuzzflags <<<"${FUZZFLAGS:-}"
 pkgs=("$@")
 ((${#pkgs[@]} > 0)) || pkgs=(./...)
 
@@ -33,7 +37,7 @@ while read -r pkg dir; do
 		echo "fuzz: $pkg $target ($FUZZTIME)"
 		status=ok
 		start=$SECONDS
-		if ! "$GO" test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg" </dev/null 2>&1 | tee "$log"; then
+		if ! "$GO" test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" ${fuzzflags[@]+"${fuzzflags[@]}"} "$pkg" </dev/null 2>&1 | tee "$log"; then
 			failed+=("$pkg.$target")
 			status=FAILED
 		fi

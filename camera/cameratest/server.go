@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
@@ -85,6 +86,10 @@ type Server struct {
 
 	mu    sync.Mutex
 	paths map[string]*path
+
+	// conns and sessions count the RTSP connections and sessions open now,
+	// so a test can tell a reader that closed from one that leaked.
+	conns, sessions atomic.Int64
 }
 
 // path is one stream on the server: served from a Source or published.
@@ -492,9 +497,27 @@ func (s handler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Respon
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 
+// Conns returns the number of RTSP (TCP) connections open now: readers and
+// publishers, with or without a session.
+func (s *Server) Conns() int { return int(s.conns.Load()) }
+
+// Sessions returns the number of RTSP sessions open now (a reader that has
+// sent SETUP, or a publisher).
+func (s *Server) Sessions() int { return int(s.sessions.Load()) }
+
+// OnConnOpen implements gortsplib.ServerHandlerOnConnOpen.
+func (s handler) OnConnOpen(*gortsplib.ServerHandlerOnConnOpenCtx) { s.conns.Add(1) }
+
+// OnConnClose implements gortsplib.ServerHandlerOnConnClose.
+func (s handler) OnConnClose(*gortsplib.ServerHandlerOnConnCloseCtx) { s.conns.Add(-1) }
+
+// OnSessionOpen implements gortsplib.ServerHandlerOnSessionOpen.
+func (s handler) OnSessionOpen(*gortsplib.ServerHandlerOnSessionOpenCtx) { s.sessions.Add(1) }
+
 // OnSessionClose implements gortsplib.ServerHandlerOnSessionClose: when a
 // publisher leaves, its path goes away and its readers are disconnected.
 func (s handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
+	s.sessions.Add(-1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, p := range s.paths {

@@ -282,3 +282,61 @@ func TestServeResolutionChange(t *testing.T) {
 		t.Errorf("sizes %v, want 64x48 then 96x64", sizes)
 	}
 }
+
+// waitCount polls f until it returns want or 5 s pass: the server hears of
+// a closed connection when its reader goroutine does.
+func waitCount(t *testing.T, what string, f func() int, want int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for f() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d, want %d", what, f(), want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestServerCountsConns: Conns and Sessions follow readers that connect,
+// set up and close, and a bare TCP connection that never gets a session.
+func TestServerCountsConns(t *testing.T) {
+	s := &cameratest.Server{}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Serve("cam", &flatSource{w: 32, h: 16}, 30); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var readers []*camera.RTSP
+	for i := range 2 {
+		r := &camera.RTSP{URL: s.URL("cam")}
+		if err := r.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if _, err := r.Read(ctx); err != nil {
+			t.Fatal(err)
+		}
+		readers = append(readers, r)
+		waitCount(t, "connections", s.Conns, i+1)
+		waitCount(t, "sessions", s.Sessions, i+1)
+	}
+	bare, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCount(t, "connections with a bare one", s.Conns, 3)
+	if n := s.Sessions(); n != 2 {
+		t.Errorf("a bare connection opened a session: %d sessions", n)
+	}
+	bare.Close()
+	waitCount(t, "connections after the bare one closed", s.Conns, 2)
+	readers[0].Close()
+	waitCount(t, "connections after a reader closed", s.Conns, 1)
+	waitCount(t, "sessions after a reader closed", s.Sessions, 1)
+	readers[1].Close()
+	waitCount(t, "connections", s.Conns, 0)
+	waitCount(t, "sessions", s.Sessions, 0)
+}
