@@ -35,7 +35,7 @@ FAULTS ?= 10
 .PHONY: help deps build test demo demo-checkpoint bench lint fuzz faults soak proto clean gpu-bundle
 
 help: ## List the targets.
-	@echo "Parallax: make <target>   (variables: PKG=$(PKG) TEST_TIMEOUT=$(TEST_TIMEOUT) TESTFLAGS= BENCH=$(BENCH) FUZZTIME=$(FUZZTIME) TORCH_DIR= TORCH_CUDA=)"
+	@echo "Parallax: make <target>   (variables: PKG=$(PKG) TEST_TIMEOUT=$(TEST_TIMEOUT) TESTFLAGS= BENCH=$(BENCH) FUZZTIME=$(FUZZTIME) FUZZFLAGS=$(FUZZFLAGS) TORCH_DIR= TORCH_CUDA=)"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 14
 
 deps: ## Install Debian packages, protoc-gen-go and the patched gotch in third_party/ (fast when present).
