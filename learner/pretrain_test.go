@@ -167,8 +167,8 @@ func meanOf(v []float64) float64 {
 
 // TestPretrainLearns: SimCLR pre-training in `make test` (192x64, small
 // encoder, seeded): the loss falls on the training frames and on held-out
-// ones, the embeddings of held-out frames do not collapse (every
-// dimension keeps a spread), and the linear probe of coarse depth on the
+// ones, the embeddings of held-out frames do not collapse (the median
+// dimension keeps half a uniform spread, at most 5% of them narrow), and the linear probe of coarse depth on the
 // held-out world beats the random-init encoder's.
 func TestPretrainLearns(t *testing.T) {
 	const steps = 150
@@ -185,8 +185,20 @@ func TestPretrainLearns(t *testing.T) {
 	if !(r.heldOutLoss < r.heldOutLoss0) {
 		t.Errorf("held-out loss %.3f -> %.3f: want lower", r.heldOutLoss0, r.heldOutLoss)
 	}
-	if m := slices.Min(r.std); !(m > 0.2/math.Sqrt(d)) {
-		t.Errorf("an embedding dimension's std %.4f: want above 0.2/sqrt(D) = %.4f (collapse)", m, 0.2/math.Sqrt(d))
+	// Collapse, whole or dimensional, shows as the spread of most
+	// dimensions going to zero; the single narrowest dimension is noise
+	// (0.017-0.020 over runs whose libtorch reductions differ in order).
+	if m := median(r.std); !(m > 0.5/math.Sqrt(d)) {
+		t.Errorf("median embedding std %.4f: want above 0.5/sqrt(D) = %.4f (collapse)", m, 0.5/math.Sqrt(d))
+	}
+	narrow := 0
+	for _, s := range r.std {
+		if s < 0.2/math.Sqrt(d) {
+			narrow++
+		}
+	}
+	if narrow > len(r.std)/20 {
+		t.Errorf("%d of %d embedding dimensions have a std below 0.2/sqrt(D) = %.4f: want at most 5%% (dimensional collapse)", narrow, len(r.std), 0.2/math.Sqrt(d))
 	}
 	if !(r.probe.TestAcc > r.probe0.TestAcc+0.01) {
 		t.Errorf("probe test accuracy %.3f, random init %.3f: want at least 1 point better", r.probe.TestAcc, r.probe0.TestAcc)
