@@ -30,8 +30,10 @@ type Camera struct {
 	// the clock (a starved CPU) serves ever older frames, and the latency a
 	// consumer measures from the stamps is the renderer's lag. The views of
 	// one World skip to the same frame, so a stereo pair stays paired. Seq
-	// shows the gap; Skipped counts the frames. It defaults to
-	// DefaultMaxLag; a negative MaxLag never skips.
+	// shows the gap; Skipped counts the frames. It defaults to 0: never
+	// skip, so that runs on a loaded machine still see every frame index in
+	// order (tests comparing runs frame by frame); a served camera (`parallax
+	// camera serve`, the demo's) sets DefaultMaxLag.
 	MaxLag time.Duration
 	// StartTime stamps the first frame. It defaults to the time Start is called.
 	StartTime time.Time
@@ -51,8 +53,9 @@ type Camera struct {
 	closed  bool
 }
 
-// DefaultMaxLag is Camera.MaxLag's default: a few frames of any rate, so
-// that scheduling jitter never skips a frame and a starved renderer does.
+// DefaultMaxLag is the Camera.MaxLag of a served synthetic camera: a few
+// frames of any rate, so that scheduling jitter never skips a frame and a
+// starved renderer does.
 const DefaultMaxLag = 500 * time.Millisecond
 
 // pace is the frame the realtime cameras of one World last skipped to.
@@ -91,10 +94,7 @@ func (c *Camera) stamp(i int) time.Time {
 // way no earlier than where another view of the world skipped to.
 func (c *Camera) catchUp(i int) int {
 	lag := c.MaxLag
-	if lag == 0 {
-		lag = DefaultMaxLag
-	}
-	if lag < 0 {
+	if lag <= 0 {
 		return i
 	}
 	late := time.Since(c.stamp(i)) > lag

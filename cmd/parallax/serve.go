@@ -63,6 +63,9 @@ func startSyntheticCamera(world string, stereo bool, listen string, udp bool, st
 	sc.Start = start
 	for _, view := range sc.Paths {
 		cam := w.Camera(view, true)
+		// Like a real sensor, a served camera drops the frames it could
+		// not render in time rather than stamping ever older ones.
+		cam.MaxLag = synth.DefaultMaxLag
 		cam.First = first
 		cam.StartTime = start.Add(time.Duration(float64(first) / cfg.FPS * float64(time.Second)))
 		if err := cam.Start(context.Background()); err != nil {
