@@ -165,6 +165,11 @@ func TestFleetOfTwoNodes(t *testing.T) {
 	drive := fmt.Sprintf("&speed=%g", fleetSpeed)
 	started := time.Now()
 	for r, world := range worlds {
+		// tolerance 0.25, as a fleet that trusts its trainer's held-out set
+		// would deploy it: a node that adapted an earlier shared version
+		// further scores the next one up to 14 % worse on its 4 held-out
+		// tuples (noise of that size); with 0 one node refused every
+		// trainer version in most quiet-machine runs, with 0.1 in 1 of 4.
 		nodes[r] = startNode(t, &Node{Launch: parseLaunch(t, `
 namespace: `+r+`
 cameras:
@@ -176,7 +181,7 @@ nats: {url: "`+cl.URL()+`"}
 learner: {adapt: true, mode: stereo, lr: 0.0003, steps_per_s: 2, check_every: 2, hand_over_every: 2, buffer: 16, replay: 1,
   checkpoint: "`+filepath.Join(dir, r+".ckpt")+`", checkpoint_every: 1s,
   min_translation: 0, min_pixel_change: 0.01}
-fleet: {model: street, poll: 500ms, upload: true, robot: `+r+`}`)})
+fleet: {model: street, poll: 500ms, upload: true, robot: `+r+`, tolerance: 0.25}`)})
 	}
 
 	// Kill a server once both nodes have had samples acknowledged, and go
