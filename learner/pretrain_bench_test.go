@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -262,10 +263,13 @@ func BenchmarkPretrainTransfer(b *testing.B) {
 					res[m].probe0 = append(res[m].probe0, p0.TestAcc)
 					res[m].probe = append(res[m].probe, p.TestAcc)
 					res[m].rate = append(res[m].rate, rate)
+					fmt.Fprintf(os.Stderr, "transfer: seed %d %s: probe %.3f -> %.3f, %.2f pre-train steps/s\n", seed, m, p0.TestAcc, p.TestAcc, rate)
 				}
 				c := depthCurve(b, ckpt, seed, at)
 				res[m].curves = append(res[m].curves, c)
-				b.Logf("seed %d %s: %v", seed, m, c)
+				// Progress on stderr as it comes: the whole run takes
+				// hours on 2 cores and b.Logf prints only at the end.
+				fmt.Fprintf(os.Stderr, "transfer: seed %d %s: %v\n", seed, m, c)
 			}
 		}
 	}

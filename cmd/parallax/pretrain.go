@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/parallax-robotics/parallax/camera"
 	"github.com/parallax-robotics/parallax/learner"
@@ -249,53 +247,13 @@ func pretrainLoop(ctx context.Context, o pretrainOptions, stdout, stderr io.Writ
 		}
 	}
 	fmt.Fprintf(stderr, "pretrain: %s on %s, encoder %s at %dx%d, batch %d, from step %d\n", o.method, o.source, encoderSizeOf(tr.Model()), tr.Model().Config().Width, tr.Model().Config().Height, o.batch, tr.Steps())
-	bar := newProgress(stderr, tr.Steps(), o.steps)
-	bar.prefix = "pretrain"
-	var lossSum float64
-	var lossN int
-	fit := &learner.Fit{Trainer: tr, Worker: w, Drive: drive, Frames: o.frames, Batch: o.batch, Seed: o.seed, Steps: o.steps,
-		OnStep: func(st learner.StepStats) error {
-			if st.Skipped {
-				fmt.Fprintf(stderr, "\npretrain: step %d skipped: non-finite loss or gradient (%d so far)\n", tr.Steps()+1, tr.SkippedSteps())
-				return nil
-			}
-			lossSum += st.Loss
-			lossN++
-			bar.update(tr.Steps(), st.Loss)
-			if o.saveEvery > 0 && tr.Steps()%o.saveEvery == 0 && tr.Steps() < o.steps {
-				if err := save(); err != nil {
-					return err
-				}
-			}
-			if held != nil && tr.Steps()%o.evalEvery == 0 {
-				bar.pause()
-				if err := evaluate(lossSum / float64(lossN)); err != nil {
-					return err
-				}
-				lossSum, lossN = 0, 0
-			}
-			return nil
-		}}
-	var runErr error
-	if o.steps > tr.Steps() {
-		runErr = fit.Run(ctx)
+	var evalFn func(float64) error
+	if held != nil {
+		evalFn = evaluate
 	}
-	bar.finish()
-	if runErr != nil {
-		if ctx.Err() == nil || !errors.Is(runErr, ctx.Err()) {
-			return runErr
-		}
-		if err := save(); err != nil {
-			return fmt.Errorf("interrupted at step %d, and saving failed: %w", tr.Steps(), err)
-		}
-		fmt.Fprintf(stderr, "pretrain: interrupted at step %d; saved %s (continue with --resume)\n", tr.Steps(), o.out)
-		return nil
-	}
-	if err := save(); err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "pretrain: %d steps (%d skipped) in %s; saved %s\n", tr.Steps(), tr.SkippedSteps(), bar.elapsed().Round(time.Second), o.out)
-	return nil
+	loop := &fitLoop{name: "pretrain", out: o.out, steps: o.steps, saveEvery: o.saveEvery, evalEvery: o.evalEvery, save: save, evaluate: evalFn,
+		fit: &learner.Fit{Trainer: tr, Worker: w, Drive: drive, Frames: o.frames, Batch: o.batch, Seed: o.seed}}
+	return loop.run(ctx, stderr)
 }
 
 // encoderSizeOf names the width of m's encoder.

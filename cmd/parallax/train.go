@@ -9,7 +9,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/parallax-robotics/parallax/camera"
 	"github.com/parallax-robotics/parallax/camera/synth"
@@ -269,55 +268,13 @@ func trainLoop(ctx context.Context, o trainOptions, stdout, stderr io.Writer) er
 		}
 	}
 
-	bar := newProgress(stderr, tr.Steps(), o.steps)
-	var lossSum float64
-	var lossN int
-	fit := &learner.Fit{Trainer: tr, Worker: w, Drive: drive, Frames: o.frames, Batch: o.batch, Seed: o.seed, Steps: o.steps,
-		OnStep: func(st learner.StepStats) error {
-			if st.Skipped {
-				fmt.Fprintf(stderr, "\ntrain: step %d skipped: non-finite loss or gradient (%d so far)\n", tr.Steps()+1, tr.SkippedSteps())
-				return nil
-			}
-			lossSum += st.Loss
-			lossN++
-			bar.update(tr.Steps(), st.Loss)
-			if o.saveEvery > 0 && tr.Steps()%o.saveEvery == 0 && tr.Steps() < o.steps {
-				if err := save(); err != nil {
-					return err
-				}
-			}
-			if est != nil && tr.Steps()%o.evalEvery == 0 {
-				bar.pause()
-				if err := evaluate(lossSum / float64(lossN)); err != nil && !errors.Is(err, context.Canceled) {
-					return err
-				}
-				lossSum, lossN = 0, 0
-			}
-			return nil
-		}}
-	// Fit's Steps 0 means no limit; here it means no step at all (the
-	// initial weights as a baseline), as does a resumed run already there.
-	var err2 error
-	if o.steps > tr.Steps() {
-		err2 = fit.Run(ctx)
+	var evalFn func(float64) error
+	if est != nil {
+		evalFn = evaluate
 	}
-	if err := err2; err != nil {
-		bar.finish()
-		if ctx.Err() == nil {
-			return err
-		}
-		if err := save(); err != nil {
-			return fmt.Errorf("interrupted at step %d, and saving failed: %w", tr.Steps(), err)
-		}
-		fmt.Fprintf(stderr, "train: interrupted at step %d; saved %s (continue with --resume)\n", tr.Steps(), o.out)
-		return nil
-	}
-	bar.finish()
-	if err := save(); err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "train: %d steps (%d skipped) in %s; saved %s\n", tr.Steps(), tr.SkippedSteps(), bar.elapsed().Round(time.Second), o.out)
-	return nil
+	loop := &fitLoop{name: "train", out: o.out, steps: o.steps, saveEvery: o.saveEvery, evalEvery: o.evalEvery, save: save, evaluate: evalFn,
+		fit: &learner.Fit{Trainer: tr, Worker: w, Drive: drive, Frames: o.frames, Batch: o.batch, Seed: o.seed}}
+	return loop.run(ctx, stderr)
 }
 
 // loadEncoder moves the encoder weights of the checkpoint at path into

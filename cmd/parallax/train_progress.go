@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/parallax-robotics/parallax/learner"
 )
 
 // progress draws the training progress on stderr: on a terminal one line
@@ -105,4 +109,75 @@ func (p *progress) finish() {
 		p.draw()
 	}
 	p.pause()
+}
+
+// fitLoop is the step loop parallax train and parallax pretrain share
+// around a learner.Fit: the progress bar, the notice of a skipped step,
+// a checkpoint every saveEvery steps, a learning-curve row every
+// evalEvery steps (with the mean training loss since the last), and a
+// checkpoint when interrupted, so --resume continues.
+type fitLoop struct {
+	name      string // the command: the prefix of its lines
+	out       string // the checkpoint's path, for the messages
+	steps     int64  // the step to reach
+	saveEvery int64  // 0: only at the end
+	evalEvery int64  // 0: no curve
+	save      func() error
+	evaluate  func(loss float64) error // nil: no curve
+	fit       *learner.Fit
+}
+
+// run trains to l.steps (from fit.Trainer's step) and saves.
+func (l *fitLoop) run(ctx context.Context, stderr io.Writer) error {
+	tr := l.fit.Trainer
+	bar := newProgress(stderr, tr.Steps(), l.steps)
+	bar.prefix = l.name
+	var lossSum float64
+	var lossN int
+	l.fit.Steps = l.steps
+	l.fit.OnStep = func(st learner.StepStats) error {
+		if st.Skipped {
+			fmt.Fprintf(stderr, "\n%s: step %d skipped: non-finite loss or gradient (%d so far)\n", l.name, tr.Steps()+1, tr.SkippedSteps())
+			return nil
+		}
+		lossSum += st.Loss
+		lossN++
+		bar.update(tr.Steps(), st.Loss)
+		if l.saveEvery > 0 && tr.Steps()%l.saveEvery == 0 && tr.Steps() < l.steps {
+			if err := l.save(); err != nil {
+				return err
+			}
+		}
+		if l.evaluate != nil && l.evalEvery > 0 && tr.Steps()%l.evalEvery == 0 {
+			bar.pause()
+			// An evaluation cut short by ^C ends the run below, saved.
+			if err := l.evaluate(lossSum / float64(lossN)); err != nil && !errors.Is(err, context.Canceled) {
+				return err
+			}
+			lossSum, lossN = 0, 0
+		}
+		return nil
+	}
+	// Fit's Steps 0 means no limit; here it means no step at all (the
+	// initial weights as a baseline), as does a resumed run already there.
+	var runErr error
+	if l.steps > tr.Steps() {
+		runErr = l.fit.Run(ctx)
+	}
+	bar.finish()
+	if runErr != nil {
+		if ctx.Err() == nil || !errors.Is(runErr, ctx.Err()) {
+			return runErr
+		}
+		if err := l.save(); err != nil {
+			return fmt.Errorf("interrupted at step %d, and saving failed: %w", tr.Steps(), err)
+		}
+		fmt.Fprintf(stderr, "%s: interrupted at step %d; saved %s (continue with --resume)\n", l.name, tr.Steps(), l.out)
+		return nil
+	}
+	if err := l.save(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "%s: %d steps (%d skipped) in %s; saved %s\n", l.name, tr.Steps(), tr.SkippedSteps(), bar.elapsed().Round(time.Second), l.out)
+	return nil
 }
