@@ -20,18 +20,28 @@ import (
 	"github.com/parallax-robotics/parallax/perception"
 )
 
-// randomCheckpoint writes an untrained model of the test rig's
-// architecture and returns its bytes.
+// randomCheckpoint is a fresh small depth and pose model at the tests'
+// size, as checkpoint bytes.
 func randomCheckpoint(t testing.TB) []byte {
 	t.Helper()
-	w, err := perception.NewWorker(1)
+	return seededCheckpoint(t, filepath.Join(t.TempDir(), "random.ckpt"), testW, testH, -1)
+}
+
+// seededCheckpoint saves a fresh small depth and pose model of w x h to
+// path, its weights drawn from seed (the global generator's state when
+// seed < 0), and returns the file's bytes.
+func seededCheckpoint(t testing.TB, path string, w, h int, seed int64) []byte {
+	t.Helper()
+	wk, err := perception.NewWorker(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Close()
-	path := filepath.Join(t.TempDir(), "random.ckpt")
-	err = w.Do(func() error {
-		m, err := perception.NewModel(perception.DepthPose(testW, testH, perception.DepthConfig{Size: "small"}, perception.PoseConfig{Size: "small"}), gotch.CPU)
+	defer wk.Close()
+	err = wk.Do(func() error {
+		if seed >= 0 {
+			perception.ManualSeed(seed)
+		}
+		m, err := perception.NewModel(perception.DepthPose(w, h, perception.DepthConfig{Size: "small"}, perception.PoseConfig{Size: "small"}), gotch.CPU)
 		if err != nil {
 			return err
 		}

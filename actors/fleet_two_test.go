@@ -134,22 +134,7 @@ func TestFleetOfTwoNodes(t *testing.T) {
 	// Version 0, what both nodes start from and the trainer trains on.
 	dir := t.TempDir()
 	v0path := filepath.Join(dir, "v0.ckpt")
-	err = w.Do(func() error {
-		perception.ManualSeed(3)
-		m, err := perception.NewModel(perception.DepthPose(64, 64, perception.DepthConfig{Size: "small"}, perception.PoseConfig{Size: "small"}), gotch.CPU)
-		if err != nil {
-			return err
-		}
-		defer m.Close()
-		return m.Save(v0path, perception.CheckpointMeta{})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v0, err := os.ReadFile(v0path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v0 := seededCheckpoint(t, v0path, 64, 64, 3)
 	ver0, _, err := reg.Push(ctx, "street", v0, fleet.Version{TrainedOn: "init"})
 	if err != nil {
 		t.Fatal(err)

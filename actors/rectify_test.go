@@ -61,7 +61,7 @@ func writeRigCalibration(t *testing.T, dir string) (left, right string) {
 // metric abs_rel of each published depth map by frame index (against the
 // frames' ground truth, which the rectifier carries into the rectified
 // frame), and the collector.
-func rigErrors(t *testing.T, url, calib string, d time.Duration) (map[uint64]float64, *Node, *collector) {
+func rigErrors(t *testing.T, url, calib string, d time.Duration, enough func(map[uint64]float64) bool) (map[uint64]float64, *Node, *collector) {
 	t.Helper()
 	ckpt, err := assets.DemoCheckpointFile(t.TempDir())
 	if err != nil {
@@ -95,11 +95,24 @@ learner: {adapt: false}
 	}}}})
 	c := subscribe(t, n)
 	time.Sleep(d)
+	// Beyond d, up to rigRunMax, until enough frames are in.
+	for start := time.Now(); enough != nil && time.Since(start) < rigRunMax; time.Sleep(250 * time.Millisecond) {
+		mu.Lock()
+		ok := enough(errs)
+		mu.Unlock()
+		if ok {
+			break
+		}
+	}
 	n.Stop()
 	mu.Lock()
 	defer mu.Unlock()
 	return maps(errs), n, c
 }
+
+// rigRunMax bounds how long rigErrors waits for enough frames beyond its
+// run.
+const rigRunMax = 40 * time.Second
 
 func maps(m map[uint64]float64) map[uint64]float64 {
 	out := make(map[uint64]float64, len(m))
@@ -122,17 +135,24 @@ func TestNodeRectifiesDistortedRig(t *testing.T) {
 	writeRigCalibration(t, dir)
 	calib := ", calibration: " + filepath.Join(dir, "SIDE.yaml")
 	const run = 8 * time.Second
-	ideal, _, _ := rigErrors(t, idealRig, "", run)
-	rect, n, c := rigErrors(t, distortedRig, calib, run)
-	// The raw frames as if they were rectified: baseline from the URL.
-	raw, _, _ := rigErrors(t, distortedRig, "", run)
-	var common []uint64
-	for k := range rect {
-		if _, ok := ideal[k]; ok {
-			common = append(common, k)
+	ideal, _, _ := rigErrors(t, idealRig, "", run, nil)
+	// The runs process whichever frames are latest when the network is
+	// free, so under load the rectified run goes on until it has frames
+	// in common with the ideal one.
+	commonFrames := func(rect map[uint64]float64) []uint64 {
+		var common []uint64
+		for k := range rect {
+			if _, ok := ideal[k]; ok {
+				common = append(common, k)
+			}
 		}
+		slices.Sort(common)
+		return common
 	}
-	slices.Sort(common)
+	rect, n, c := rigErrors(t, distortedRig, calib, run, func(m map[uint64]float64) bool { return len(commonFrames(m)) >= 20 })
+	// The raw frames as if they were rectified: baseline from the URL.
+	raw, _, _ := rigErrors(t, distortedRig, "", run, nil)
+	common := commonFrames(rect)
 	if len(common) < 10 {
 		t.Fatalf("only %d frames estimated in both runs (%d rectified, %d ideal)", len(common), len(rect), len(ideal))
 	}
