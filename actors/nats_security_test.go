@@ -1,17 +1,11 @@
 package actors
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -25,68 +19,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
+	"github.com/parallax-robotics/parallax/internal/certtest"
 	"github.com/parallax-robotics/parallax/launch"
 )
-
-// testCert is a certificate and its key, parsed and as PEM files.
-type testCert struct {
-	cert  *x509.Certificate
-	key   *ecdsa.PrivateKey
-	keyF  string
-	certF string
-}
-
-// newCert issues a certificate signed by parent (self-signed when parent is
-// nil) and writes it and its key to dir as name.pem and name-key.pem.
-func newCert(t *testing.T, dir, name string, parent *testCert, isCA bool, usage x509.ExtKeyUsage) *testCert {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-	}
-	if isCA {
-		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
-		tmpl.KeyUsage |= x509.KeyUsageCertSign
-	} else {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{usage}
-		tmpl.DNSNames = []string{"localhost"}
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-	}
-	signer, signKey := tmpl, key
-	if parent != nil {
-		signer, signKey = parent.cert, parent.key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tc := &testCert{cert: c, key: key, certF: filepath.Join(dir, name+".pem"), keyF: filepath.Join(dir, name+"-key.pem")}
-	writePEM(t, tc.certF, "CERTIFICATE", der)
-	writePEM(t, tc.keyF, "EC PRIVATE KEY", kder)
-	return tc
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // securityLaunch is a one-camera launch file publishing to an external
 // server with the given nats: section.
@@ -153,30 +88,24 @@ func expectStartError(t *testing.T, l *launch.Launch, want ...string) {
 // the server; a CA that did not sign the server is a clear start-up error.
 func TestNodeNATSTLS(t *testing.T) {
 	dir := t.TempDir()
-	ca := newCert(t, dir, "ca", nil, true, 0)
-	srvCert := newCert(t, dir, "server", ca, false, x509.ExtKeyUsageServerAuth)
-	client := newCert(t, dir, "client", ca, false, x509.ExtKeyUsageClientAuth)
-	otherCA := newCert(t, dir, "other-ca", nil, true, 0)
-	otherClient := newCert(t, dir, "other-client", otherCA, false, x509.ExtKeyUsageClientAuth)
+	ca := certtest.New(t, dir, "ca", nil, 0)
+	srvCert := certtest.New(t, dir, "server", ca, x509.ExtKeyUsageServerAuth)
+	client := certtest.New(t, dir, "client", ca, x509.ExtKeyUsageClientAuth)
+	otherCA := certtest.New(t, dir, "other-ca", nil, 0)
+	otherClient := certtest.New(t, dir, "other-client", otherCA, x509.ExtKeyUsageClientAuth)
 
-	pair, err := tls.LoadX509KeyPair(srvCert.certF, srvCert.keyF)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.cert)
 	s := startAuthServer(t, server.Options{
 		TLS: true, TLSVerify: true, TLSTimeout: 2,
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{pair}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12},
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{srvCert.TLS}, ClientCAs: ca.Pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12},
 	})
 	url := s.ClientURL() // tls://127.0.0.1:PORT
-	tlsYAML := func(c *testCert, caF string) string {
-		return `{url: "` + url + `", tls: {cert: "` + c.certF + `", key: "` + c.keyF + `", ca: "` + caF + `"}}`
+	tlsYAML := func(c *certtest.Cert, caF string) string {
+		return `{url: "` + url + `", tls: {cert: "` + c.CertFile + `", key: "` + c.KeyFile + `", ca: "` + caF + `"}}`
 	}
 
 	t.Run("mutual TLS", func(t *testing.T) {
-		expectDepth(t, securityLaunch(t, tlsYAML(client, ca.certF)), url,
-			nats.ClientCert(client.certF, client.keyF), nats.RootCAs(ca.certF))
+		expectDepth(t, securityLaunch(t, tlsYAML(client, ca.CertFile)), url,
+			nats.ClientCert(client.CertFile, client.KeyFile), nats.RootCAs(ca.CertFile))
 	})
 	for _, tc := range []struct {
 		name string
@@ -185,14 +114,14 @@ func TestNodeNATSTLS(t *testing.T) {
 	}{
 		// The server's certificate is not signed by this CA: the node must
 		// say so rather than hang or retry forever.
-		{"wrong CA", securityLaunch(t, tlsYAML(client, otherCA.certF)), []string{"certificate", "unknown authority"}},
+		{"wrong CA", securityLaunch(t, tlsYAML(client, otherCA.CertFile)), []string{"certificate", "unknown authority"}},
 		// The server does not trust the client's issuer: Go's client sends
 		// no certificate the server's CA list does not name, so both cases
 		// read "certificate required": from the server's TLS 1.3 alert, or,
 		// when the client's CONNECT races the alert and meets a closed
 		// connection, from tlsRefusalHint.
-		{"client cert from another CA", securityLaunch(t, tlsYAML(otherClient, ca.certF)), []string{url, "certificate required"}},
-		{"no client cert", securityLaunch(t, `{url: "`+url+`", tls: {ca: "`+ca.certF+`"}}`), []string{url, "certificate required"}},
+		{"client cert from another CA", securityLaunch(t, tlsYAML(otherClient, ca.CertFile)), []string{url, "certificate required"}},
+		{"no client cert", securityLaunch(t, `{url: "`+url+`", tls: {ca: "`+ca.CertFile+`"}}`), []string{url, "certificate required"}},
 		{"missing CA file", securityLaunch(t, tlsYAML(client, filepath.Join(dir, "nope.pem"))), []string{"nope.pem"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { expectStartError(t, tc.l, tc.want...) })

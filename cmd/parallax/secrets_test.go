@@ -3,17 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -29,85 +22,10 @@ import (
 
 	"github.com/parallax-robotics/parallax/camera/cameratest"
 	"github.com/parallax-robotics/parallax/camera/synth"
+	"github.com/parallax-robotics/parallax/internal/certtest"
 	"github.com/parallax-robotics/parallax/viewer"
 	"github.com/parallax-robotics/parallax/viewer/viewertest"
 )
-
-// pemPair is a certificate and its key, written as PEM files.
-type pemPair struct {
-	cert     *x509.Certificate
-	key      *ecdsa.PrivateKey
-	certF    string
-	keyF     string
-	keyPEM   []byte
-	tlsPair  tls.Certificate
-	certPool *x509.CertPool // for a CA: a pool holding it
-}
-
-// newPair makes a P-256 certificate for 127.0.0.1 signed by ca (self-signed
-// when ca is nil, as a CA).
-func newPair(t *testing.T, dir, name string, ca *pemPair, usage x509.ExtKeyUsage) *pemPair {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-	}
-	parent, signer := tmpl, key
-	if ca == nil {
-		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
-		tmpl.KeyUsage |= x509.KeyUsageCertSign
-	} else {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{usage}
-		parent, signer = ca.cert, ca.key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &pemPair{cert: cert, key: key, certF: filepath.Join(dir, name+".crt"), keyF: filepath.Join(dir, name+".key")}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	p.keyPEM = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
-	if err := os.WriteFile(p.certF, certPEM, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p.keyF, p.keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if p.tlsPair, err = tls.X509KeyPair(certPEM, p.keyPEM); err != nil {
-		t.Fatal(err)
-	}
-	p.certPool = x509.NewCertPool()
-	p.certPool.AddCert(cert)
-	return p
-}
-
-// keyLines are the base64 lines of a PEM key: any of them in an output
-// is the key leaking, whole or in part.
-func keyLines(p *pemPair) []string {
-	var out []string
-	for _, l := range strings.Split(string(p.keyPEM), "\n") {
-		if l != "" && !strings.HasPrefix(l, "-----") {
-			out = append(out, l)
-		}
-	}
-	return out
-}
 
 // TestSecretsNeverLeak runs `parallax run` with every kind of secret a
 // launch file holds — a camera password (and a second camera with a wrong
@@ -124,14 +42,14 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 	const camPass, natsToken, viewerToken = "cam-s3cr3t-pw-7781", "nats-t0ken-s3cr3t-4412", "viewer-t0ken-s3cr3t-9035"
 	dir := t.TempDir()
-	ca := newPair(t, dir, "ca", nil, 0)
-	natsSrv := newPair(t, dir, "nats-server", ca, x509.ExtKeyUsageServerAuth)
-	client := newPair(t, dir, "robot", ca, x509.ExtKeyUsageClientAuth)
-	viewerPair := newPair(t, dir, "viewer", ca, x509.ExtKeyUsageServerAuth)
+	ca := certtest.New(t, dir, "ca", nil, 0)
+	natsSrv := certtest.New(t, dir, "nats-server", ca, x509.ExtKeyUsageServerAuth)
+	client := certtest.New(t, dir, "robot", ca, x509.ExtKeyUsageClientAuth)
+	viewerPair := certtest.New(t, dir, "viewer", ca, x509.ExtKeyUsageServerAuth)
 
 	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true, MaxPayload: 8 << 20,
 		Authorization: natsToken, TLS: true, TLSVerify: true, TLSTimeout: 2,
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{natsSrv.tlsPair}, ClientCAs: ca.certPool,
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{natsSrv.TLS}, ClientCAs: ca.Pool,
 			ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}})
 	if err != nil {
 		t.Fatal(err)
@@ -174,14 +92,14 @@ device: cpu
 learner: {adapt: false}
 nats: {url: %[3]q, token: %[4]q, tls: {cert: %[5]q, key: %[6]q, ca: %[7]q}}
 viewer: {listen: "127.0.0.1:0", token: %[8]q, tls: {cert: %[9]q, key: %[10]q}}
-`, camPass, cam.Addr(), natsURL, natsToken, client.certF, client.keyF, ca.certF, viewerToken, viewerPair.certF, viewerPair.keyF)
+`, camPass, cam.Addr(), natsURL, natsToken, client.CertFile, client.KeyFile, ca.CertFile, viewerToken, viewerPair.CertFile, viewerPair.KeyFile)
 	launchFile := filepath.Join(dir, "sec.yaml")
 	if err := os.WriteFile(launchFile, []byte(launchYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
 	// Everything the node publishes, as a subscriber with the same rights.
-	nc, err := nats.Connect(natsURL, nats.Token(natsToken), nats.ClientCert(client.certF, client.keyF), nats.RootCAs(ca.certF))
+	nc, err := nats.Connect(natsURL, nats.Token(natsToken), nats.ClientCert(client.CertFile, client.KeyFile), nats.RootCAs(ca.CertFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +132,7 @@ viewer: {listen: "127.0.0.1:0", token: %[8]q, tls: {cert: %[9]q, key: %[10]q}}
 	recDone := make(chan error, 1)
 	go func() {
 		recDone <- dispatch(ctx, []string{"record", "--nats", natsURL, "--ns", "sec", "--out", rec, "--duration", "10s",
-			"--token", natsToken, "--tls-cert", client.certF, "--tls-key", client.keyF, "--tls-ca", ca.certF}, recOut, recErr)
+			"--token", natsToken, "--tls-cert", client.CertFile, "--tls-key", client.KeyFile, "--tls-ca", ca.CertFile}, recOut, recErr)
 	}()
 
 	// The viewer's address from the line run prints.
@@ -239,7 +157,7 @@ viewer: {listen: "127.0.0.1:0", token: %[8]q, tls: {cert: %[9]q, key: %[10]q}}
 	go io.Copy(io.Discard, pr)
 
 	roots := x509.NewCertPool()
-	roots.AddCert(ca.cert)
+	roots.AddCert(ca.Cert)
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
 	var served bytes.Buffer
 	get := func(path string) {
@@ -344,12 +262,12 @@ viewer: {listen: "127.0.0.1:0", token: %[8]q, tls: {cert: %[9]q, key: %[10]q}}
 		"the NATS token":      {[]byte(natsToken)},
 		"the viewer token":    {[]byte(viewerToken)},
 	}
-	for what, p := range map[string]*pemPair{"the NATS TLS key": client, "the viewer's TLS key": viewerPair} {
-		for _, l := range keyLines(p) {
+	for what, p := range map[string]*certtest.Cert{"the NATS TLS key": client, "the viewer's TLS key": viewerPair} {
+		for _, l := range p.KeyLines() {
 			secrets[what] = append(secrets[what], []byte(l))
 		}
 		// The key's scalar, raw, for binary outputs.
-		raw, err := p.key.Bytes()
+		raw, err := p.Key.Bytes()
 		if err != nil {
 			t.Fatal(err)
 		}
