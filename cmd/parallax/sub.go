@@ -18,6 +18,12 @@ import (
 	"github.com/parallax-robotics/parallax/msgs/parallaxv1"
 )
 
+// The bounds of parallax sub's queue of messages it has not printed yet.
+const (
+	subPendingMsgs  = 100_000
+	subPendingBytes = 1 << 30
+)
+
 // errSubConnect is returned when the NATS server cannot be reached.
 var errSubConnect = errors.New("sub: cannot reach the NATS server")
 
@@ -54,7 +60,7 @@ func runSub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer nc.Close()
 	// The callback hands messages to this loop; the client's own queue in
-	// front of it is unbounded (below), so a burst waits there, not here.
+	// front of it (bounded below) absorbs a burst.
 	ch := make(chan *nats.Msg)
 	stopped := make(chan struct{})
 	defer close(stopped)
@@ -67,9 +73,11 @@ func runSub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("sub: subscribe %q: %w", subject, err)
 	}
-	// Depth maps are hundreds of KB: without this the client cuts the
-	// subscription as a slow consumer.
-	if err := sub.SetPendingLimits(-1, -1); err != nil {
+	// Depth maps are hundreds of KB: the client's default 64 MB would drop
+	// them a few seconds into a slow terminal. The queue is still bounded,
+	// so a stdout slower than the stream costs messages (counted, said at
+	// each rate line) rather than all of memory.
+	if err := sub.SetPendingLimits(subPendingMsgs, subPendingBytes); err != nil {
 		return fmt.Errorf("sub: %w", err)
 	}
 	if err := nc.Flush(); err != nil {
@@ -104,14 +112,23 @@ func runSub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		clear(rates)
 	}
+	var dropped int
+	printDrops := func() {
+		if n, err := sub.Dropped(); err == nil && n > dropped {
+			fmt.Fprintf(stdout, "dropped %d messages (%d in all): this output is slower than the stream\n", n-dropped, n)
+			dropped = n
+		}
+	}
 	seen := 0
 	for {
 		select {
 		case <-ctx.Done():
 			printRates()
+			printDrops()
 			return nil
 		case <-tick.C:
 			printRates()
+			printDrops()
 		case m := <-ch:
 			r := rates[m.Subject]
 			if r == nil {
