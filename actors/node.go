@@ -247,7 +247,8 @@ func (n *Node) openSinks(l *launch.Launch, baselines map[string]float64) error {
 	if err != nil {
 		return err
 	}
-	n.rig = &msgs.Rig{Namespace: ns, Baselines: baselines, Model: n.modelAt, Calibrations: rawCalibrations(n.rects)}
+	n.rig = &msgs.Rig{Namespace: ns, Baselines: baselines, Model: n.modelAt, Calibrations: rawCalibrations(n.rects),
+		OpticalFlow: l.Topics.Flow(), SceneFlow: l.Topics.SceneFlow}
 	for _, c := range l.Cameras {
 		n.rig.Cameras = append(n.rig.Cameras, c.Name)
 	}

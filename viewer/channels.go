@@ -38,10 +38,12 @@ const (
 type scope int
 
 const (
-	scopeGlobal    scope = iota // one channel
-	scopeCamera                 // one per camera
-	scopeReference              // one per reference camera (the ones with depth)
-	scopeStereo                 // one, when the rig has a stereo pair
+	scopeGlobal      scope = iota // one channel
+	scopeCamera                   // one per camera
+	scopeReference                // one per reference camera (the ones with depth)
+	scopeStereo                   // one, when the rig has a stereo pair
+	scopeOpticalFlow              // one per reference camera, when results carry optical flow
+	scopeSceneFlow                // one per reference camera, when results carry scene flow
 )
 
 // channelKinds are the channels the viewer advertises, in advertise order.
@@ -58,6 +60,9 @@ var channelKinds = []struct {
 	{SuffixDepthColor, scopeReference, &foxglove.CompressedImage{}, true, false},
 	{SuffixDepthMM, scopeReference, &foxglove.RawImage{}, true, false},
 	{SuffixPoints, scopeReference, &foxglove.PointCloud{}, true, false},
+	{msgs.KindOpticalFlowImage.String(), scopeOpticalFlow, &foxglove.RawImage{}, true, false},
+	{msgs.KindOpticalFlow.String(), scopeOpticalFlow, &parallaxv1.OpticalFlow{}, true, false},
+	{msgs.KindSceneFlow.String(), scopeSceneFlow, &parallaxv1.SceneFlow{}, true, false},
 	{msgs.KindImage.String(), scopeCamera, &foxglove.CompressedImage{}, true, false},
 	{msgs.KindCameraInfo.String(), scopeCamera, &foxglove.CameraCalibration{}, false, true},
 	{msgs.KindOdom.String(), scopeGlobal, &parallaxv1.Odometry{}, false, false},
@@ -152,6 +157,14 @@ func newChannels(rig *msgs.Rig) (*channels, error) {
 			cams = rig.Cameras
 		case scopeReference:
 			cams = referenceCameras(rig)
+		case scopeOpticalFlow:
+			if rig.OpticalFlow {
+				cams = referenceCameras(rig)
+			}
+		case scopeSceneFlow:
+			if rig.SceneFlow {
+				cams = referenceCameras(rig)
+			}
 		}
 		for _, c := range cams {
 			if err := msgs.ValidateName(c); err != nil {

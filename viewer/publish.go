@@ -29,7 +29,7 @@ type cameraState struct {
 	depth, color, mm, points *channel
 	lastImage                time.Time
 	rng                      depthRange
-	preview, colour          *image.RGBA
+	preview, colour, flow    *image.RGBA
 	scratch                  bytes.Buffer
 }
 
@@ -131,6 +131,11 @@ func (v *Viewer) result(st *rigState, r *msgs.Result) error {
 			errs = append(errs, err)
 		}
 	}
+	if r.Flow != nil && v.pages() {
+		if err := v.flowPage(st, cs, ref, ms); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	dm := &r.Depth
 	okDepth := dm.Width > 0 && dm.Height > 0 && len(dm.Depth) >= dm.Width*dm.Height
 	if okDepth && ((cs.color != nil && cs.color.subs.Load() > 0) || v.pages()) {
@@ -179,6 +184,34 @@ func (v *Viewer) colourDepth(cs *cameraState, ref *msgs.Frame, dm *msgs.DepthMap
 		v.broadcastPage(imageItem(pageDepth, cs.index, jpg))
 	}
 	return v.publish(cs.color, ref.Stamp, &foxglove.CompressedImage{Timestamp: msgs.Timestamp(ref.Stamp), FrameId: ref.Camera, Data: jpg, Format: "jpeg"})
+}
+
+// flowPage shows the optical flow's colour wheel (the
+// optical_flow_image msgs.ResultMessages made, among ms) on the pages.
+func (v *Viewer) flowPage(st *rigState, cs *cameraState, ref *msgs.Frame, ms []msgs.TopicMessage) error {
+	subj, err := st.rig.Namespace.Camera(ref.Camera)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		img, ok := m.Message.(*foxglove.RawImage)
+		if m.Topic != subj.OpticalFlowImage || !ok {
+			continue
+		}
+		w, h := int(img.Width), int(img.Height)
+		if img.Encoding != "rgb8" || w <= 0 || h <= 0 || len(img.Data) < 3*w*h {
+			return fmt.Errorf("viewer: flow image of %s: %dx%d %s with %d bytes", ref.Camera, w, h, img.Encoding, len(img.Data))
+		}
+		cs.flow = rgba(cs.flow, w, h)
+		rgbToRGBA(cs.flow, w, h, img.Data)
+		jpg, err := encodeJPEG(&cs.scratch, cs.flow)
+		if err != nil {
+			return fmt.Errorf("viewer: flow image of %s: %w", ref.Camera, err)
+		}
+		v.page.image(pageFlow, cs.index, jpg)
+		v.broadcastPage(imageItem(pageFlow, cs.index, jpg))
+	}
+	return nil
 }
 
 // trajectory adds a pose to the path: to the pages at once, to Foxglove
@@ -257,6 +290,7 @@ func (p *pathState) snapshot() []msgs.Pose {
 const (
 	pageDepth = 1 // byte 0 of a binary page message: coloured depth
 	pageImage = 2 // camera preview
+	pageFlow  = 3 // optical flow, colour wheel
 )
 
 func jsonItem(m any) item {

@@ -41,7 +41,8 @@
     const id = kind + "-" + cam;
     let img = $(id);
     if (img) return img;
-    const box = $(kind === "depth" ? "depths" : "images");
+    const box = $({ depth: "depths", flow: "flows" }[kind] || "images");
+    if (kind === "flow") $("flowcard").hidden = false;
     const w = box.querySelector(".waiting");
     if (w) w.remove();
     const fig = document.createElement("figure");
@@ -74,7 +75,8 @@
 
   function onImage(buf) {
     const b = new Uint8Array(buf);
-    const kind = b[0] === 1 ? "depth" : "image";
+    const kind = { 1: "depth", 2: "image", 3: "flow" }[b[0]];
+    if (!kind) return;
     const cam = b[1];
     const img = figure(kind, cam);
     const url = URL.createObjectURL(new Blob([b.subarray(2)], { type: "image/jpeg" }));
