@@ -80,10 +80,10 @@ type Rig struct {
 	// Model is the checkpoint file the networks started from, "" for
 	// random initialisation (a recorder keeps it with the drive).
 	Model string
-	// OpticalFlow and SceneFlow say the results carry optical flow and
-	// scene flow (launch topics.optical_flow or topics.scene_flow, and
-	// topics.scene_flow), so sinks
-	// that announce their topics up front (the viewer) announce those.
+	// OpticalFlow and SceneFlow say the results carry optical flow
+	// (launch topics.optical_flow or topics.scene_flow) and scene flow
+	// (topics.scene_flow), so sinks that announce their topics up front
+	// (the viewer) announce those.
 	OpticalFlow, SceneFlow bool
 }
 
