@@ -3,22 +3,13 @@ package viewer_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"image/jpeg"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -28,6 +19,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/parallax-robotics/parallax/internal/certtest"
 	"github.com/parallax-robotics/parallax/msgs"
 	"github.com/parallax-robotics/parallax/msgs/parallaxv1"
 	"github.com/parallax-robotics/parallax/viewer"
@@ -272,7 +264,7 @@ func TestToken(t *testing.T) {
 // TestInsecureRefused: beyond loopback the viewer does not listen without
 // TLS and a token.
 func TestInsecureRefused(t *testing.T) {
-	cert, key := selfSigned(t)
+	cert, key, _ := serverCert(t)
 	for _, tc := range []struct {
 		name                     string
 		listen, cert, key, token string
@@ -303,48 +295,24 @@ func TestInsecureRefused(t *testing.T) {
 	}
 }
 
-// selfSigned writes a certificate and key for 127.0.0.1 and returns their
-// paths.
-func selfSigned(t testing.TB) (cert, key string) {
+// serverCert issues a CA and a server certificate for 127.0.0.1 signed by
+// it, and returns the server's certificate and key files and the CA pool.
+func serverCert(t testing.TB) (cert, key string, roots *x509.CertPool) {
 	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "parallax test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	cert, key = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
+	ca := certtest.New(t, dir, "ca", nil, 0)
+	srv := certtest.New(t, dir, "viewer", ca, x509.ExtKeyUsageServerAuth)
+	return srv.CertFile, srv.KeyFile, ca.Pool
 }
 
 // TestTLS: with a certificate the viewer serves https and wss only.
 func TestTLS(t *testing.T) {
-	cert, key := selfSigned(t)
+	cert, key, pool := serverCert(t)
 	v := open(t, &viewer.Viewer{TLSCert: cert, TLSKey: key, Token: "tk"})
 	feed(t, v, 50*time.Millisecond)
 	if !strings.HasPrefix(v.URL(), "https://") || !strings.HasPrefix(v.FoxgloveURL(), "wss://") {
 		t.Fatalf("URLs %s %s", v.URL(), v.FoxgloveURL())
 	}
-	pool := x509.NewCertPool()
-	b, _ := os.ReadFile(cert)
-	pool.AppendCertsFromPEM(b)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	if code, body := get(t, client, v.URL()+"metrics", "tk"); code != 200 || !strings.Contains(body, "parallax_viewer_clients") {
 		t.Errorf("https /metrics: %d", code)
