@@ -227,3 +227,36 @@ func TestUnFlowTruthBeatsZero(t *testing.T) {
 		}
 	}
 }
+
+// TestCensusMatchesPyTorchReference recomputes the census transform, its
+// soft Hamming distance, the Charbonnier data term and the
+// forward-backward mask in PyTorch (scripts/reference_census.py, UnFlow's
+// formulas, neighbourhoods by unfold instead of one-hot kernels).
+func TestCensusMatchesPyTorchReference(t *testing.T) {
+	torchtest.LockThread(t)
+	r := rand.New(rand.NewSource(11))
+	const b, h, w = 2, 12, 15
+	a := tensor(t, randImage(r, b*3*h*w), b, 3, h, w)
+	bb := tensor(t, randImage(r, b*3*h*w), b, 3, h, w)
+	// Backward flows that cancel the forward one (0.1 px off) at about
+	// half the pixels and miss it by 3 px elsewhere: far from the check's
+	// threshold either way, so float rounding cannot flip a pixel.
+	fv, bv := make([]float32, b*2*h*w), make([]float32, b*2*h*w)
+	for i := range fv {
+		fv[i] = 10 * (r.Float32() - 0.5)
+		off := float32(0.1)
+		if (i/(h*w))%2 == 0 && r.Intn(2) == 0 {
+			off = 3
+		}
+		bv[i] = -fv[i] + off
+	}
+	f, fb := tensor(t, fv, b, 2, h, w), tensor(t, bv, b, 2, h, w)
+	ca := owned(t)(Census(a))
+	dist := owned(t)(CensusDistance(ca, owned(t)(Census(bb))))
+	mask := owned(t)(FBMask(f, fb))
+	if m := values(t, owned(t)(mask.Mean(gotch.Float, false))); m[0] < 0.2 || m[0] > 0.9 {
+		t.Fatalf("FB mask keeps %.2f of the pixels: the inputs do not exercise both sides of the check", m[0])
+	}
+	matchReference(t, "reference_census.py", map[string]*ts.Tensor{"a": a, "b": bb, "f": f, "fb": fb},
+		map[string]*ts.Tensor{"census": ca, "distance": dist, "data": owned(t)(charbonnier(dist)), "fbmask": mask})
+}
