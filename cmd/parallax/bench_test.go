@@ -83,6 +83,44 @@ func TestBenchCPU(t *testing.T) {
 	}
 }
 
+// TestBenchGrowth runs the growth phase at two small sizes and checks
+// every cell of the table is there with a time and the memory it took.
+func TestBenchGrowth(t *testing.T) {
+	var out, errb bytes.Buffer
+	args := []string{"bench", "--device", "cpu", "--phases", "growth", "--sizes", "64x64,128x64", "--model-size", "small",
+		"--batches", "1,2", "--cameras", "2", "--duration", "100ms", "--warmup", "1", "--threads", "1", "--json"}
+	if err := dispatch(context.Background(), args, &out, &errb); err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	t.Logf("progress:\n%s", errb.String())
+	var rep bench.Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
+	}
+	type cell struct {
+		kind    string
+		w, n, b int
+	}
+	want := []cell{{"depth", 64, 1, 0}, {"depth", 64, 2, 0}, {"adapt", 64, 0, 1}, {"adapt", 64, 0, 2},
+		{"depth", 128, 1, 0}, {"depth", 128, 2, 0}, {"adapt", 128, 0, 1}, {"adapt", 128, 0, 2}}
+	if len(rep.Growth) != len(want) || rep.Depth != nil || rep.Adapt != nil {
+		t.Fatalf("growth %+v (depth %v, adapt %v), want %d cells and no other phase", rep.Growth, rep.Depth, rep.Adapt, len(want))
+	}
+	for i, g := range rep.Growth {
+		c := want[i]
+		frames := max(g.Cameras, g.Batch)
+		if g.Kind != c.kind || g.Width != c.w || g.Height != 64 || g.Cameras != c.n || g.Batch != c.b || g.Calls < 1 ||
+			!(g.MsPerCall > 0) || math.Abs(g.MsPerFrame*float64(frames)-g.MsPerCall) > 1e-9 {
+			t.Errorf("cell %d: %+v, want %+v", i, g, c)
+		}
+		// The peak is at least where the cell started, and above it for
+		// the first cell (later ones may reuse what earlier ones freed).
+		if !(g.BaseRSSMiB > 0) || g.PeakRSSMiB < g.BaseRSSMiB || (i == 0 && g.PeakRSSMiB == g.BaseRSSMiB) {
+			t.Errorf("cell %d: RSS %.1f -> peak %.1f MiB", i, g.BaseRSSMiB, g.PeakRSSMiB)
+		}
+	}
+}
+
 // TestBenchFlags checks bad values are usage errors naming the flag.
 func TestBenchFlags(t *testing.T) {
 	for _, tc := range []struct {
@@ -99,6 +137,7 @@ func TestBenchFlags(t *testing.T) {
 		{[]string{"--duration", "0s"}, "--duration", bench.ErrFlag},
 		{[]string{"--e2e-fps", "0"}, "--e2e-fps", bench.ErrFlag},
 		{[]string{"--paced-fps", "0"}, "--paced-fps", bench.ErrFlag},
+		{[]string{"--cameras", "0"}, "--cameras", bench.ErrFlag},
 		{[]string{"--device", "tpu"}, "tpu", perception.ErrDevice},
 		{[]string{"--phases", "python", "--python", "/nonexistent/python3"}, "/nonexistent/python3", fs.ErrNotExist},
 	} {

@@ -38,6 +38,7 @@ type Config struct {
 	E2EMaxSteps float64 // learner.steps_per_s of the node run
 	PacedFPS    float64 // depth frame rate of the paced phase
 	Python      string  // interpreter of the python phase ("": python.Torch)
+	Cameras     int     // the growth phase's most cameras (1 to Cameras)
 }
 
 // Report is the JSON `parallax bench --json` prints.
@@ -53,6 +54,7 @@ type Report struct {
 	Paced      *ConcurrentResult `json:"paced,omitempty"`
 	E2E        *NodeResult       `json:"e2e,omitempty"`
 	Python     []PythonResult    `json:"python,omitempty"`
+	Growth     []GrowthResult    `json:"growth,omitempty"`
 	Notes      []string          `json:"notes,omitempty"`
 	Started    time.Time         `json:"started"`
 	Elapsed    float64           `json:"elapsed_s"`
@@ -132,6 +134,8 @@ type Flags struct {
 	// interpreter ("": found).
 	ComparePython bool
 	Python        string
+	// Cameras is the growth phase's largest number of cameras.
+	Cameras int
 }
 
 // Config checks the flag values (errors wrap ErrFlag and name the flag)
@@ -140,7 +144,10 @@ func (f Flags) Config() (Config, error) {
 	device, sizes, modelSize, batches, mode, phases := f.Device, f.Sizes, f.ModelSize, f.Batches, f.Mode, f.Phases
 	d, warmup, e2e, e2eFPS, e2eSteps, threads := f.Duration, f.Warmup, f.E2E, f.E2EFPS, f.E2ESteps, f.Threads
 	cfg := Config{Device: device, ModelSize: modelSize, Duration: d, Warmup: warmup, E2E: e2e,
-		E2EFPS: e2eFPS, E2EMaxSteps: e2eSteps, Threads: threads, Phases: map[string]bool{}, PacedFPS: f.PacedFPS, Python: f.Python}
+		E2EFPS: e2eFPS, E2EMaxSteps: e2eSteps, Threads: threads, Phases: map[string]bool{}, PacedFPS: f.PacedFPS, Python: f.Python, Cameras: f.Cameras}
+	if f.Cameras < 1 || f.Cameras > 16 {
+		return cfg, fmt.Errorf("%w: --cameras %d: want 1 to 16", ErrFlag, f.Cameras)
+	}
 	if !(f.PacedFPS > 0 && f.PacedFPS <= 10000) {
 		return cfg, fmt.Errorf("%w: --paced-fps %g: want a rate in (0, 10000]", ErrFlag, f.PacedFPS)
 	}
@@ -169,10 +176,10 @@ func (f Flags) Config() (Config, error) {
 	for _, p := range strings.Split(phases, ",") {
 		p = strings.TrimSpace(p)
 		switch p {
-		case "depth", "adapt", "both", "paced", "e2e", "python":
+		case "depth", "adapt", "both", "paced", "e2e", "python", "growth":
 			cfg.Phases[p] = true
 		default:
-			return cfg, fmt.Errorf("%w: --phases: unknown phase %q (depth, adapt, both, paced, e2e, python)", ErrFlag, p)
+			return cfg, fmt.Errorf("%w: --phases: unknown phase %q (depth, adapt, both, paced, e2e, python, growth)", ErrFlag, p)
 		}
 	}
 	if f.ComparePython {
@@ -294,6 +301,13 @@ func Run(ctx context.Context, cfg Config, progress func(string)) (*Report, error
 		for _, r := range rs {
 			progress(fmt.Sprintf("python %4dx%-4d %d thread(s): go %6.2f ms/frame  pytorch %s %6.2f ms/frame  go/python %.3f  (outputs agree to %.1e; best of %d rounds, CPU)",
 				r.Width, r.Height, r.Threads, r.GoMs, r.Torch, r.PythonMs, r.Ratio, r.MaxAbsDiff, pythonRounds))
+		}
+	}
+	if cfg.Phases["growth"] {
+		rs, err := growth(ctx, cfg, progress)
+		rep.Growth = rs
+		if err != nil {
+			return rep, fmt.Errorf("growth: %w", err)
 		}
 	}
 	rep.Elapsed = time.Since(start).Seconds()
