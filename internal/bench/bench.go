@@ -304,6 +304,9 @@ func Run(ctx context.Context, cfg Config, progress func(string)) (*Report, error
 		}
 	}
 	if cfg.Phases["growth"] {
+		if rep.CUDA {
+			rep.Notes = append(rep.Notes, "growth: the memory columns are the host's resident memory; the GPU's is nvidia-smi's")
+		}
 		rs, err := growth(ctx, cfg, progress)
 		rep.Growth = rs
 		if err != nil {
