@@ -41,7 +41,8 @@
 //     encoder;
 //   - the learner actor gets every frame set of the first group too, keeps
 //     the newest training triplet (latest wins) and hands it to a
-//     learner.Adapter on its own perception.Worker (1 thread, nice 10:
+//     learner.Adapter on its own perception.Worker (1 thread at
+//     learner.nice, 10 by default:
 //     inference wins a contended core): gates, replay buffer, optimisation
 //     steps within learner.steps_per_s and learner.compute_share, the drift
 //     guard, and every learner.hand_over_every steps a hand-over of checked

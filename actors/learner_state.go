@@ -83,10 +83,10 @@ func newLearnerState(l *launch.Launch, serving *perception.Model, ck *perception
 		return nil, err
 	}
 	// Inference has priority: the learner's torch thread runs at a lower
-	// scheduling priority (nice learnerNice), so when it and inference (and
+	// scheduling priority (learner.nice, 10 by default), so when it and inference (and
 	// the camera goroutines) want the same core, the kernel gives the core
 	// to them; the learner uses what is left.
-	s.w.Do(func() error { return lowerPriority(learnerNice) })
+	s.w.Do(func() error { return lowerPriority(l.Learner.Nice) })
 	defer func() {
 		if err != nil {
 			s.close()
@@ -151,10 +151,6 @@ func newLearnerState(l *launch.Launch, serving *perception.Model, ck *perception
 	}
 	return s, nil
 }
-
-// learnerNice is the learner thread's nice value: CFS gives a nice-10
-// thread about a tenth of a nice-0 thread's share of a contended core.
-const learnerNice = 10
 
 // lowerPriority sets the calling OS thread's nice value (Linux schedules
 // threads individually; the worker's thread is locked). Failure (no

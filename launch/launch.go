@@ -323,6 +323,9 @@ type Learner struct {
 	// optimisation steps (it waits steptime*(1-share)/share after each).
 	// It defaults to 0.5.
 	ComputeShare float64
+	// Nice is the learner thread's Linux nice value (0 to 19): inference
+	// has priority over learning. It defaults to 10.
+	Nice int
 	// Mode is the training signal: "auto" (stereo with a stereo pair, else
 	// mono), "mono", "stereo" or "both". It defaults to "auto".
 	Mode string

@@ -39,6 +39,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.deprecate("checkpoint", "model")
 	rtspListen := fs.String("rtsp-listen", "", "address of the synthetic camera's RTSP server, port 0 for a free one (default from launch/demo.yaml: 127.0.0.1:8554)")
 	imageRate := fs.Float64("image-rate", -1, "JPEG previews per second and camera on <ns>.<camera>.image, 0 for none (default from launch/demo.yaml)")
+	nice := fs.Int("learner-nice", 0, "nice value of the learner's thread, 0 to 19: higher leaves more of a contended CPU to inference (default from launch/demo.yaml: 10)")
 	adapt := fs.Bool("adapt", true, "adapt the networks online to the demo's world (false: serve the starting checkpoint frozen)")
 	var pretrain pretrainFlag
 	fs.Var(&pretrain, "pretrain", "instead of running the demo, train its starting checkpoint from scratch on "+pretrainWorld+" and write it to --out (make demo-checkpoint)")
@@ -80,6 +81,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	l.Learner.Adapt = *adapt
 	set := fs.set()
+	if set["learner-nice"] {
+		if *nice < 0 || *nice > 19 {
+			fmt.Fprintf(stderr, "parallax demo: --learner-nice %d: want 0 to 19\n", *nice)
+			return errUsage
+		}
+		l.Learner.Nice = *nice
+	}
 	if err := nf.apply(l, set); err != nil {
 		return err
 	}

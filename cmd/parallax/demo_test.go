@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,16 +109,26 @@ func TestDepthEvalTruth(t *testing.T) {
 	}
 }
 
-// TestDemoAdapts runs the demo for 40 s: it starts from the built-in
-// checkpoint, and its status line shows the learner's steps and the live
-// depth error.
+// TestDemoAdapts runs the demo until its learner has stepped (at most
+// 120 s; about 7 s on an idle 2-core machine, far longer while other test
+// binaries share the CPU): it starts from the built-in checkpoint, and its
+// status line shows the learner's steps and the live depth error.
 func TestDemoAdapts(t *testing.T) {
 	if testing.Short() {
-		t.Skip("40 s run")
+		t.Skip("a run of up to 120 s")
 	}
-	var out, errb bytes.Buffer
-	err := dispatch(context.Background(), []string{"demo", "--viewer-listen", "off", "--duration", "40s", "--listen", "127.0.0.1:0",
-		"--rtsp-listen", "127.0.0.1:0", "--image-rate", "0"}, &out, &errb)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The learner runs at nice 0: at its default 10 the other test binaries
+	// (nice 0) that share CI's cores starve it (three busy loops beside
+	// the demo left it 4 training tuples and no step in 120 s).
+	// Stop once a status line shows a step and the live error, so a loaded
+	// machine gets time and an idle one does not wait it out.
+	stepped := regexp.MustCompile(`adapt [1-9]\d* steps .* live abs_rel [0-9.]+`)
+	out := &lineWatch{match: stepped, found: cancel}
+	var errb bytes.Buffer
+	err := dispatch(ctx, []string{"demo", "--viewer-listen", "off", "--duration", "120s", "--listen", "127.0.0.1:0",
+		"--rtsp-listen", "127.0.0.1:0", "--image-rate", "0", "--learner-nice", "0"}, out, &errb)
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, errb.String())
 	}
@@ -124,11 +136,47 @@ func TestDemoAdapts(t *testing.T) {
 	if !strings.Contains(s, "model checkpoint ") || !strings.Contains(s, "demo-") {
 		t.Errorf("the demo did not start from its built-in checkpoint:\n%s", s)
 	}
-	m := regexp.MustCompile(`adapt (\d+) steps .* live abs_rel [0-9.]+`).FindAllStringSubmatch(s, -1)
-	if len(m) == 0 {
-		t.Fatalf("no status line with adapt steps and live abs_rel:\n%s", s)
+	if !stepped.MatchString(s) {
+		t.Fatalf("no status line with adapt steps and live abs_rel in 120 s:\n%s", s)
 	}
-	if last := m[len(m)-1][1]; last == "0" {
-		t.Errorf("no adaptation step in 40 s:\n%s", s)
+}
+
+// lineWatch is a writer that keeps what is written and calls found once
+// when a written line matches.
+type lineWatch struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	match *regexp.Regexp
+	found func()
+	done  bool
+}
+
+func (w *lineWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	start := w.buf.Len()
+	w.buf.Write(p)
+	if !w.done && w.match.Match(w.buf.Bytes()[start:]) {
+		w.done = true
+		w.found()
+	}
+	return len(p), nil
+}
+
+func (w *lineWatch) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// TestDemoLearnerNiceRange: a nice value outside 0 to 19 is a usage error
+// that names the flag, before anything starts.
+func TestDemoLearnerNiceRange(t *testing.T) {
+	for _, v := range []string{"-1", "20"} {
+		var out, errb bytes.Buffer
+		err := dispatch(context.Background(), []string{"demo", "--learner-nice", v}, &out, &errb)
+		if !errors.Is(err, errUsage) || !strings.Contains(errb.String(), "--learner-nice "+v+": want 0 to 19") {
+			t.Errorf("--learner-nice %s: %v, %q", v, err, errb.String())
+		}
 	}
 }

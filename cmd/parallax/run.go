@@ -91,6 +91,11 @@ func adaptLine(n *actors.Node) string {
 		return "adapt -"
 	}
 	s := fmt.Sprintf("adapt %d steps (%.1f/s) v%d", st.Steps, st.StepsPerSecond, st.WeightsVersion)
+	if st.Steps == 0 {
+		// Before the first step, say what the learner is waiting for: a
+		// filling buffer, or gates turning the frames away.
+		s += fmt.Sprintf(" (buffer %d/%d, skipped %d static %d anomalous)", st.BufferFill, st.BufferCapacity, st.SkippedStatic, st.SkippedAnomaly)
+	}
 	if st.Rollbacks > 0 {
 		s += fmt.Sprintf(" %d rollbacks", st.Rollbacks)
 	}
