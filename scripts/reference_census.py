@@ -17,13 +17,12 @@ the grey image is the mean of R, G and B (UnFlow uses the luma weights
 0.299, 0.587, 0.114); on census it only changes which grey the ranks are
 taken on.
 """
-import json
-import os
 import sys
 
-import numpy as np
 import torch
 import torch.nn.functional as F
+
+import reference_io  # beside this script
 
 WINDOW = 7
 ALPHA1, ALPHA2 = 0.01, 0.5  # UnFlow's forward-backward thresholds
@@ -58,18 +57,12 @@ def fbmask(f, fb):
 
 def main():
     d = sys.argv[1]
-    with open(os.path.join(d, "shapes.json")) as f:
-        shapes = json.load(f)
-    t = {}
-    for name, shape in shapes.items():
-        a = np.fromfile(os.path.join(d, name + ".bin"), dtype="<f4").reshape(shape)
-        t[name] = torch.from_numpy(a.copy())
+    t = reference_io.load(d)
     with torch.no_grad():
         ca, cb = census(t["a"]), census(t["b"])
         dist = distance(ca, cb)
         out = {"census": ca, "distance": dist, "data": charbonnier(dist), "fbmask": fbmask(t["f"], t["fb"])}
-    for name, v in out.items():
-        v.detach().numpy().astype("<f4").tofile(os.path.join(d, "ref_" + name + ".bin"))
+    reference_io.save(d, out)
 
 
 if __name__ == "__main__":

@@ -13,14 +13,13 @@ compute_reprojection_loss and the automask), with the two documented
 differences of learner.MinReprojection: ties keep the pixel instead of
 random noise, and the mean runs over kept pixels.
 """
-import json
-import os
 import sys
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+import reference_io  # beside this script
 
 
 class SSIM(nn.Module):
@@ -71,12 +70,7 @@ def smooth(disp, img):
 
 def main():
     d = sys.argv[1]
-    with open(os.path.join(d, "shapes.json")) as f:
-        shapes = json.load(f)
-    t = {}
-    for name, shape in shapes.items():
-        a = np.fromfile(os.path.join(d, name + ".bin"), dtype="<f4").reshape(shape)
-        t[name] = torch.from_numpy(a.copy())
+    t = reference_io.load(d)
     with torch.no_grad():
         pred, target = t["pred"], t["target"]
         e1 = reprojection(pred, target)
@@ -95,8 +89,7 @@ def main():
             "masked": masked,
             "smoothness": smooth(t["disp"], target),
         }
-    for name, v in out.items():
-        v.detach().numpy().astype("<f4").tofile(os.path.join(d, "ref_" + name + ".bin"))
+    reference_io.save(d, out)
 
 
 if __name__ == "__main__":
