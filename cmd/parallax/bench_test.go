@@ -17,17 +17,8 @@ import (
 // TestBenchCPU runs every phase of parallax bench on the CPU at a small size
 // and checks the JSON report holds real measurements.
 func TestBenchCPU(t *testing.T) {
-	var out, errb bytes.Buffer
-	args := []string{"bench", "--device", "cpu", "--sizes", "128x64,64x64", "--model-size", "small", "--batches", "1,2",
-		"--duration", "300ms", "--warmup", "1", "--e2e", "2s", "--e2e-fps", "10", "--threads", "1", "--compare-python", "--json"}
-	if err := dispatch(context.Background(), args, &out, &errb); err != nil {
-		t.Fatalf("%v\n%s", err, errb.String())
-	}
-	t.Logf("progress:\n%s", errb.String())
-	var rep bench.Report
-	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
-		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
-	}
+	rep, progress := benchJSON(t, "bench", "--device", "cpu", "--sizes", "128x64,64x64", "--model-size", "small", "--batches", "1,2",
+		"--duration", "300ms", "--warmup", "1", "--e2e", "2s", "--e2e-fps", "10", "--threads", "1", "--compare-python", "--json")
 	if rep.Device != "cpu" || rep.CUDA || rep.ModelSize != perception.SizeSmall {
 		t.Errorf("device %q cuda %v model %q, want cpu false small", rep.Device, rep.CUDA, rep.ModelSize)
 	}
@@ -78,25 +69,16 @@ func TestBenchCPU(t *testing.T) {
 			t.Errorf("python phase: %+v", p)
 		}
 	}
-	if !strings.Contains(errb.String(), "depth  128x64   batch 1:") || !strings.Contains(errb.String(), "node   128x64") {
-		t.Errorf("progress lines missing:\n%s", errb.String())
+	if !strings.Contains(progress, "depth  128x64   batch 1:") || !strings.Contains(progress, "node   128x64") {
+		t.Errorf("progress lines missing:\n%s", progress)
 	}
 }
 
 // TestBenchGrowth runs the growth phase at two small sizes and checks
 // every cell of the table is there with a time and the memory it took.
 func TestBenchGrowth(t *testing.T) {
-	var out, errb bytes.Buffer
-	args := []string{"bench", "--device", "cpu", "--phases", "growth", "--sizes", "64x64,128x64", "--model-size", "small",
-		"--batches", "1,2", "--cameras", "2", "--duration", "100ms", "--warmup", "1", "--threads", "1", "--json"}
-	if err := dispatch(context.Background(), args, &out, &errb); err != nil {
-		t.Fatalf("%v\n%s", err, errb.String())
-	}
-	t.Logf("progress:\n%s", errb.String())
-	var rep bench.Report
-	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
-		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
-	}
+	rep, _ := benchJSON(t, "bench", "--device", "cpu", "--phases", "growth", "--sizes", "64x64,128x64", "--model-size", "small",
+		"--batches", "1,2", "--cameras", "2", "--duration", "100ms", "--warmup", "1", "--threads", "1", "--json")
 	type cell struct {
 		kind    string
 		w, n, b int
@@ -150,4 +132,20 @@ func TestBenchFlags(t *testing.T) {
 			}
 		})
 	}
+}
+
+// benchJSON runs parallax with args (a bench with --json) and returns the
+// report it prints and its progress output (also logged).
+func benchJSON(t *testing.T, args ...string) (bench.Report, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if err := dispatch(context.Background(), args, &out, &errb); err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	t.Logf("progress:\n%s", errb.String())
+	var rep bench.Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
+	}
+	return rep, errb.String()
 }
