@@ -5,9 +5,9 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/parallax-robotics/parallax/internal/procmem"
 	"github.com/parallax-robotics/parallax/msgs/parallaxv1"
 )
 
@@ -29,30 +29,11 @@ func processStatus(started time.Time) *parallaxv1.DiagnosticStatus {
 	if heap[0].Value.Kind() == metrics.KindUint64 {
 		st.Values = append(st.Values, kv("go_heap_bytes", int64(heap[0].Value.Uint64())))
 	}
-	if rss, ok := residentBytes(); ok {
+	if rss, err := procmem.Resident(); err == nil {
 		st.Values = append(st.Values, kv("rss_bytes", rss))
 	}
 	if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
 		st.Values = append(st.Values, kv("open_files", int64(len(fds))))
 	}
 	return st
-}
-
-// residentBytes reads the resident set size from /proc/self/statm (Linux;
-// elsewhere ok is false). It includes libtorch's native memory, which the
-// Go heap figure does not.
-func residentBytes() (int64, bool) {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0, false
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0, false
-	}
-	pages, err := strconv.ParseInt(f[1], 10, 64)
-	if err != nil {
-		return 0, false
-	}
-	return pages * int64(os.Getpagesize()), true
 }

@@ -1,14 +1,11 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/parallax-robotics/parallax/internal/procmem"
 	"github.com/parallax-robotics/parallax/perception"
 )
 
@@ -114,33 +111,18 @@ func growthAdapt(ctx context.Context, cfg Config, w, h, b int) (GrowthResult, er
 }
 
 // resetPeakRSS resets the process's peak resident memory to the current
-// one (writing 5 to /proc/self/clear_refs, Linux 4.0 on) and returns the
-// current one in MiB; 0 where the system does not offer it.
+// one and returns the current one in MiB; 0 where the system does not
+// offer it.
 func resetPeakRSS() float64 {
-	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+	_ = procmem.ResetPeak()
 	time.Sleep(10 * time.Millisecond) // the kernel's counters are per-thread batched
-	return procStatusMiB("VmRSS:")
+	b, _ := procmem.Resident()
+	return float64(b) / (1 << 20)
 }
 
-// peakRSS is the peak resident memory since the last reset, MiB.
-func peakRSS() float64 { return procStatusMiB("VmHWM:") }
-
-// procStatusMiB reads a kB field of /proc/self/status, in MiB (0 if absent).
-func procStatusMiB(field string) float64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), field); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			if err != nil {
-				return 0
-			}
-			return kb / 1024
-		}
-	}
-	return 0
+// peakRSS is the peak resident memory since the last reset, MiB (0 where
+// the system does not say).
+func peakRSS() float64 {
+	b, _ := procmem.Peak()
+	return float64(b) / (1 << 20)
 }

@@ -4,42 +4,22 @@ package memtest
 import "C"
 
 import (
-	"fmt"
-	"os"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"testing"
+
+	"github.com/parallax-robotics/parallax/internal/procmem"
 )
 
 // RSS returns the process's resident set size in bytes, from
-// /proc/self/statm. A test that cannot read it fails: a memory check that
+// /proc/self/statm (procmem.Resident). A test that cannot read it fails: a memory check that
 // silently did not run proves nothing.
 func RSS(t testing.TB) int64 {
 	t.Helper()
-	n, err := ReadRSS()
+	n, err := procmem.Resident()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return n
-}
-
-// ReadRSS is RSS for code that runs off the test's goroutine (a node's
-// worker), where t.Fatal must not be called.
-func ReadRSS() (int64, error) {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0, fmt.Errorf("memtest: %w", err)
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0, fmt.Errorf("memtest: /proc/self/statm: %q", b)
-	}
-	pages, err := strconv.ParseInt(f[1], 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("memtest: /proc/self/statm: %w", err)
-	}
-	return pages * int64(os.Getpagesize()), nil
 }
 
 // SettledRSS returns the resident set size once the memory that is free but
@@ -61,5 +41,5 @@ func SettledRSS(t testing.TB) int64 {
 func ReadSettledRSS() (int64, error) {
 	debug.FreeOSMemory()
 	C.malloc_trim(0)
-	return ReadRSS()
+	return procmem.Resident()
 }
