@@ -296,12 +296,29 @@ func (r *Registry) Push(ctx context.Context, family string, ckpt []byte, v Versi
 	if err != nil {
 		return v, false, err
 	}
+	// A put can store bytes other than those given: nats.go's Put (v1.55)
+	// reuses one message and one buffer for every chunk, and a chunk
+	// republished after a "no responders" (a replica electing its leader)
+	// goes out with a later chunk's bytes. So each put is read back and
+	// checked against the digest, and put again (which replaces the
+	// object) when it does not match.
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		err := r.putVersion(ctx, family, v, meta, ckpt)
+		if err == nil || !errors.Is(err, ErrDigest) || attempt == attempts {
+			return v, true, err
+		}
+	}
+}
+
+// putVersion uploads one version and waits until it reads back intact.
+func (r *Registry) putVersion(ctx context.Context, family string, v Version, meta, ckpt []byte) error {
 	// Data and metadata go in one Put: the object becomes visible with its
 	// metadata, or not at all.
-	_, err = r.obj.Put(ctx, jetstream.ObjectMeta{Name: objectName(family, v.Digest), Description: v.Arch,
+	_, err := r.obj.Put(ctx, jetstream.ObjectMeta{Name: objectName(family, v.Digest), Description: v.Arch,
 		Metadata: map[string]string{metaKey: string(meta)}}, bytes.NewReader(ckpt))
 	if err != nil {
-		return v, false, fmt.Errorf("fleet: push %s %s: %w", family, v.Short(), err)
+		return fmt.Errorf("fleet: push %s %s: %w", family, v.Short(), err)
 	}
 	// The Object Store answers metadata reads from any replica (direct
 	// get), and one that has not applied the put yet says there is no such
@@ -311,17 +328,44 @@ func (r *Registry) Push(ctx context.Context, family string, ckpt []byte, v Versi
 	for wait := 50 * time.Millisecond; ; wait *= 2 {
 		_, err := r.Version(ctx, family, v.Digest)
 		if err == nil {
-			return v, true, nil
+			break
 		}
 		if !errors.Is(err, ErrNoVersion) || wait > 5*time.Second {
-			return v, true, fmt.Errorf("fleet: pushed %s %s but it does not read back: %w", family, v.Short(), err)
+			return fmt.Errorf("fleet: pushed %s %s but it does not read back: %w", family, v.Short(), err)
 		}
 		select {
 		case <-ctx.Done():
-			return v, true, ctx.Err()
+			return ctx.Err()
 		case <-time.After(wait):
 		}
 	}
+	if _, err := r.fetch(ctx, family, v.Digest); err != nil {
+		return fmt.Errorf("fleet: pushed %s %s but it does not read back intact: %w", family, v.Short(), err)
+	}
+	return nil
+}
+
+// fetch reads a version's bytes and checks that they hash to its digest.
+// A read that comes back corrupt is tried again: the ordered consumer
+// behind an object read restarts on a gap, and the bytes then differ
+// without the stored object being damaged.
+func (r *Registry) fetch(ctx context.Context, family, digest string) ([]byte, error) {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		var data []byte
+		data, err = r.obj.GetBytes(ctx, objectName(family, digest))
+		switch {
+		case errors.Is(err, jetstream.ErrDigestMismatch):
+			err = fmt.Errorf("%w: %s %s: %w", ErrDigest, family, ShortDigest(digest), err)
+		case err != nil:
+			return nil, fmt.Errorf("fleet: pull %s %s: %w", family, ShortDigest(digest), err)
+		case Digest(data) != digest:
+			err = fmt.Errorf("%w: %s %s: the stored bytes hash to %s", ErrDigest, family, digest, Digest(data))
+		default:
+			return data, nil
+		}
+	}
+	return nil, err
 }
 
 // archSummary is a one-line description of an architecture.
@@ -467,12 +511,9 @@ func (r *Registry) Pull(ctx context.Context, family, digest string) ([]byte, Ver
 	if err != nil {
 		return nil, v, err
 	}
-	data, err := r.obj.GetBytes(ctx, objectName(family, digest))
+	data, err := r.fetch(ctx, family, digest)
 	if err != nil {
-		return nil, v, fmt.Errorf("fleet: pull %s %s: %w", family, ShortDigest(digest), err)
-	}
-	if got := Digest(data); got != digest {
-		return nil, v, fmt.Errorf("%w: %s %s: the stored bytes hash to %s", ErrDigest, family, digest, got)
+		return nil, v, err
 	}
 	if _, err := perception.ParseCheckpoint(data); err != nil {
 		return nil, v, fmt.Errorf("%w: %s %s: %w", ErrCheckpoint, family, ShortDigest(digest), err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/parallax-robotics/parallax/assets"
 	"github.com/parallax-robotics/parallax/fleet"
@@ -201,6 +202,43 @@ func TestBindWithoutRegistry(t *testing.T) {
 	nc := connect(t, cl.URL())
 	if _, err := fleet.Bind(ctxT(t), nc, "nothing-here"); !errors.Is(err, fleet.ErrNoRegistry) {
 		t.Errorf("bind: %v, want ErrNoRegistry", err)
+	}
+}
+
+// TestPullRefusesDamagedObject: an object whose stored bytes no longer
+// hash to its version's digest (overwritten by another tool here) is
+// refused with ErrDigest, after the retries, never handed out.
+func TestPullRefusesDamagedObject(t *testing.T) {
+	cl := fleettest.Start(t, 1)
+	ctx := ctxT(t)
+	nc := connect(t, cl.URL())
+	reg, err := fleet.Open(ctx, nc, fleet.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := variant(t, 100)
+	va, _, err := reg.Push(ctx, "street", a, fleet.Version{TrainedOn: "robot1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := js.ObjectStore(ctx, fleet.DefaultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := obj.GetInfo(ctx, "street/"+va.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := variant(t, 200)
+	if _, err := obj.Put(ctx, info.ObjectMeta, bytes.NewReader(b)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := reg.Pull(ctx, "street", va.Digest); !errors.Is(err, fleet.ErrDigest) {
+		t.Fatalf("pull of a damaged object: %v, want ErrDigest", err)
 	}
 }
 
