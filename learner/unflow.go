@@ -47,11 +47,15 @@ type UnFlow struct {
 	// FBWeight weighs forward-backward consistency on visible pixels. It
 	// defaults to 0.2 (UnFlow's 0.2); negative turns it off.
 	FBWeight float64
-	// OcclusionWeight weighs the share of pixels marked occluded, so the
-	// trivial answer (everything occluded) costs. The mask is a step
-	// function without gradient: the term shows in the loss (and the
-	// online guard) but does not steer training. It defaults to 0.1;
-	// negative turns it off.
+	// OcclusionWeight is what a pixel marked occluded costs, against the
+	// census term it is spared (about 10-30 for a mismatch): the share of
+	// occluded pixels is weighed by it, and the data terms are normalised
+	// by all pixels, so a pixel is worth masking only where its data term
+	// exceeds this (UnFlow's normalisation; before, the data term was a
+	// mean over the visible pixels and every pixel ended up occluded
+	// within 5 steps). The mask is a step function without gradient: the
+	// term prices the flows the mask rejects through the data term they
+	// lose. It defaults to 12.4 (UnFlow's); negative turns it off.
 	OcclusionWeight float64
 	// NoOcclusion turns the occlusion masks off (UnFlow-C without -CS).
 	NoOcclusion bool
@@ -71,7 +75,7 @@ func (o UnFlow) filled() UnFlow {
 	}
 	def(&o.SmoothWeight, 3)
 	def(&o.FBWeight, 0.2)
-	def(&o.OcclusionWeight, 0.1)
+	def(&o.OcclusionWeight, 12.4)
 	return o
 }
 
@@ -136,18 +140,44 @@ func (o UnFlow) terms(s *perception.Scope, a, b *ts.Tensor, flows []*ts.Tensor, 
 	if err != nil {
 		return Loss{}, err
 	}
-	H, W := int(sz[2]), int(sz[3])
+	H, W := sz[2], sz[3]
 	B := sz[0] / 2
-	ca := s.Do(func() (*ts.Tensor, error) { return Census(a) })
 	var census, fbc, occ, smooth *ts.Tensor
-	add := func(acc, x *ts.Tensor) *ts.Tensor {
+	add := func(acc, x *ts.Tensor, w float64) *ts.Tensor {
+		x = s.Do(func() (*ts.Tensor, error) { return x.MulScalar(s.Scalar(w), false) })
 		if acc == nil {
 			return x
 		}
 		return s.Do(func() (*ts.Tensor, error) { return acc.Add(x, false) })
 	}
+	// allMean is the mean over every pixel of x where mask is 1 (0
+	// elsewhere), as UnFlow normalises: a pixel masked out saves its data
+	// term but not its share, so marking pixels occluded is not free.
+	allMean := func(x, mask *ts.Tensor) *ts.Tensor {
+		m := s.Do(func() (*ts.Tensor, error) { return x.Mul(mask, false) })
+		return s.Do(func() (*ts.Tensor, error) { return m.Mean(gotch.Float, false) })
+	}
 	for sc := 0; sc < len(flows) && s.Err() == nil; sc++ {
-		f := s.Do(func() (*ts.Tensor, error) { return perception.FlowFull(flows[sc], H, W) })
+		fs, err := shape4("UnFlow", "flow", flows[sc])
+		if err != nil {
+			return Loss{}, err
+		}
+		// Each level is scored at its own resolution, on the images
+		// averaged down to it, as UnFlow does: a coarse level's census
+		// window spans many input pixels, so its gradient reaches a match
+		// several pixels away that the finest level cannot see.
+		h, w := fs[2], fs[3]
+		if h == 0 || w == 0 || H%h != 0 || W%w != 0 || H/h != W/w {
+			return Loss{}, fmt.Errorf("%w: UnFlow: flow level %dx%d does not divide the image %dx%d", ErrLossInput, w, h, W, H)
+		}
+		k := H / h
+		al, bl := a, b
+		if k > 1 {
+			al = s.Do(func() (*ts.Tensor, error) { return a.AvgPool2d([]int64{k, k}, []int64{k, k}, []int64{0, 0}, false, true, nil, false) })
+			bl = s.Do(func() (*ts.Tensor, error) { return b.AvgPool2d([]int64{k, k}, []int64{k, k}, []int64{0, 0}, false, true, nil, false) })
+		}
+		f := s.Do(func() (*ts.Tensor, error) { return flows[sc].MulScalar(s.Scalar(1/float64(k)), false) })
+		lw := unflowLevelWeight(sc, len(flows))
 		visible := s.Do(func() (*ts.Tensor, error) { return InBounds(f) })
 		var warpedOther *ts.Tensor
 		if bidir {
@@ -162,33 +192,32 @@ func (o UnFlow) terms(s *perception.Scope, a, b *ts.Tensor, flows []*ts.Tensor, 
 			frac := s.Do(func() (*ts.Tensor, error) { return fb.Mean(gotch.Float, false) })
 			frac = s.Do(func() (*ts.Tensor, error) { return frac.Neg(false) })
 			frac = s.Do(func() (*ts.Tensor, error) { return frac.AddScalar(s.Scalar(1), false) })
-			occ = add(occ, frac)
+			occ = add(occ, frac, lw)
 			visible = s.Do(func() (*ts.Tensor, error) { return visible.Mul(fb, false) })
 		}
-		wb := s.Do(func() (*ts.Tensor, error) { return perception.WarpFlow(b, f) })
+		ca := s.Do(func() (*ts.Tensor, error) { return Census(al) })
+		wb := s.Do(func() (*ts.Tensor, error) { return perception.WarpFlow(bl, f) })
 		cw := s.Do(func() (*ts.Tensor, error) { return Census(wb) })
 		d := s.Do(func() (*ts.Tensor, error) { return CensusDistance(ca, cw) })
 		d = s.Do(func() (*ts.Tensor, error) { return charbonnier(d) })
-		census = add(census, s.Do(func() (*ts.Tensor, error) { return MaskedMean(d, visible) }))
+		census = add(census, allMean(d, visible), lw)
 		if bidir && o.FBWeight > 0 {
 			sum := s.Do(func() (*ts.Tensor, error) { return f.Add(warpedOther, false) })
 			c := s.Do(func() (*ts.Tensor, error) { return charbonnier(sum) })
 			c = s.Do(func() (*ts.Tensor, error) { return c.SumDimIntlist([]int64{1}, true, gotch.Float, false) })
-			fbc = add(fbc, s.Do(func() (*ts.Tensor, error) { return MaskedMean(c, visible) }))
+			fbc = add(fbc, allMean(c, visible), lw)
 		}
-		if o.SmoothWeight > 0 {
-			sm := s.Do(func() (*ts.Tensor, error) { return SecondOrderSmoothness(f, a) })
-			smooth = add(smooth, sm)
+		if o.SmoothWeight > 0 && h >= 3 && w >= 3 {
+			sm := s.Do(func() (*ts.Tensor, error) { return SecondOrderSmoothness(f, al) })
+			smooth = add(smooth, sm, lw)
 		}
 	}
 	if s.Err() != nil {
 		return Loss{}, s.Err()
 	}
-	inv := 1 / float64(len(flows))
 	scale := func(x *ts.Tensor, w float64) *ts.Tensor {
-		return s.Do(func() (*ts.Tensor, error) { return x.MulScalar(s.Scalar(w*inv), false) })
+		return s.Do(func() (*ts.Tensor, error) { return x.MulScalar(s.Scalar(w), false) })
 	}
-	census = scale(census, 1)
 	total := census
 	terms := []Term{{TermCensus, census}}
 	for _, x := range []struct {
@@ -204,6 +233,21 @@ func (o UnFlow) terms(s *perception.Scope, a, b *ts.Tensor, flows []*ts.Tensor, 
 		terms = append(terms, Term{x.name, v})
 	}
 	return Loss{Total: total, Terms: terms}, s.Err()
+}
+
+// unflowLevels are UnFlow's weights of its pyramid levels, finest first.
+var unflowLevels = [...]float64{12.7, 4.35, 3.9, 3.4, 1.1}
+
+// unflowLevelWeight is the weight of level l (0 the finest) of n: UnFlow's,
+// divided by the sum over the n levels so the loss keeps the scale of one
+// level; levels beyond UnFlow's five take the coarsest's.
+func unflowLevelWeight(l, n int) float64 {
+	w := func(i int) float64 { return unflowLevels[min(i, len(unflowLevels)-1)] }
+	sum := 0.0
+	for i := range n {
+		sum += w(i)
+	}
+	return w(l) / sum
 }
 
 // charbonnier is UnFlow's robust penalty (x² + 0.001²)^0.45 per element.
