@@ -19,7 +19,7 @@ var flowWidths = map[string][4]int64{
 }
 
 // flowLevels is the number of pyramid levels of FlowNet.
-const flowLevels = 4
+const flowLevels = pyramidLevels
 
 // CorrRange is the largest displacement, in pixels of each pyramid level,
 // of FlowNet's cost volume (PWC-Net's 4): (2*4+1)² = 81 channels; ±64
@@ -87,8 +87,8 @@ func init() { RegisterNet(FlowConfig{}.Kind(), decodeAs[FlowConfig]) }
 // few hundred thousand parameters and is fast on a CPU.
 type FlowNet struct {
 	cfg FlowConfig
-	enc [flowLevels][2]*conv2d
-	dec [flowLevels][3]*conv2d
+	enc pyramid
+	dec [flowLevels]estimator
 }
 
 // NewFlowNet makes a flow network with its variables under p.
@@ -99,30 +99,14 @@ func NewFlowNet(p *nn.Path, cfg FlowConfig) (*FlowNet, error) {
 	}
 	n := &FlowNet{cfg: cfg}
 	w := flowWidths[cfg.Size]
-	in := int64(3)
 	var err error
-	for l := 0; l < flowLevels; l++ {
-		if n.enc[l][0], err = newConv(p.Sub(fmt.Sprintf("enc%d", l)).Sub("conv0"), in, w[l], 3, 2, false); err != nil {
-			return nil, err
-		}
-		if n.enc[l][1], err = newConv(p.Sub(fmt.Sprintf("enc%d", l)).Sub("conv1"), w[l], w[l], 3, 1, false); err != nil {
-			return nil, err
-		}
-		in = w[l]
-		dp := p.Sub(fmt.Sprintf("dec%d", l))
-		dw := max(w[l], 24)
-		if n.dec[l][0], err = newConv(dp.Sub("conv0"), 2*w[l]+corrChannels+2, dw, 3, 1, false); err != nil {
-			return nil, err
-		}
-		if n.dec[l][1], err = newConv(dp.Sub("conv1"), dw, dw/2, 3, 1, false); err != nil {
-			return nil, err
-		}
-		if n.dec[l][2], err = newConv(dp.Sub("flow"), dw/2, 2, 3, 1, false); err != nil {
-			return nil, err
-		}
+	if n.enc, err = newPyramid(p, w); err != nil {
+		return nil, err
+	}
+	for l := range n.dec {
 		// An untrained network predicts (nearly) zero flow, the best guess
 		// without information, as the pose network starts near no motion.
-		if err := scaleInit(n.dec[l][2], 0.05, 0); err != nil {
+		if n.dec[l], err = newEstimator(p.Sub(fmt.Sprintf("dec%d", l)), 2*w[l]+corrChannels+2, w[l], 2, "flow"); err != nil {
 			return nil, err
 		}
 	}
@@ -159,16 +143,7 @@ func (n *FlowNet) Forward(a, b *ts.Tensor) (out []*ts.Tensor, err error) {
 	s := NewScope("perception: flow forward")
 	defer s.Free()
 	B := sa[0]
-	x := s.Do(func() (*ts.Tensor, error) { return ts.Cat([]ts.Tensor{*a, *b}, 0) })
-	h := s.Do(func() (*ts.Tensor, error) { return normalise(x) })
-	var feats [flowLevels]*ts.Tensor
-	for l := 0; l < flowLevels; l++ {
-		for _, c := range n.enc[l] {
-			y := s.Do(func() (*ts.Tensor, error) { return c.forward(h) })
-			h = s.Do(func() (*ts.Tensor, error) { return y.LeakyRelu(false) })
-		}
-		feats[l] = h
-	}
+	feats := n.enc.features(s, a, b, -1)
 	out = make([]*ts.Tensor, flowLevels)
 	var flow *ts.Tensor
 	for l := flowLevels - 1; l >= 0 && s.Err() == nil; l-- {
@@ -199,14 +174,7 @@ func (n *FlowNet) Forward(a, b *ts.Tensor) (out []*ts.Tensor, err error) {
 		cv := s.Do(func() (*ts.Tensor, error) { return Correlation(ua, ub, CorrRange) })
 		cv = s.Do(func() (*ts.Tensor, error) { return cv.MulScalar(s.Scalar(float64(sz[1])), false) })
 		h := s.Do(func() (*ts.Tensor, error) { return ts.Cat([]ts.Tensor{*fa, *wb, *cv, *fin}, 1) })
-		for i, c := range n.dec[l] {
-			y := s.Do(func() (*ts.Tensor, error) { return c.forward(h) })
-			if i < 2 {
-				h = s.Do(func() (*ts.Tensor, error) { return y.LeakyRelu(false) })
-			} else {
-				h = y
-			}
-		}
+		h = n.dec[l].forward(s, h)
 		// The residual is predicted in this level's pixels.
 		res := s.Do(func() (*ts.Tensor, error) { return h.MulScalar(s.Scalar(scale), false) })
 		flow = s.Do(func() (*ts.Tensor, error) { return flow.Add(res, false) })

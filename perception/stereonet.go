@@ -15,7 +15,7 @@ const NetStereo = "stereo"
 
 // StereoLevels is the number of pyramid levels of StereoNet (strides 2, 4,
 // 8 and 16): each level with its disparity estimator is one MAD block.
-const StereoLevels = 4
+const StereoLevels = pyramidLevels
 
 // stereoWidths are the channel widths of the feature pyramid's levels.
 var stereoWidths = map[string][StereoLevels]int64{
@@ -106,8 +106,8 @@ func init() { RegisterNet(StereoConfig{}.Kind(), decodeAs[StereoConfig]) }
 // touch that block alone.
 type StereoNet struct {
 	cfg StereoConfig
-	enc [StereoLevels][2]*conv2d
-	dec [StereoLevels][3]*conv2d
+	enc pyramid
+	dec [StereoLevels]estimator
 }
 
 // NewStereoNet makes a stereo network with its variables under p.
@@ -118,31 +118,14 @@ func NewStereoNet(p *nn.Path, cfg StereoConfig) (*StereoNet, error) {
 	}
 	n := &StereoNet{cfg: cfg}
 	w := stereoWidths[cfg.Size]
-	in := int64(3)
 	var err error
-	for l := 0; l < StereoLevels; l++ {
-		ep := p.Sub(fmt.Sprintf("enc%d", l))
-		if n.enc[l][0], err = newConv(ep.Sub("conv0"), in, w[l], 3, 2, false); err != nil {
-			return nil, err
-		}
-		if n.enc[l][1], err = newConv(ep.Sub("conv1"), w[l], w[l], 3, 1, false); err != nil {
-			return nil, err
-		}
-		in = w[l]
-		dp := p.Sub(fmt.Sprintf("dec%d", l))
-		dw := max(w[l], 24)
-		if n.dec[l][0], err = newConv(dp.Sub("conv0"), w[l]+n.costChannels(l)+1, dw, 3, 1, false); err != nil {
-			return nil, err
-		}
-		if n.dec[l][1], err = newConv(dp.Sub("conv1"), dw, dw/2, 3, 1, false); err != nil {
-			return nil, err
-		}
-		if n.dec[l][2], err = newConv(dp.Sub("disp"), dw/2, 1, 3, 1, false); err != nil {
-			return nil, err
-		}
+	if n.enc, err = newPyramid(p, w); err != nil {
+		return nil, err
+	}
+	for l := range n.dec {
 		// Residuals start near zero: the untrained network answers with
 		// roughly the coarse cost volume's soft-argmax.
-		if err := scaleInit(n.dec[l][2], 0.05, 0); err != nil {
+		if n.dec[l], err = newEstimator(p.Sub(fmt.Sprintf("dec%d", l)), w[l]+n.costChannels(l)+1, w[l], 1, "disp"); err != nil {
 			return nil, err
 		}
 	}
@@ -210,19 +193,7 @@ func (n *StereoNet) forward(left, right *ts.Tensor, block int) (out []*ts.Tensor
 	s := NewScope("perception: stereo forward")
 	defer s.Free()
 	B := sa[0]
-	x := s.Do(func() (*ts.Tensor, error) { return ts.Cat([]ts.Tensor{*left, *right}, 0) })
-	h := s.Do(func() (*ts.Tensor, error) { return normalise(x) })
-	var feats [StereoLevels]*ts.Tensor
-	for l := 0; l < StereoLevels; l++ {
-		if l == block && l > 0 {
-			h = s.Do(func() (*ts.Tensor, error) { return h.Detach(false) })
-		}
-		for _, c := range n.enc[l] {
-			y := s.Do(func() (*ts.Tensor, error) { return c.forward(h) })
-			h = s.Do(func() (*ts.Tensor, error) { return y.LeakyRelu(false) })
-		}
-		feats[l] = h
-	}
+	feats := n.enc.features(s, left, right, block)
 	stop := 0
 	if block >= 0 {
 		stop = block
@@ -274,14 +245,7 @@ func (n *StereoNet) forward(left, right *ts.Tensor, block int) (out []*ts.Tensor
 		// down so it stays O(1).
 		din := s.Do(func() (*ts.Tensor, error) { return lvl.MulScalar(s.Scalar(0.25), false) })
 		h := s.Do(func() (*ts.Tensor, error) { return ts.Cat([]ts.Tensor{*fa, *cv, *din}, 1) })
-		for i, c := range n.dec[l] {
-			y := s.Do(func() (*ts.Tensor, error) { return c.forward(h) })
-			if i < 2 {
-				h = s.Do(func() (*ts.Tensor, error) { return y.LeakyRelu(false) })
-			} else {
-				h = y
-			}
-		}
+		h = n.dec[l].forward(s, h)
 		d := s.Do(func() (*ts.Tensor, error) { return lvl.Add(h, false) })
 		disp = s.Do(func() (*ts.Tensor, error) { return d.MulScalar(s.Scalar(scale), false) })
 		out[l] = disp
