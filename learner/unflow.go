@@ -35,8 +35,11 @@ const (
 // of the target and of the next frame warped back by the flow (robust to
 // the exposure drift a photometric L1 is not); a
 // forward-backward consistency term and an edge-aware second-order
-// smoothness term complete it; every pyramid level is upsampled to the
-// input and weighed equally (multi-scale, as Monodepth2 does for depth).
+// smoothness term complete it. Every pyramid level is scored at its own
+// resolution on the images averaged down to it, weighed as UnFlow weighs
+// its levels (the finest most), and the data terms are normalised by all
+// pixels, so an occluded pixel pays OcclusionWeight instead of its data
+// term.
 // Zero fields take the documented defaults.
 type UnFlow struct {
 	// Net is the flow sub-network's name. It defaults to perception.NetFlow.
@@ -173,8 +176,12 @@ func (o UnFlow) terms(s *perception.Scope, a, b *ts.Tensor, flows []*ts.Tensor, 
 		k := H / h
 		al, bl := a, b
 		if k > 1 {
-			al = s.Do(func() (*ts.Tensor, error) { return a.AvgPool2d([]int64{k, k}, []int64{k, k}, []int64{0, 0}, false, true, nil, false) })
-			bl = s.Do(func() (*ts.Tensor, error) { return b.AvgPool2d([]int64{k, k}, []int64{k, k}, []int64{0, 0}, false, true, nil, false) })
+			al = s.Do(func() (*ts.Tensor, error) {
+				return a.AvgPool2d([]int64{k, k}, []int64{k, k}, []int64{0, 0}, false, true, nil, false)
+			})
+			bl = s.Do(func() (*ts.Tensor, error) {
+				return b.AvgPool2d([]int64{k, k}, []int64{k, k}, []int64{0, 0}, false, true, nil, false)
+			})
 		}
 		f := s.Do(func() (*ts.Tensor, error) { return flows[sc].MulScalar(s.Scalar(1/float64(k)), false) })
 		lw := unflowLevelWeight(sc, len(flows))
