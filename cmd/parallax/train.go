@@ -19,7 +19,7 @@ import (
 // trainOptions are runTrain's parsed flags.
 type trainOptions struct {
 	source, out, evalSource, net, device string
-	initEncoder                          string
+	initEncoder, objective               string
 	mode                                 learner.Mode
 	steps                                int64
 	batch, width, height, frames         int
@@ -37,8 +37,10 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlags("train", "--source SOURCE --mode mono|stereo|both --steps N -o CKPT [--resume] [flags]", stderr,
 		"parallax train --source 'synth://?seed=3&stereo=1&width=320&height=96' --mode stereo --steps 2000 -o stereo.ckpt --eval-every 200",
 		"parallax train --source mcap://drive.mcap --mode both --steps 5000 -o drive.ckpt --resume",
-		"parallax train --steps 0 -o baseline.ckpt")
+		"parallax train --steps 0 -o baseline.ckpt",
+		"parallax train --objective unflow --source 'synth://?seed=3&width=128&height=64&movers=8&fps=10' --size 128x64 --lr 1e-3 --batch 2 --steps 600 -o flow.ckpt --eval-every 200")
 	source := fs.String("source", "synth://?seed=7&stereo=1", "training drive: synth://, mcap:// or kitti:// (synth keys: seed, stereo, width, height, style, path, ...)")
+	objective := fs.String("objective", "monodepth2", "what to train: monodepth2 (depth and pose nets, by --mode) or unflow (an optical flow net; held out on a world with movers by default)")
 	mode := fs.String("mode", "stereo", "what to learn from: mono (previous/next frames), stereo (right view, metric), both")
 	steps := fs.Int64("steps", 1000, "train until this many optimizer steps in total (a resumed run continues up to it; 0 writes the initial weights, a baseline)")
 	out := fs.String("out", "", "checkpoint to write (model, optimizer state, step); required")
@@ -58,7 +60,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	seed := fs.Uint64("seed", 1, "seed of the initial weights and of the sample order (the same seed and step give the same batch, resumed or not)")
 	prior := fs.Float64("forward-prior", -1, "pose net's initial forward motion per frame, metres (negative: the synthetic world's speed/FPS, else 0)")
 	evalEvery := fs.Int64("eval-every", 0, "evaluate on --eval-source every K steps and print a learning-curve row (0: off)")
-	evalSource := fs.String("eval-source", "synth://?seed=11&style=suburb&stereo=1", "held-out source with ground truth for --eval-every")
+	evalSource := fs.String("eval-source", "synth://?seed=11&style=suburb&stereo=1", "held-out source with ground truth for --eval-every (unflow: the suburb world with 8 movers at the network size)")
 	evalFrames := fs.Int("eval-frames", 30, "frames evaluated by --eval-every")
 	saveEvery := fs.Int64("save-every", 250, "write the checkpoint every this many steps (0: only at the end)")
 	initEncoder := fs.String("init-encoder", "", "start the depth net's encoder from this checkpoint's encoder (parallax pretrain's, or another depth checkpoint's); decoder and pose net start fresh")
@@ -78,7 +80,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	o := trainOptions{source: *source, out: *out, evalSource: *evalSource, net: *net, device: *device,
 		steps: *steps, batch: *batch, frames: *frames, evalEvery: *evalEvery, evalFrames: int64(*evalFrames),
 		saveEvery: *saveEvery, threads: *threads, seed: *seed, resume: *resume, force: *force, prior: *prior,
-		initEncoder: *initEncoder}
+		initEncoder: *initEncoder, objective: *objective}
 	var err error
 	if o.mode, err = learner.ParseMode(*mode); err != nil {
 		return bad("--mode %q: want mono, stereo or both", *mode)
@@ -123,6 +125,21 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	o.cfg.Objective = obj
 	set := fs.set()
+	switch o.objective {
+	case "monodepth2":
+	case "unflow":
+		for _, f := range []string{"mode", "smooth-weight", "lr-weight", "forward-prior", "init-encoder"} {
+			if set[f] {
+				return bad("--%s is for --objective monodepth2 (depth and pose)", f)
+			}
+		}
+		o.cfg.Objective = learner.UnFlow{}
+		if !set["eval-source"] {
+			o.evalSource = "" // the flow default, at the network's size (trainLoop)
+		}
+	default:
+		return bad("--objective %q: want monodepth2 or unflow", o.objective)
+	}
 	if o.resume && (set["size"] || set["net"]) {
 		return bad("--size and --net come from the checkpoint when resuming")
 	}
@@ -169,7 +186,7 @@ func trainLoop(ctx context.Context, o trainOptions, stdout, stderr io.Writer) er
 		return err
 	}
 	var evalDrive camera.Drive
-	if o.evalEvery > 0 {
+	if o.evalEvery > 0 && o.evalSource != "" {
 		if evalDrive, err = openDrive(o.evalSource); err != nil {
 			return fmt.Errorf("--eval-source: %w", err)
 		}
@@ -221,8 +238,11 @@ func trainLoop(ctx context.Context, o trainOptions, stdout, stderr io.Writer) er
 		// The seed fixes the initial weights too: the same command trains
 		// the same network (on one device and thread count).
 		perception.ManualSeed(int64(o.seed))
-		m, err := perception.NewModel(perception.DepthPose(o.width, o.height,
-			perception.DepthConfig{Size: o.net}, perception.PoseConfig{Size: o.net, ForwardPrior: prior}), dev)
+		mc := perception.DepthPose(o.width, o.height, perception.DepthConfig{Size: o.net}, perception.PoseConfig{Size: o.net, ForwardPrior: prior})
+		if o.objective == "unflow" {
+			mc = perception.ModelConfig{Width: o.width, Height: o.height, Nets: map[string]perception.NetConfig{perception.NetFlow: perception.FlowConfig{Size: o.net}}}
+		}
+		m, err := perception.NewModel(mc, dev)
 		if err != nil {
 			return err
 		}
@@ -243,38 +263,60 @@ func trainLoop(ctx context.Context, o trainOptions, stdout, stderr io.Writer) er
 	defer w.Do(func() error { m := tr.Model(); tr.Close(); m.Close(); return nil })
 
 	meta := func() perception.CheckpointMeta {
-		return perception.CheckpointMeta{Values: map[string]string{"source": o.source, "batch": strconv.Itoa(o.batch)}}
+		return perception.CheckpointMeta{Values: map[string]string{"source": o.source, "batch": strconv.Itoa(o.batch), "objective": o.objective}}
 	}
 	save := func() error {
 		return w.Do(func() error { return tr.Save(o.out, meta()) })
 	}
 	var est *perception.Estimator
-	if o.evalEvery > 0 {
+	var evaluate func(loss float64) error
+	switch {
+	case o.evalEvery == 0:
+	case o.objective == "unflow":
+		if evalDrive == nil {
+			mc := tr.Model().Config()
+			src := fmt.Sprintf("synth://?seed=11&style=suburb&movers=8&fps=10&width=%d&height=%d", mc.Width, mc.Height)
+			if evalDrive, err = openDrive(src); err != nil {
+				return fmt.Errorf("held-out flow world: %w", err)
+			}
+		}
+		evaluate = func(loss float64) error { return evalFlowRow(ctx, stdout, tr, w, evalDrive, int(o.evalFrames), loss) }
+		fmt.Fprintf(stdout, "%6s %9s %9s %9s %10s %9s %9s\n", "step", "loss", "epe_px", "fl_all", "epe_moving", "zero_epe", "skipped")
+	default:
 		est = perception.NewEstimator(tr.Model(), w)
+		evaluate = func(loss float64) error { return evalDepthRow(ctx, stdout, tr, est, evalDrive, o, loss) }
 		fmt.Fprintf(stdout, "%6s %9s %9s %9s %9s %9s %7s %9s %9s\n", "step", "loss", "abs_rel", "abs_rel_m", "a1_m", "scale", "ate_m", "posescale", "skipped")
 	}
-	evaluate := func(loss float64) error {
-		rep, err := learner.EvaluateDrive(ctx, est, evalDrive, o.evalSource, learner.EvalConfig{Frames: int(o.evalFrames), Snippet: int(min(5, o.evalFrames))})
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "%6d %9.4f %9.4f %9.4f %9.4f %9.3f %7.4f %9.3f %9d\n", tr.Steps(), loss,
-			rep.Mono.AbsRel, rep.Metric.AbsRel, rep.Metric.A1, rep.Mono.Scale, rep.ATE.Mean, rep.PoseScale, tr.SkippedSteps())
-		return nil
-	}
-	if est != nil && tr.Steps() == 0 {
+	if evaluate != nil && tr.Steps() == 0 {
 		if err := evaluate(math.NaN()); err != nil {
 			return err
 		}
 	}
-
-	var evalFn func(float64) error
-	if est != nil {
-		evalFn = evaluate
-	}
-	loop := &fitLoop{name: "train", out: o.out, steps: o.steps, saveEvery: o.saveEvery, evalEvery: o.evalEvery, save: save, evaluate: evalFn,
+	loop := &fitLoop{name: "train", out: o.out, steps: o.steps, saveEvery: o.saveEvery, evalEvery: o.evalEvery, save: save, evaluate: evaluate,
 		fit: &learner.Fit{Trainer: tr, Worker: w, Drive: drive, Frames: o.frames, Batch: o.batch, Seed: o.seed}}
 	return loop.run(ctx, stderr)
+}
+
+// evalDepthRow prints a depth and pose learning-curve row.
+func evalDepthRow(ctx context.Context, stdout io.Writer, tr *learner.Trainer, est *perception.Estimator, evalDrive camera.Drive, o trainOptions, loss float64) error {
+	rep, err := learner.EvaluateDrive(ctx, est, evalDrive, o.evalSource, learner.EvalConfig{Frames: int(o.evalFrames), Snippet: int(min(5, o.evalFrames))})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%6d %9.4f %9.4f %9.4f %9.4f %9.3f %7.4f %9.3f %9d\n", tr.Steps(), loss,
+		rep.Mono.AbsRel, rep.Metric.AbsRel, rep.Metric.A1, rep.Mono.Scale, rep.ATE.Mean, rep.PoseScale, tr.SkippedSteps())
+	return nil
+}
+
+// evalFlowRow prints an optical flow learning-curve row: held-out EPE and
+// Fl-all over pairs frame pairs, EPE on moving pixels and zero flow's EPE.
+func evalFlowRow(ctx context.Context, stdout io.Writer, tr *learner.Trainer, w *perception.Worker, d camera.Drive, pairs int, loss float64) error {
+	rep, err := learner.EvaluateFlow(ctx, w, tr.Model(), perception.NetFlow, d, pairs)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%6d %9.4f %9.3f %9.3f %10.3f %9.3f %9d\n", tr.Steps(), loss, rep.All.EPE, rep.All.Fl, rep.Moving.EPE, rep.ZeroAll.EPE, tr.SkippedSteps())
+	return nil
 }
 
 // loadEncoder moves the encoder weights of the checkpoint at path into

@@ -68,6 +68,42 @@ func TestTrainRunResumeCurve(t *testing.T) {
 	}
 }
 
+// TestTrainUnFlowCurve: --objective unflow trains a flow-only model on a
+// world with movers and prints held-out flow rows (EPE, Fl-all, EPE on
+// moving pixels, zero flow's EPE) on the default held-out flow world.
+// That it learns is TestLearnUnFlow's (learner).
+func TestTrainUnFlowCurve(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "flow.ckpt")
+	args := []string{"train", "--objective", "unflow", "--source", "synth://?seed=3&width=128&height=64&movers=4&fps=10",
+		"--size", "128x64", "--batch", "1", "--lr", "1e-3", "--steps", "4", "--eval-every", "2", "--eval-frames", "2",
+		"--out", out, "--threads", "1"}
+	var so, se bytes.Buffer
+	if err := dispatch(context.Background(), args, &so, &se); err != nil {
+		t.Fatalf("%v\n%s", err, se.String())
+	}
+	t.Logf("stdout:\n%s", so.String())
+	c, err := perception.ReadCheckpoint(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names := c.Header.Arch.Names(); len(names) != 1 || names[0] != perception.NetFlow || c.Header.Meta.Steps != 4 ||
+		c.Header.Meta.Values["objective"] != "unflow" {
+		t.Errorf("checkpoint: nets %v, step %d, objective %q; want [flow], 4, unflow", names, c.Header.Meta.Steps, c.Header.Meta.Values["objective"])
+	}
+	rows := strings.Split(strings.TrimSpace(so.String()), "\n")
+	if len(rows) != 4 || !strings.Contains(rows[0], "epe_px") || !strings.Contains(rows[0], "zero_epe") {
+		t.Fatalf("curve rows %q: want a flow header and steps 0, 2, 4", rows)
+	}
+	for i, r := range rows[1:] {
+		var step int
+		var loss, epe, fl, moving, zero float64
+		if _, err := fmt.Sscan(r, &step, &loss, &epe, &fl, &moving, &zero); err != nil || step != 2*i ||
+			!(epe > 0 && epe < 50) || !(fl >= 0 && fl <= 1) || !(zero > 0) {
+			t.Errorf("row %q: step %d epe %v fl %v zero %v (%v)", r, step, epe, fl, zero, err)
+		}
+	}
+}
+
 // cancelWriter cancels a context once it has seen n lines.
 type cancelWriter struct {
 	mu     sync.Mutex
@@ -142,6 +178,13 @@ func TestTrainErrors(t *testing.T) {
 		{"exists", []string{"--source", trainSource, "--out", exists}, false, "exists"},
 		{"resume missing", base("--resume"), false, "--resume"},
 		{"resume garbage", []string{"--source", trainSource, "--out", exists, "--resume"}, false, "exists.ckpt"},
+		{"bad objective", base("--objective", "sift"), true, ""},
+		{"unflow with mode", base("--objective", "unflow", "--mode", "mono"), true, ""},
+		{"unflow with init-encoder", base("--objective", "unflow", "--init-encoder", exists), true, ""},
+		{"unflow held out without flow truth", base("--objective", "unflow", "--size", "128x64", "--eval-every", "1",
+			"--eval-source", "synth://?seed=3&width=128&height=64"), false, "no optical flow truth"},
+		{"unflow held out at another size", base("--objective", "unflow", "--eval-every", "1",
+			"--eval-source", "synth://?seed=3&movers=2&width=128&height=64"), false, "compared at the network's size"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
