@@ -56,9 +56,10 @@ type UnFlow struct {
 	// by all pixels, so a pixel is worth masking only where its data term
 	// exceeds this (UnFlow's normalisation; before, the data term was a
 	// mean over the visible pixels and every pixel ended up occluded
-	// within 5 steps). The mask is a step function without gradient: the
-	// term prices the flows the mask rejects through the data term they
-	// lose. It defaults to 12.4 (UnFlow's); negative turns it off.
+	// within 5 steps). The mask has no gradient, so this term does not
+	// steer training itself; it keeps a model that masks much from
+	// looking good in the loss and the online guard. It defaults to 12.4
+	// (UnFlow's); negative turns it off.
 	OcclusionWeight float64
 	// NoOcclusion turns the occlusion masks off (UnFlow-C without -CS).
 	NoOcclusion bool
