@@ -322,13 +322,19 @@ func (r *Registry) putVersion(ctx context.Context, family string, v Version, met
 	}
 	// The Object Store answers metadata reads from any replica (direct
 	// get), and one that has not applied the put yet says there is no such
-	// version for a moment (seen with a server of the cluster down): wait
-	// until the version reads back, so that a Promote right after Push, by
-	// this process or by one it tells, finds it.
+	// version for a moment (seen with a server of the cluster down, for
+	// the metadata and for the read of the bytes alike): wait until the
+	// version and its bytes read back, so that a Promote right after Push,
+	// by this process or by one it tells, finds it.
 	for wait := 50 * time.Millisecond; ; wait *= 2 {
 		_, err := r.Version(ctx, family, v.Digest)
 		if err == nil {
-			break
+			if _, err = r.fetch(ctx, family, v.Digest); err == nil {
+				return nil
+			}
+		}
+		if errors.Is(err, ErrDigest) {
+			return fmt.Errorf("fleet: pushed %s %s but it does not read back intact: %w", family, v.Short(), err)
 		}
 		if !errors.Is(err, ErrNoVersion) || wait > 5*time.Second {
 			return fmt.Errorf("fleet: pushed %s %s but it does not read back: %w", family, v.Short(), err)
@@ -339,10 +345,6 @@ func (r *Registry) putVersion(ctx context.Context, family string, v Version, met
 		case <-time.After(wait):
 		}
 	}
-	if _, err := r.fetch(ctx, family, v.Digest); err != nil {
-		return fmt.Errorf("fleet: pushed %s %s but it does not read back intact: %w", family, v.Short(), err)
-	}
-	return nil
 }
 
 // fetch reads a version's bytes and checks that they hash to its digest.
@@ -357,6 +359,8 @@ func (r *Registry) fetch(ctx context.Context, family, digest string) ([]byte, er
 		switch {
 		case errors.Is(err, jetstream.ErrDigestMismatch):
 			err = fmt.Errorf("%w: %s %s: %w", ErrDigest, family, ShortDigest(digest), err)
+		case errors.Is(err, jetstream.ErrObjectNotFound):
+			return nil, fmt.Errorf("%w: %s %s (its bytes)", ErrNoVersion, family, ShortDigest(digest))
 		case err != nil:
 			return nil, fmt.Errorf("fleet: pull %s %s: %w", family, ShortDigest(digest), err)
 		case Digest(data) != digest:
